@@ -1,0 +1,43 @@
+"""One exception type per Rekognition error, raised in the engine, mapped once per surface."""
+
+
+class FaceLedgerError(Exception):
+    """Base for every error faceledger reports to a caller."""
+
+    code = "InternalServerError"
+    http_status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict:
+        return {"__type": self.code, "message": self.message}
+
+
+def _error(name: str, status: int) -> type[FaceLedgerError]:
+    return type(name, (FaceLedgerError,), {"code": name, "http_status": status})
+
+
+InvalidImageFormatException = _error("InvalidImageFormatException", 400)
+ImageTooLargeException = _error("ImageTooLargeException", 400)
+InvalidParameterException = _error("InvalidParameterException", 400)
+InvalidS3ObjectException = _error("InvalidS3ObjectException", 400)
+ResourceNotFoundException = _error("ResourceNotFoundException", 400)
+ResourceAlreadyExistsException = _error("ResourceAlreadyExistsException", 400)
+AccessDeniedException = _error("AccessDeniedException", 400)
+InternalServerError = _error("InternalServerError", 500)
+
+BY_CODE = {
+    cls.code: cls
+    for cls in (
+        InvalidImageFormatException,
+        ImageTooLargeException,
+        InvalidParameterException,
+        InvalidS3ObjectException,
+        ResourceNotFoundException,
+        ResourceAlreadyExistsException,
+        AccessDeniedException,
+        InternalServerError,
+    )
+}

@@ -1,0 +1,1 @@
+"""Models and per-face computation: pure functions of pixels."""

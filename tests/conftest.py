@@ -1,0 +1,92 @@
+"""Fixtures: the public-domain photos in tests/data and pictures derived from them at run time."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+DATA = Path(__file__).parent / "data"
+
+OBAMA_PORTRAIT = DATA / "obama_official_portrait.jpg"
+OBAMA_SPEECH = DATA / "obama_congress_address.jpg"
+OBAMA_BLUE_ROOM = DATA / "obama_biden_kagan_blue_room.jpg"
+BIDEN = DATA / "biden_blue_room_crop.jpg"
+COLLINS = DATA / "astronaut_eileen_collins.png"
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from faceledger import FaceLedger
+
+    return FaceLedger()
+
+
+def jpeg_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=92, **kw)
+    return buf.getvalue()
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def crop_around_face(path: Path, box: tuple[int, int, int, int], size: int = 400) -> Image.Image:
+    return Image.open(path).convert("RGB").crop(box).resize((size, size))
+
+
+@pytest.fixture(scope="session")
+def group_photo(tmp_path_factory) -> Path:
+    """Obama (largest), Biden and Collins side by side: three faces of three people, of three sizes."""
+    obama = crop_around_face(OBAMA_PORTRAIT, (250, 40, 720, 510), 420)
+    biden = crop_around_face(BIDEN, (330, 130, 830, 630), 330)
+    collins = Image.open(COLLINS).convert("RGB").crop((130, 20, 310, 200)).resize((260, 260))
+    canvas = Image.new("RGB", (1120, 460), (200, 200, 200))
+    canvas.paste(obama, (20, 20))
+    canvas.paste(biden, (470, 60))
+    canvas.paste(collins, (830, 100))
+    path = tmp_path_factory.mktemp("derived") / "group.jpg"
+    path.write_bytes(jpeg_bytes(canvas))
+    return path
+
+
+@pytest.fixture(scope="session")
+def no_face_photo(tmp_path_factory) -> Path:
+    """A smooth colour gradient with some shapes: a picture with nothing face-like in it."""
+    y, x = np.mgrid[0:300, 0:400]
+    rgb = np.stack([x * 255 // 400, y * 255 // 300, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    rgb[100:180, 50:150] = (20, 120, 200)
+    path = tmp_path_factory.mktemp("derived") / "gradient.png"
+    path.write_bytes(png_bytes(Image.fromarray(rgb)))
+    return path
+
+
+def exif_rotated_jpeg(path: Path) -> bytes:
+    """The photo stored turned 90 degrees anticlockwise, with the EXIF tag (6) that turns it back."""
+    upright = Image.open(path).convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return jpeg_bytes(stored, exif=exif.tobytes())
+
+
+def mirrored_jpeg(path: Path) -> bytes:
+    return jpeg_bytes(ImageOps.mirror(Image.open(path).convert("RGB")))
+
+
+def png_with_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height but whose data is tiny: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
