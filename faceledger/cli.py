@@ -12,11 +12,22 @@ from pathlib import Path
 from . import __version__
 
 
-@cache
+_home: str | None = None  # --home, for this command
+
+
 def _engine(detector: str = "hog"):
+    return _engine_for(detector, _home)
+
+
+@cache
+def _engine_for(detector: str, home: str | None):
+    import atexit
+
     from .engine import FaceLedger
 
-    return FaceLedger(detector=detector)
+    engine = FaceLedger(detector=detector, home=home)
+    atexit.register(engine.close)  # indexes written back once, at the end of the command
+    return engine
 
 
 def _print_json(obj, *, lines: bool = False) -> None:
@@ -122,6 +133,166 @@ def _draw_comparison(engine, source: Path, target: Path, result: dict, out: Path
     save(side_by_side(left, right), out)
 
 
+# -- collections, faces, users --------------------------------------------------------------
+
+
+def _call(operation) -> int:
+    """Run `operation(engine)` and print its response, or its error on stderr."""
+    from .errors import FaceLedgerError
+
+    try:
+        result = operation(_engine())
+    except FaceLedgerError as e:
+        return _fail(e.code, e.message)
+    _print_json(result.to_dict())
+    return 0
+
+
+def cmd_collections(args) -> int:
+    if args.action == "list":
+        return _call(lambda e: _all_pages(e.list_collections, "CollectionIds", "FaceModelVersions"))
+    if args.collection is None:
+        return _fail("InvalidParameterException", f"collections {args.action} needs a COLLECTION")
+    op = {"create": "create_collection", "describe": "describe_collection", "delete": "delete_collection"}[args.action]
+    return _call(lambda e: getattr(e, op)(CollectionId=args.collection))
+
+
+def _all_pages(operation, *members: str, **kwargs):
+    """Follow NextToken to the end and join the pages' lists."""
+    from .records import Plain
+
+    out = Plain({m: [] for m in members})
+    token = None
+    while True:
+        page = operation(NextToken=token, **kwargs)
+        for m in members:
+            out[m].extend(page[m])
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def external_id_for(path: Path, root: Path | None) -> str:
+    """A file's ExternalImageId: its path below the folder, with anything Rekognition refuses as _."""
+    import re
+
+    rel = path.relative_to(root).as_posix() if root else path.name
+    return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", rel.replace("/", ":"))[-255:]
+
+
+@dataclass(frozen=True)
+class PrepareTask:
+    """The expensive half of IndexFaces for one file, run in a worker process."""
+
+    max_faces: int | None
+    quality_filter: str | None
+    attributes: tuple[str, ...]
+
+    def __call__(self, path: Path) -> dict:
+        prepared = _engine().prepare_index_faces(
+            Image=path, DetectionAttributes=list(self.attributes), MaxFaces=self.max_faces, QualityFilter=self.quality_filter
+        )
+        return {"Prepared": prepared}
+
+
+def cmd_index_faces(args) -> int:
+    from collections import Counter
+
+    from .batch import default_workers, image_files, run_over_files, with_progress
+    from .errors import FaceLedgerError
+
+    engine = _engine()
+    target = Path(args.image)
+    try:
+        engine.describe_collection(CollectionId=args.collection)
+    except FaceLedgerError as e:
+        return _fail(e.code, e.message)
+    task = PrepareTask(args.max_faces, args.quality_filter, tuple(args.attributes or ["DEFAULT"]))
+    if not target.is_dir():
+        try:
+            prepared = task(target)["Prepared"]
+            external = args.external_image_id or external_id_for(target, None)
+            result = engine.store_indexed_faces(args.collection, prepared, external).to_dict()
+        except FaceLedgerError as e:
+            return _fail(e.code, e.message)
+        _print_json(result)
+        return 0
+    paths = image_files(target)
+    reasons, failed, indexed = Counter(), 0, 0
+    for path, result in with_progress(run_over_files(task, paths, args.workers or default_workers()), len(paths), "index-faces"):
+        if "Error" not in result:
+            try:  # stored (and durable) before the line below acknowledges it
+                result = engine.store_indexed_faces(args.collection, result["Prepared"], external_id_for(path, target)).to_dict()
+            except FaceLedgerError as e:
+                result = {"Error": {"Code": e.code, "Message": e.message}}
+        _print_json({"Image": str(path), **result}, lines=True)
+        if "Error" in result:
+            failed += 1
+            print(f"faceledger: {path}: {result['Error']['Code']}: {result['Error']['Message']}", file=sys.stderr)
+            continue
+        indexed += len(result["FaceRecords"])
+        reasons.update(r for face in result["UnindexedFaces"] for r in face["Reasons"])
+        if not result["FaceRecords"] and not result["UnindexedFaces"]:
+            reasons["NO_FACE_FOUND"] += 1
+    summary = ", ".join(f"{n} {r}" for r, n in reasons.most_common()) or "none"
+    print(f"faceledger: {len(paths)} images, {indexed} faces indexed, {failed} failed; not indexed: {summary}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_search_faces_by_image(args) -> int:
+    def run(engine):
+        result = engine.search_faces_by_image(
+            CollectionId=args.collection, Image=Path(args.image), MaxFaces=args.max_faces,
+            FaceMatchThreshold=args.threshold, QualityFilter=args.quality_filter,
+        )  # fmt: skip
+        if args.draw:
+            _draw_search(engine, Path(args.image), result.to_dict(), Path(args.draw))
+        return result
+
+    return _call(run)
+
+
+def _draw_search(engine, image: Path, result: dict, out: Path) -> None:
+    from .draw import GREEN, RED, draw_box, save
+
+    canvas = engine.load_image(image).rgb.copy()
+    matches = result["FaceMatches"]
+    if matches:
+        best = matches[0]
+        label = f"{best['Face'].get('ExternalImageId') or best['Face']['FaceId'][:8]} {best['Similarity']:.1f}"
+        draw_box(canvas, result["SearchedFaceBoundingBox"], GREEN, label)
+    else:
+        draw_box(canvas, result["SearchedFaceBoundingBox"], RED, "no match")
+    save(canvas, out)
+
+
+def cmd_search_faces(args) -> int:
+    return _call(lambda e: e.search_faces(
+        CollectionId=args.collection, FaceId=args.face_id, MaxFaces=args.max_faces, FaceMatchThreshold=args.threshold))  # fmt: skip
+
+
+def cmd_list_faces(args) -> int:
+    return _call(lambda e: _all_pages(e.list_faces, "Faces", CollectionId=args.collection, UserId=args.user_id))
+
+
+def cmd_delete_faces(args) -> int:
+    return _call(lambda e: e.delete_faces(CollectionId=args.collection, FaceIds=args.face_ids))
+
+
+def cmd_users(args) -> int:
+    c, a = args.collection, args
+    actions = {
+        "create": lambda e: e.create_user(CollectionId=c, UserId=a.user_id),
+        "delete": lambda e: e.delete_user(CollectionId=c, UserId=a.user_id),
+        "list": lambda e: _all_pages(e.list_users, "Users", CollectionId=c),
+        "associate": lambda e: e.associate_faces(CollectionId=c, UserId=a.user_id, FaceIds=a.face_ids, UserMatchThreshold=a.threshold),
+        "disassociate": lambda e: e.disassociate_faces(CollectionId=c, UserId=a.user_id, FaceIds=a.face_ids),
+        "search": lambda e: e.search_users(CollectionId=c, UserId=a.user_id, FaceId=a.face_id, UserMatchThreshold=a.threshold),
+        "search-by-image": lambda e: e.search_users_by_image(CollectionId=c, Image=Path(a.image), UserMatchThreshold=a.threshold),
+    }
+    return _call(actions[args.action])
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 
@@ -131,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted face analysis with Amazon Rekognition's API. Output is JSON in Rekognition's shapes.",
     )
     parser.add_argument("--version", action="version", version=f"faceledger {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="data directory (default: $FACELEDGER_HOME or ~/.faceledger)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("detect-faces", help="find faces in an image or a folder of images (DetectFaces)")
@@ -149,11 +321,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
     p.add_argument("--draw", metavar="OUT.png", help="write both images side by side with matches drawn")
     p.set_defaults(func=cmd_compare_faces)
+
+    p = sub.add_parser("collections", help="create, list, describe or delete collections")
+    p.add_argument("action", choices=["create", "list", "describe", "delete"])
+    p.add_argument("collection", nargs="?", metavar="COLLECTION")
+    p.set_defaults(func=cmd_collections)
+
+    p = sub.add_parser("index-faces", help="add the faces of an image or a folder to a collection (IndexFaces)")
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("image", metavar="IMAGE|DIR", help="a folder indexes every image, ExternalImageId from its path")
+    p.add_argument("--external-image-id", metavar="ID", help="for a single image (default: the file name)")
+    p.add_argument("--max-faces", type=int, metavar="N")
+    p.add_argument("--quality-filter", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"], default="AUTO")
+    p.add_argument("--attributes", nargs="+", metavar="ATTR", help="DetectionAttributes: DEFAULT or ALL")
+    p.add_argument("--workers", type=int, metavar="N", help="processes for a folder (default: one per core)")
+    p.set_defaults(func=cmd_index_faces)
+
+    p = sub.add_parser("search-faces-by-image", help="search a collection with the largest face of an image")
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--threshold", type=float, metavar="N", help="FaceMatchThreshold 0-100 (default: the measured one)")
+    p.add_argument("--max-faces", type=int, metavar="N")
+    p.add_argument("--quality-filter", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"], default="NONE")
+    p.add_argument("--draw", metavar="OUT.png", help="write the image with the searched face and its best match")
+    p.set_defaults(func=cmd_search_faces_by_image)
+
+    p = sub.add_parser("search-faces", help="search a collection with one of its faces")
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("face_id", metavar="FACE_ID")
+    p.add_argument("--threshold", type=float, metavar="N")
+    p.add_argument("--max-faces", type=int, metavar="N")
+    p.set_defaults(func=cmd_search_faces)
+
+    p = sub.add_parser("list-faces", help="list a collection's faces")
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("--user-id", metavar="USER")
+    p.set_defaults(func=cmd_list_faces)
+
+    p = sub.add_parser("delete-faces", help="delete faces from a collection")
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("face_ids", nargs="+", metavar="FACE_ID")
+    p.set_defaults(func=cmd_delete_faces)
+
+    p = sub.add_parser("users", help="users: faces of one person grouped under a UserId")
+    p.add_argument("action", choices=["create", "delete", "list", "associate", "disassociate", "search", "search-by-image"])
+    p.add_argument("collection", metavar="COLLECTION")
+    p.add_argument("--user-id", metavar="USER")
+    p.add_argument("--face-ids", nargs="+", metavar="FACE_ID", help="for associate and disassociate")
+    p.add_argument("--face-id", metavar="FACE_ID", help="for search by face")
+    p.add_argument("--image", metavar="IMAGE", help="for search-by-image")
+    p.add_argument("--threshold", type=float, metavar="N", help="UserMatchThreshold 0-100")
+    p.set_defaults(func=cmd_users)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _home
     args = build_parser().parse_args(argv)
+    _home = args.home
     return args.func(args)
 
 

@@ -26,6 +26,10 @@ InvalidS3ObjectException = _error("InvalidS3ObjectException", 400)
 ResourceNotFoundException = _error("ResourceNotFoundException", 400)
 ResourceAlreadyExistsException = _error("ResourceAlreadyExistsException", 400)
 AccessDeniedException = _error("AccessDeniedException", 400)
+InvalidPaginationTokenException = _error("InvalidPaginationTokenException", 400)
+ConflictException = _error("ConflictException", 400)
+IdempotentParameterMismatchException = _error("IdempotentParameterMismatchException", 400)
+ServiceQuotaExceededException = _error("ServiceQuotaExceededException", 400)
 InternalServerError = _error("InternalServerError", 500)
 
 BY_CODE = {
@@ -38,6 +42,10 @@ BY_CODE = {
         ResourceNotFoundException,
         ResourceAlreadyExistsException,
         AccessDeniedException,
+        InvalidPaginationTokenException,
+        ConflictException,
+        IdempotentParameterMismatchException,
+        ServiceQuotaExceededException,
         InternalServerError,
     )
 }

@@ -29,6 +29,8 @@ def _plain(value):
         return value.to_dict()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, float):
         return float(value)
     return value
@@ -142,3 +144,90 @@ def compared_face(face: FaceAnalysis, width: int, height: int) -> ComparedFace:
     return ComparedFace(
         bounding_box=d.bounding_box, confidence=d.confidence, landmarks=d.landmarks, pose=d.pose, quality=d.quality
     )
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+@dataclass
+class Face(Record):
+    """A face stored in a collection."""
+
+    face_id: str
+    bounding_box: BoundingBox
+    image_id: str
+    external_image_id: str | None
+    confidence: float
+    index_faces_model_version: str
+    user_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> "Face":
+        return cls(
+            face_id=row.face_id,
+            bounding_box=BoundingBox(width=row.box_width, height=row.box_height, left=row.box_left, top=row.box_top),
+            image_id=row.image_id,
+            external_image_id=row.external_image_id,
+            confidence=row.confidence,
+            index_faces_model_version=row.model_version,
+            user_id=row.user_id,
+        )
+
+
+@dataclass
+class FaceRecord(Record):
+    face: Face
+    face_detail: FaceDetail
+
+
+@dataclass
+class UnindexedFace(Record):
+    reasons: list[str]
+    face_detail: FaceDetail
+
+
+@dataclass
+class FaceMatch(Record):
+    similarity: float
+    face: Face
+
+
+@dataclass
+class IndexFacesResponse(Record):
+    face_records: list[FaceRecord]
+    face_model_version: str
+    unindexed_faces: list[UnindexedFace]
+
+
+@dataclass
+class SearchFacesByImageResponse(Record):
+    searched_face_bounding_box: BoundingBox
+    searched_face_confidence: float
+    face_matches: list[FaceMatch]
+    face_model_version: str
+
+
+@dataclass
+class SearchFacesResponse(Record):
+    searched_face_id: str
+    face_matches: list[FaceMatch]
+    face_model_version: str
+
+
+@dataclass
+class User(Record):
+    user_id: str
+    user_status: str
+
+
+@dataclass
+class UserMatch(Record):
+    similarity: float
+    user: User
+
+
+class Plain(dict):
+    """A response with no nested records worth a dataclass; `to_dict()` like the others."""
+
+    def to_dict(self) -> dict:
+        return _plain(dict(self))

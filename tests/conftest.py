@@ -21,6 +21,30 @@ COLLINS = DATA / "astronaut_eileen_collins.png"
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    from postgres import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except Exception as e:  # no server binaries, or it would not start here
+        pytest.skip(f"PostgreSQL could not be started: {e}")
+    yield server
+    server.close()
+
+
+_databases = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each catalog backend in turn: None (SQLite in the data directory) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    return server.new_database(f"t{next(_databases)}")
+
+
+@pytest.fixture(scope="session")
 def engine():
     from faceledger import FaceLedger
 

@@ -74,3 +74,45 @@ def test_folder_runs_on_two_processes_and_goes_on_past_bad_files(tmp_path, capsy
 def test_bad_attribute_from_the_command_line(capsys):
     assert main(["detect-faces", str(OBAMA_PORTRAIT), "--attributes", "EVERYTHING"]) == 1
     assert "InvalidParameterException" in capsys.readouterr().err
+
+
+def test_collections_index_search_and_users_from_the_command_line(tmp_path, capsys):
+    home = ["--home", str(tmp_path / "home")]
+
+    def run(*argv) -> dict:
+        assert main([*home, *argv]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert run("collections", "create", "people")["StatusCode"] == 200
+    folder = tmp_path / "enrol"
+    (folder / "us").mkdir(parents=True)
+    shutil.copy(OBAMA_PORTRAIT, folder / "us" / "obama portrait.jpg")
+    shutil.copy(BIDEN, folder / "biden.jpg")
+    (folder / "broken.png").write_bytes(COLLINS.read_bytes()[:3000])
+    assert main([*home, "index-faces", "people", str(folder), "--workers", "2"]) == 1  # one file failed
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [line.get("FaceRecords", [{}])[0].get("Face", {}).get("ExternalImageId") for line in lines] == [
+        "biden.jpg", None, "us:obama_portrait.jpg",
+    ]  # fmt: skip
+    assert "2 faces indexed, 1 failed" in captured.err
+
+    assert run("collections", "describe", "people")["FaceCount"] == 2
+    drawn = tmp_path / "search.png"
+    found = run("search-faces-by-image", "people", str(OBAMA_SPEECH), "--draw", str(drawn))
+    assert [m["Face"]["ExternalImageId"] for m in found["FaceMatches"]] == ["us:obama_portrait.jpg"]
+    assert drawn.exists()
+    obama_id = found["FaceMatches"][0]["Face"]["FaceId"]
+
+    run("users", "create", "people", "--user-id", "barack")
+    assert run("users", "associate", "people", "--user-id", "barack", "--face-ids", obama_id)["UserStatus"] == "ACTIVE"
+    users = run("users", "search-by-image", "people", "--image", str(OBAMA_SPEECH))
+    assert [m["User"]["UserId"] for m in users["UserMatches"]] == ["barack"]
+    assert [f["FaceId"] for f in run("list-faces", "people", "--user-id", "barack")["Faces"]] == [obama_id]
+    assert run("collections", "list")["CollectionIds"] == ["people"]
+
+    biden_id = lines[0]["FaceRecords"][0]["Face"]["FaceId"]
+    assert run("delete-faces", "people", biden_id)["DeletedFaces"] == [biden_id]
+    assert run("search-faces", "people", obama_id)["FaceMatches"] == []
+    assert main([*home, "collections", "describe", "nobody"]) == 1
+    assert "ResourceNotFoundException" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-FACE_MODEL_VERSION = "dlib-resnet-v1"
+# Rekognition reports face model versions as numbers ("7.0"): 1.0 is dlib's ResNet v1.
+FACE_MODEL_VERSION = "1.0"
 
 
 def weights_path(filename: str) -> str:

@@ -1,23 +1,16 @@
-"""The operations, with Rekognition's parameter names, so code written for boto3 ports as it is:
-
-    FaceLedger().detect_faces(Image={"Bytes": data}, Attributes=["ALL"]).to_dict()
-
-Surfaces (CLI, HTTP) adapt to these methods; none of them repeats an operation.
-"""
+"""DetectFaces and CompareFaces."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from . import calibration, images, quality_filter, records
-from .config import ImageLimits
-from .errors import InvalidParameterException, InvalidS3ObjectException
-from .vision.analyze import MAX_FACES, analyze_faces, embed_faces
-from .vision.detect import Detector, make_detector
+from .. import calibration, quality_filter, records
+from ..errors import InvalidParameterException
+from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
+from . import validate
+from .base import EngineBase, ImageInput
 
 ATTRIBUTE_VALUES = (
     "DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES", "EYES_OPEN",
@@ -27,43 +20,8 @@ ATTRIBUTE_VALUES = (
 # attribute models and are left out of responses until then.
 _NEEDS_68 = {"ALL", "EYES_OPEN", "MOUTH_OPEN"}
 
-ImageInput = dict | bytes | str | os.PathLike
-
-
-class FaceLedger:
-    """The engine. One per process is enough: models load once, on first use, and are shared."""
-
-    def __init__(self, *, detector: str = "hog", limits: ImageLimits | None = None):
-        self.limits = limits or ImageLimits.from_env()
-        self.default_detector = detector
-        self._detectors: dict[str, Detector] = {}
-
-    # -- inputs ---------------------------------------------------------------------------
-
-    def load_image(self, image: ImageInput) -> images.DecodedImage:
-        """An Image member ({"Bytes": ...} or {"S3Object": ...}), raw bytes, or a local path."""
-        if isinstance(image, (str, os.PathLike)):
-            data = images.read_image_file(Path(image), self.limits)
-            return images.decode_image(data, self.limits, max_bytes=self.limits.max_file_bytes)
-        if isinstance(image, (bytes, bytearray, memoryview)):
-            return images.decode_image(bytes(image), self.limits)
-        if not isinstance(image, dict):
-            raise InvalidParameterException("Image must be {'Bytes': ...}, {'S3Object': ...}, bytes or a path.")
-        given = [k for k in ("Bytes", "S3Object") if image.get(k) is not None]
-        unknown = set(image) - {"Bytes", "S3Object"}
-        if unknown:
-            raise InvalidParameterException(f"Unknown Image members: {', '.join(sorted(unknown))}.")
-        if len(given) != 1:
-            raise InvalidParameterException("Image needs exactly one of Bytes or S3Object.")
-        if given[0] == "S3Object":
-            raise InvalidS3ObjectException("No S3-compatible store is configured for this faceledger.")
-        return images.decode_image(image["Bytes"], self.limits)
-
-    def detector(self, name: str | None = None) -> Detector:
-        name = (name or self.default_detector).lower()
-        if name not in self._detectors:
-            self._detectors[name] = make_detector(name)
-        return self._detectors[name]
+class FaceOperations(EngineBase):
+    """DetectFaces and CompareFaces: operations on pictures alone, no collection involved."""
 
     # -- DetectFaces ----------------------------------------------------------------------
 
@@ -75,7 +33,7 @@ class FaceLedger:
         detector: str | None = None,
     ) -> records.DetectFacesResponse:
         """Up to 100 faces, largest first; no face gives an empty list."""
-        wanted = _check_attributes(Attributes)
+        wanted = check_attributes(Attributes)
         img = self.load_image(Image)
         faces = analyze_faces(img.rgb, self.detector(detector), all_attributes=bool(wanted & _NEEDS_68))
         details = [records.face_detail(f, img.width, img.height) for f in faces]
@@ -97,7 +55,7 @@ class FaceLedger:
         detector: str | None = None,
     ) -> records.CompareFacesResponse:
         """The largest face of the source against the up to 100 largest faces of the target."""
-        threshold = _check_threshold(SimilarityThreshold)
+        threshold = validate.percentage(SimilarityThreshold, "SimilarityThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
         level = quality_filter.check_level(QualityFilter, "NONE")
         det = self.detector(detector)
 
@@ -132,7 +90,7 @@ class FaceLedger:
         return response
 
 
-def _check_attributes(attributes: Sequence[str] | None) -> set[str]:
+def check_attributes(attributes: Sequence[str] | None) -> set[str]:
     if attributes is None:
         return {"DEFAULT"}
     if isinstance(attributes, str) or not all(isinstance(a, str) for a in attributes):
@@ -145,9 +103,3 @@ def _check_attributes(attributes: Sequence[str] | None) -> set[str]:
     return set(attributes) or {"DEFAULT"}
 
 
-def _check_threshold(value: float | None) -> float:
-    if value is None:
-        return calibration.DEFAULT_SIMILARITY_THRESHOLD
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 100.0:
-        raise InvalidParameterException(f"SimilarityThreshold must be a number from 0 to 100; got {value!r}.")
-    return float(value)

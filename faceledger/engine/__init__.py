@@ -1,0 +1,17 @@
+"""The operations, with Rekognition's parameter names, so code written for boto3 ports as it is:
+
+    FaceLedger().detect_faces(Image={"Bytes": data}, Attributes=["ALL"]).to_dict()
+
+Surfaces (CLI, HTTP) adapt to these methods; none of them repeats an operation.
+"""
+
+from .faces import FaceOperations
+from .users import UserOperations
+
+
+class FaceLedger(FaceOperations, UserOperations):
+    """The engine: one per process is enough. Models load once, on first use; the catalog and
+    the indexes open on the first collection operation."""
+
+
+__all__ = ["FaceLedger"]

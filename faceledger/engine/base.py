@@ -1,0 +1,105 @@
+"""What every operation shares: inputs, detectors, the catalog and the vector indexes."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .. import images
+from ..config import ImageLimits
+from ..errors import InvalidParameterException, InvalidS3ObjectException
+from ..vision.detect import Detector, make_detector
+
+ImageInput = dict | bytes | str | os.PathLike
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FACELEDGER_HOME") or Path.home() / ".faceledger")
+
+
+class EngineBase:
+    def __init__(
+        self,
+        *,
+        home: str | os.PathLike | None = None,
+        database_url: str | None = None,
+        detector: str = "hog",
+        limits: ImageLimits | None = None,
+    ):
+        """`home` is the data directory (FACELEDGER_HOME, default ~/.faceledger): the SQLite
+        catalog and the index files. `database_url` (FACELEDGER_DATABASE_URL) puts the catalog
+        in PostgreSQL instead. Nothing is opened until a collection is used."""
+        self.home = Path(home) if home is not None else default_home()
+        self.database_url = database_url or os.environ.get("FACELEDGER_DATABASE_URL")
+        self.limits = limits or ImageLimits.from_env()
+        self.default_detector = detector
+        self._detectors: dict[str, Detector] = {}
+        self._store_lock = threading.Lock()
+        self._catalog = None
+        self._indexes = None
+
+    # -- storage, opened on first use -------------------------------------------------------
+
+    def _open_store(self) -> None:
+        from ..store.catalog import Catalog, sqlite_url
+        from ..store.live_index import LiveIndexes
+
+        with self._store_lock:
+            if self._catalog is None:
+                self.home.mkdir(parents=True, exist_ok=True)
+                catalog = Catalog(self.database_url or sqlite_url(self.home))
+                self._indexes = LiveIndexes(catalog, self.home / "vectors")
+                self._catalog = catalog
+
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            self._open_store()
+        return self._catalog
+
+    @property
+    def indexes(self):
+        if self._indexes is None:
+            self._open_store()
+        return self._indexes
+
+    def close(self) -> None:
+        """Write the indexes back to disk and release the catalog."""
+        if self._indexes is not None:
+            self._indexes.save_all()
+        if self._catalog is not None:
+            self._catalog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def load_image(self, image: ImageInput) -> images.DecodedImage:
+        """An Image member ({"Bytes": ...} or {"S3Object": ...}), raw bytes, or a local path."""
+        if isinstance(image, (str, os.PathLike)):
+            data = images.read_image_file(Path(image), self.limits)
+            return images.decode_image(data, self.limits, max_bytes=self.limits.max_file_bytes)
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return images.decode_image(bytes(image), self.limits)
+        if not isinstance(image, dict):
+            raise InvalidParameterException("Image must be {'Bytes': ...}, {'S3Object': ...}, bytes or a path.")
+        given = [k for k in ("Bytes", "S3Object") if image.get(k) is not None]
+        unknown = set(image) - {"Bytes", "S3Object"}
+        if unknown:
+            raise InvalidParameterException(f"Unknown Image members: {', '.join(sorted(unknown))}.")
+        if len(given) != 1:
+            raise InvalidParameterException("Image needs exactly one of Bytes or S3Object.")
+        if given[0] == "S3Object":
+            raise InvalidS3ObjectException("No S3-compatible store is configured for this faceledger.")
+        return images.decode_image(image["Bytes"], self.limits)
+
+    def detector(self, name: str | None = None) -> Detector:
+        name = (name or self.default_detector).lower()
+        if name not in self._detectors:
+            self._detectors[name] = make_detector(name)
+        return self._detectors[name]

@@ -1,0 +1,338 @@
+"""Collections and their faces: create, describe, list, delete; IndexFaces, ListFaces,
+DeleteFaces, SearchFaces and SearchFacesByImage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+
+from .. import calibration, quality_filter, records
+from ..errors import InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..store import catalog as tables
+from ..store.catalog import FaceRow, now
+from ..vision.analyze import analyze_faces, embed_faces
+from ..vision.models import FACE_MODEL_VERSION
+from . import validate
+from .base import EngineBase, ImageInput
+from .faces import _NEEDS_68, check_attributes
+
+MAX_SEARCH_RESULTS = 4096
+
+
+def collection_arn(collection_id: str) -> str:
+    region = os.environ.get("FACELEDGER_REGION", "local")
+    return f"aws:rekognition:{region}:000000000000:collection/{collection_id}"
+
+
+@dataclass
+class PreparedFace:
+    """A face measured for IndexFaces, before it is stored; picklable for worker processes."""
+
+    detail: records.FaceDetail
+    embedding: np.ndarray | None
+    reasons: list[str]
+
+
+def _timestamp(value: dt.datetime) -> float:
+    """Epoch seconds, as the JSON protocol sends timestamps (SQLite hands back naive UTC)."""
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+class CollectionOperations(EngineBase):
+    # -- collections ------------------------------------------------------------------------
+
+    def create_collection(self, CollectionId: str, Tags: dict | None = None) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        with self.catalog.write() as conn:
+            if self.catalog.collection(conn, cid) is not None:
+                raise ResourceAlreadyExistsException(f"The collection {cid!r} already exists.")
+            conn.execute(
+                insert(tables.collections).values(
+                    collection_id=cid, face_model_version=FACE_MODEL_VERSION, created_at=now(), version=0
+                )
+            )
+        return records.Plain(StatusCode=200, CollectionArn=collection_arn(cid), FaceModelVersion=FACE_MODEL_VERSION)
+
+    def _require(self, conn, cid: str):
+        row = self.catalog.collection(conn, cid)
+        if row is None:
+            raise ResourceNotFoundException(f"The collection {cid!r} does not exist.")
+        return row
+
+    def describe_collection(self, CollectionId: str) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        with self.catalog.read() as conn:
+            row = self._require(conn, cid)
+            face_count = self.catalog.count_faces(conn, cid)
+            user_count = conn.execute(
+                select(func.count()).select_from(tables.users).where(tables.users.c.collection_id == cid)
+            ).scalar()
+        return records.Plain(
+            FaceCount=face_count,
+            FaceModelVersion=row.face_model_version,
+            CollectionARN=collection_arn(cid),
+            CreationTimestamp=_timestamp(row.created_at),
+            UserCount=int(user_count or 0),
+        )
+
+    def list_collections(self, NextToken: str | None = None, MaxResults: int | None = None) -> records.Plain:
+        limit = validate.integer(MaxResults, "MaxResults", 0, 4096, 1000)
+        after = validate.read_token(NextToken, str)
+        q = select(tables.collections.c.collection_id, tables.collections.c.face_model_version)
+        if after is not None:
+            q = q.where(tables.collections.c.collection_id > after)
+        with self.catalog.read() as conn:
+            rows = conn.execute(q.order_by(tables.collections.c.collection_id).limit(limit + 1)).all()
+        page = rows[:limit]
+        return records.Plain(
+            CollectionIds=[r.collection_id for r in page],
+            FaceModelVersions=[r.face_model_version for r in page],
+            NextToken=validate.make_token(page[-1].collection_id) if len(rows) > limit and page else None,
+        )
+
+    def delete_collection(self, CollectionId: str) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        with self.catalog.write() as conn:
+            self._require(conn, cid)
+            for table in (tables.faces, tables.face_deletions, tables.users):
+                conn.execute(delete(table).where(table.c.collection_id == cid))
+            conn.execute(delete(tables.collections).where(tables.collections.c.collection_id == cid))
+        self.indexes.forget(cid)
+        return records.Plain(StatusCode=200)
+
+    # -- IndexFaces -------------------------------------------------------------------------
+
+    def prepare_index_faces(
+        self,
+        Image: ImageInput,
+        DetectionAttributes: Sequence[str] | None = None,
+        MaxFaces: int | None = None,
+        QualityFilter: str | None = None,
+    ) -> list[PreparedFace]:
+        """The expensive half of IndexFaces (detect, filter, embed), touching no storage."""
+        wanted = check_attributes(DetectionAttributes)
+        max_faces = validate.integer(MaxFaces, "MaxFaces", 1, 100, 100)
+        level = quality_filter.check_level(QualityFilter, "AUTO")
+        img = self.load_image(Image)
+        faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68))
+        kept, prepared = [], []
+        for face in faces:  # largest first, so MaxFaces keeps the largest good faces
+            reasons = quality_filter.reasons(face, level)
+            if not reasons and len(kept) >= max_faces:
+                reasons = ["EXCEEDS_MAX_FACES"]
+            if not reasons:
+                kept.append(face)
+            prepared.append(PreparedFace(records.face_detail(face, img.width, img.height), None, reasons))
+        embed_faces(img.rgb, kept)
+        vectors = iter(f.embedding for f in kept)
+        for p in prepared:
+            if not p.reasons:
+                p.embedding = next(vectors)
+        return prepared
+
+    def store_indexed_faces(
+        self, CollectionId: str, prepared: list[PreparedFace], ExternalImageId: str | None = None
+    ) -> records.IndexFacesResponse:
+        """The storing half of IndexFaces: one transaction, durable when this returns."""
+        cid = validate.collection_id(CollectionId)
+        external = validate.external_image_id(ExternalImageId)
+        image_id = str(uuid.uuid4())
+        created = now()
+        rows, face_records, unindexed = [], [], []
+        for p in prepared:
+            if p.reasons:
+                unindexed.append(records.UnindexedFace(reasons=p.reasons, face_detail=p.detail))
+                continue
+            box = p.detail.bounding_box
+            row = dict(
+                face_id=str(uuid.uuid4()), collection_id=cid, image_id=image_id, external_image_id=external,
+                user_id=None, box_left=box.left, box_top=box.top, box_width=box.width, box_height=box.height,
+                confidence=p.detail.confidence, model_version=FACE_MODEL_VERSION,
+                embedding=np.ascontiguousarray(p.embedding, dtype=np.float32).tobytes(), created_at=created,
+            )  # fmt: skip
+            rows.append(row)
+            face = records.Face(
+                face_id=row["face_id"], bounding_box=box, image_id=image_id, external_image_id=external,
+                confidence=p.detail.confidence, index_faces_model_version=FACE_MODEL_VERSION,
+            )  # fmt: skip
+            face_records.append(records.FaceRecord(face=face, face_detail=p.detail))
+        with self.catalog.write() as conn:
+            self._require(conn, cid)
+            if rows:
+                self.catalog.insert_faces(conn, rows)
+                self.catalog.bump(conn, cid)
+        return records.IndexFacesResponse(
+            face_records=face_records, face_model_version=FACE_MODEL_VERSION, unindexed_faces=unindexed
+        )
+
+    def index_faces(
+        self,
+        CollectionId: str,
+        Image: ImageInput,
+        ExternalImageId: str | None = None,
+        DetectionAttributes: Sequence[str] | None = None,
+        MaxFaces: int | None = None,
+        QualityFilter: str | None = None,
+    ) -> records.IndexFacesResponse:
+        cid = validate.collection_id(CollectionId)
+        validate.external_image_id(ExternalImageId)
+        with self.catalog.read() as conn:
+            self._require(conn, cid)  # before the expensive part
+        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter)
+        return self.store_indexed_faces(cid, prepared, ExternalImageId)
+
+    # -- ListFaces, DeleteFaces -------------------------------------------------------------
+
+    def list_faces(
+        self,
+        CollectionId: str,
+        NextToken: str | None = None,
+        MaxResults: int | None = None,
+        UserId: str | None = None,
+        FaceIds: Sequence[str] | None = None,
+    ) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        limit = validate.integer(MaxResults, "MaxResults", 0, 4096, 1000)
+        after = validate.read_token(NextToken, int)
+        f = tables.faces
+        q = select(f).where(f.c.collection_id == cid)
+        if UserId is not None:
+            q = q.where(f.c.user_id == validate.user_id(UserId))
+        if FaceIds is not None:
+            q = q.where(f.c.face_id.in_(validate.face_ids(FaceIds, most=4096)))
+        if after is not None:
+            q = q.where(f.c.key > after)
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+            rows = [FaceRow.from_row(r) for r in conn.execute(q.order_by(f.c.key).limit(limit + 1))]
+        page = rows[:limit]
+        return records.Plain(
+            Faces=[records.Face.from_row(r) for r in page],
+            NextToken=validate.make_token(page[-1].key) if len(rows) > limit and page else None,
+            FaceModelVersion=FACE_MODEL_VERSION,
+        )
+
+    def delete_faces(self, CollectionId: str, FaceIds: Sequence[str]) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        ids = validate.face_ids(FaceIds, most=4096)
+        deleted, failed = [], []
+        with self.catalog.write() as conn:
+            self._require(conn, cid)
+            found = self.catalog.faces_by_ids(conn, cid, ids)
+            keys = []
+            for face_id in dict.fromkeys(ids):
+                row = found.get(face_id)
+                if row is None:
+                    failed.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
+                elif row.user_id is not None:
+                    failed.append({"FaceId": face_id, "UserId": row.user_id, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]})
+                else:
+                    deleted.append(face_id)
+                    keys.append(row.key)
+            if keys:
+                self.catalog.delete_faces(conn, cid, keys)
+        return records.Plain(DeletedFaces=deleted, UnsuccessfulFaceDeletions=failed)
+
+    # -- searching --------------------------------------------------------------------------
+
+    def find_similar(
+        self, cid: str, vectors: np.ndarray, threshold: float, most: int, *, exclude: set[int] = frozenset()
+    ) -> list[tuple[float, FaceRow]]:
+        """Faces of the collection at or above `threshold` similarity to any of `vectors`, best
+        first, at most `most`. The index proposes candidates; the exact similarity is computed
+        again from the catalog's embeddings, and deleted faces fall out here."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, 128)
+        try:
+            size = len(self.indexes.current(cid))
+        except KeyError:
+            raise ResourceNotFoundException(f"The collection {cid!r} does not exist.") from None
+        k = min(size, max(16, most + len(exclude)))
+        while True:
+            keys, dists = self.indexes.search(cid, vectors, max(k, 1))
+            candidates = {int(key) for key in keys.ravel() if key >= 0} - set(exclude)
+            with self.catalog.read() as conn:
+                rows = self.catalog.faces_by_keys(conn, cid, candidates)
+            best: dict[int, float] = {}
+            for row in rows.values():
+                best[row.key] = float(calibration.similarities(row.embedding, vectors).max())
+            hits = sorted(((s, rows[key]) for key, s in best.items() if s >= threshold), key=lambda h: -h[0])
+            finite = dists[np.isfinite(dists)]
+            # Stop once the index's furthest candidate is already below the threshold.
+            farthest = calibration.similarity_from_distance(finite.max()) if finite.size else 0.0
+            if k >= size or len(hits) >= most or farthest < threshold:
+                return hits[:most]
+            k = min(size, k * 4)
+
+    def search_faces_by_image(
+        self,
+        CollectionId: str,
+        Image: ImageInput,
+        MaxFaces: int | None = None,
+        FaceMatchThreshold: float | None = None,
+        QualityFilter: str | None = None,
+    ) -> records.SearchFacesByImageResponse:
+        """The largest face of the picture against the collection."""
+        cid = validate.collection_id(CollectionId)
+        most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
+        threshold = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        level = quality_filter.check_level(QualityFilter, "NONE")
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+        probe = self.largest_face(Image, level)
+        hits = self.find_similar(cid, probe.embedding, threshold, most)
+        return records.SearchFacesByImageResponse(
+            searched_face_bounding_box=probe.box,
+            searched_face_confidence=probe.confidence,
+            face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
+            face_model_version=FACE_MODEL_VERSION,
+        )
+
+    def largest_face(self, Image: ImageInput, level: str) -> "Probe":
+        img = self.load_image(Image)
+        faces = [f for f in analyze_faces(img.rgb, self.detector()) if not quality_filter.reasons(f, level)]
+        if not faces:
+            raise InvalidParameterException(
+                "No face was found in the image" + ("" if level == "NONE" else f" that passes QualityFilter {level}") + "."
+            )
+        embed_faces(img.rgb, faces[:1])
+        face = faces[0]
+        detail = records.face_detail(face, img.width, img.height)
+        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=face.embedding, detail=detail)
+
+    def search_faces(
+        self,
+        CollectionId: str,
+        FaceId: str,
+        MaxFaces: int | None = None,
+        FaceMatchThreshold: float | None = None,
+    ) -> records.SearchFacesResponse:
+        """A stored face against the rest of its collection (never matching itself)."""
+        cid = validate.collection_id(CollectionId)
+        fid = validate.face_id(FaceId)
+        most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
+        threshold = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+            row = self.catalog.faces_by_ids(conn, cid, [fid]).get(fid)
+        if row is None:
+            raise ResourceNotFoundException(f"The face {fid} is not in the collection {cid!r}.")
+        hits = self.find_similar(cid, row.embedding, threshold, most, exclude={row.key})
+        return records.SearchFacesResponse(
+            searched_face_id=fid,
+            face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
+            face_model_version=FACE_MODEL_VERSION,
+        )
+
+
+@dataclass
+class Probe:
+    box: records.BoundingBox
+    confidence: float
+    embedding: np.ndarray
+    detail: records.FaceDetail

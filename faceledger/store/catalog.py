@@ -1,0 +1,267 @@
+"""The catalog, the source of truth: collections, faces (with their embeddings) and users.
+
+SQLAlchemy Core over a SQLite file by default (WAL, fsync on every commit), or PostgreSQL by URL.
+Every face has an integer `key`, strictly increasing and never reused: the vector index is keyed
+by it and catches up by reading the keys it has not seen. Each collection carries a `version`,
+bumped in the same transaction as any change to its faces, so a process can tell cheaply
+whether its copy of the index is behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData()
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("collection_id", String(255), primary_key=True),
+    Column("face_model_version", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("version", BigInteger, nullable=False, default=0),
+)
+
+faces = Table(
+    "faces",
+    metadata,
+    Column("key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("face_id", String(36), nullable=False, unique=True),
+    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False),
+    Column("image_id", String(36), nullable=False),
+    Column("external_image_id", String(255)),
+    Column("user_id", String(128)),
+    Column("box_left", Float, nullable=False),
+    Column("box_top", Float, nullable=False),
+    Column("box_width", Float, nullable=False),
+    Column("box_height", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("faces_by_collection", "collection_id", "key"),
+    Index("faces_by_user", "collection_id", "user_id"),
+    sqlite_autoincrement=True,  # keys are never reused, even after the newest face is deleted
+)
+
+# Deleted faces' keys, so that another process's index can drop them when it catches up.
+face_deletions = Table(
+    "face_deletions",
+    metadata,
+    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False),
+    Column("key", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Index("face_deletions_by_version", "collection_id", "version"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_token", String(64)),
+)
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    key: int
+    face_id: str
+    collection_id: str
+    image_id: str
+    external_image_id: str | None
+    user_id: str | None
+    box_left: float
+    box_top: float
+    box_width: float
+    box_height: float
+    confidence: float
+    model_version: str
+    embedding: np.ndarray
+
+    @classmethod
+    def from_row(cls, row) -> "FaceRow":
+        m = row._mapping
+        return cls(
+            **{k: m[k] for k in cls.__dataclass_fields__ if k != "embedding"},
+            embedding=np.frombuffer(m["embedding"], dtype=np.float32),
+        )
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def sqlite_url(home: Path) -> str:
+    return f"sqlite:///{home / 'catalog.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below decide
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # Writers take the lock up front: no deadlock between two processes upgrading reads.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Catalog:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- collections ------------------------------------------------------------------------
+
+    def collection(self, conn: Connection, collection_id: str):
+        return conn.execute(select(collections).where(collections.c.collection_id == collection_id)).first()
+
+    def collection_version(self, collection_id: str) -> int | None:
+        with self.read() as conn:
+            return conn.execute(
+                select(collections.c.version).where(collections.c.collection_id == collection_id)
+            ).scalar()
+
+    @staticmethod
+    def bump(conn: Connection, collection_id: str) -> int:
+        """Mark the collection's faces as changed; returns the new version."""
+        conn.execute(
+            update(collections)
+            .where(collections.c.collection_id == collection_id)
+            .values(version=collections.c.version + 1)
+        )
+        return int(conn.execute(select(collections.c.version).where(collections.c.collection_id == collection_id)).scalar())
+
+    # -- faces ------------------------------------------------------------------------------
+
+    @staticmethod
+    def insert_faces(conn: Connection, rows: list[dict]) -> list[int]:
+        """Insert faces, one statement each so that every key is known; returns the keys."""
+        return [conn.execute(insert(faces).values(**row)).inserted_primary_key[0] for row in rows]
+
+    @staticmethod
+    def faces_by_keys(conn: Connection, collection_id: str, keys: Iterable[int]) -> dict[int, FaceRow]:
+        keys = [int(k) for k in keys]
+        out: dict[int, FaceRow] = {}
+        for start in range(0, len(keys), 900):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start : start + 900]
+            rows = conn.execute(
+                select(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk))
+            )
+            out.update({r.key: FaceRow.from_row(r) for r in rows})
+        return out
+
+    @staticmethod
+    def faces_by_ids(conn: Connection, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRow]:
+        ids = list(face_ids)
+        out: dict[str, FaceRow] = {}
+        for start in range(0, len(ids), 900):
+            rows = conn.execute(
+                select(faces).where(faces.c.collection_id == collection_id, faces.c.face_id.in_(ids[start : start + 900]))
+            )
+            out.update({r.face_id: FaceRow.from_row(r) for r in rows})
+        return out
+
+    @staticmethod
+    def count_faces(conn: Connection, collection_id: str, user_id: str | None = None) -> int:
+        q = select(func.count()).select_from(faces).where(faces.c.collection_id == collection_id)
+        if user_id is not None:
+            q = q.where(faces.c.user_id == user_id)
+        return int(conn.execute(q).scalar() or 0)
+
+    def embeddings_after(self, collection_id: str, after_key: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(keys, vectors) of the collection's faces with key > after_key, in key order, in batches."""
+        while True:
+            with self.read() as conn:
+                rows = conn.execute(
+                    select(faces.c.key, faces.c.embedding)
+                    .where(faces.c.collection_id == collection_id, faces.c.key > after_key)
+                    .order_by(faces.c.key)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            yield keys, vectors
+            after_key = int(keys[-1])
+
+    def all_keys(self, collection_id: str) -> np.ndarray:
+        with self.read() as conn:
+            rows = conn.execute(select(faces.c.key).where(faces.c.collection_id == collection_id)).all()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def delete_faces(self, conn: Connection, collection_id: str, keys: list[int]) -> None:
+        version = self.bump(conn, collection_id)
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            conn.execute(delete(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk)))
+        if keys:
+            conn.execute(insert(face_deletions), [{"collection_id": collection_id, "key": k, "version": version} for k in keys])
+
+    def deleted_since(self, collection_id: str, version: int) -> np.ndarray:
+        with self.read() as conn:
+            rows = conn.execute(
+                select(face_deletions.c.key).where(
+                    face_deletions.c.collection_id == collection_id, face_deletions.c.version > version
+                )
+            ).all()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
