@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from .. import calibration, quality_filter, records
-from ..errors import InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..errors import ResourceAlreadyExistsException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
@@ -64,6 +64,10 @@ class CollectionOperations(EngineBase):
         if row is None:
             raise ResourceNotFoundException(f"The collection {cid!r} does not exist.")
         return row
+
+    def _require_collection(self, cid: str) -> None:
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
 
     def describe_collection(self, CollectionId: str) -> records.Plain:
         cid = validate.collection_id(CollectionId)
@@ -182,8 +186,7 @@ class CollectionOperations(EngineBase):
     ) -> records.IndexFacesResponse:
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
-        with self.catalog.read() as conn:
-            self._require(conn, cid)  # before the expensive part
+        self._require_collection(cid)  # before the expensive part
         prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter)
         return self.store_indexed_faces(cid, prepared, ExternalImageId)
 
@@ -249,12 +252,13 @@ class CollectionOperations(EngineBase):
         again from the catalog's embeddings, and deleted faces fall out here."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, 128)
         try:
-            size = len(self.indexes.current(cid))
+            index = self.indexes.current(cid)
         except KeyError:
             raise ResourceNotFoundException(f"The collection {cid!r} does not exist.") from None
+        size = len(index)
         k = min(size, max(16, most + len(exclude)))
         while True:
-            keys, dists = self.indexes.search(cid, vectors, max(k, 1))
+            keys, dists = index.search(vectors, max(k, 1))
             candidates = {int(key) for key in keys.ravel() if key >= 0} - set(exclude)
             with self.catalog.read() as conn:
                 rows = self.catalog.faces_by_keys(conn, cid, candidates)
@@ -262,10 +266,9 @@ class CollectionOperations(EngineBase):
             for row in rows.values():
                 best[row.key] = float(calibration.similarities(row.embedding, vectors).max())
             hits = sorted(((s, rows[key]) for key, s in best.items() if s >= threshold), key=lambda h: -h[0])
-            finite = dists[np.isfinite(dists)]
-            # Stop once the index's furthest candidate is already below the threshold.
-            farthest = calibration.similarity_from_distance(finite.max()) if finite.size else 0.0
-            if k >= size or len(hits) >= most or farthest < threshold:
+            # Stop once every query's furthest candidate is already below the threshold.
+            furthest = np.where(np.isfinite(dists), dists, -np.inf).max(axis=1)
+            if k >= size or len(hits) >= most or calibration.similarity_from_distance(furthest.min()) < threshold:
                 return hits[:most]
             k = min(size, k * 4)
 
@@ -282,8 +285,7 @@ class CollectionOperations(EngineBase):
         most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
         threshold = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
         level = quality_filter.check_level(QualityFilter, "NONE")
-        with self.catalog.read() as conn:
-            self._require(conn, cid)
+        self._require_collection(cid)
         probe = self.largest_face(Image, level)
         hits = self.find_similar(cid, probe.embedding, threshold, most)
         return records.SearchFacesByImageResponse(
@@ -292,18 +294,6 @@ class CollectionOperations(EngineBase):
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
         )
-
-    def largest_face(self, Image: ImageInput, level: str) -> "Probe":
-        img = self.load_image(Image)
-        faces = [f for f in analyze_faces(img.rgb, self.detector()) if not quality_filter.reasons(f, level)]
-        if not faces:
-            raise InvalidParameterException(
-                "No face was found in the image" + ("" if level == "NONE" else f" that passes QualityFilter {level}") + "."
-            )
-        embed_faces(img.rgb, faces[:1])
-        face = faces[0]
-        detail = records.face_detail(face, img.width, img.height)
-        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=face.embedding, detail=detail)
 
     def search_faces(
         self,
@@ -329,10 +319,3 @@ class CollectionOperations(EngineBase):
             face_model_version=FACE_MODEL_VERSION,
         )
 
-
-@dataclass
-class Probe:
-    box: records.BoundingBox
-    confidence: float
-    embedding: np.ndarray
-    detail: records.FaceDetail

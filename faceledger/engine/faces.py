@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,8 +21,29 @@ ATTRIBUTE_VALUES = (
 # attribute models and are left out of responses until then.
 _NEEDS_68 = {"ALL", "EYES_OPEN", "MOUTH_OPEN"}
 
+@dataclass
+class Probe:
+    """The face a comparison or a search is made with."""
+
+    box: records.BoundingBox
+    confidence: float
+    embedding: np.ndarray
+    detail: records.FaceDetail
+
+
 class FaceOperations(EngineBase):
     """DetectFaces and CompareFaces: operations on pictures alone, no collection involved."""
+
+    def largest_face(self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None) -> Probe:
+        """The largest face that passes the quality filter, embedded; InvalidParameterException if none."""
+        img = self.load_image(Image)
+        faces = [f for f in analyze_faces(img.rgb, self.detector(detector)) if not quality_filter.reasons(f, level)]
+        if not faces:
+            passes = "" if level == "NONE" else f" that passes QualityFilter {level}"
+            raise InvalidParameterException(f"No face was found in {where}{passes}.")
+        embed_faces(img.rgb, faces[:1])
+        detail = records.face_detail(faces[0], img.width, img.height)
+        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=faces[0].embedding, detail=detail)
 
     # -- DetectFaces ----------------------------------------------------------------------
 
@@ -57,27 +79,14 @@ class FaceOperations(EngineBase):
         """The largest face of the source against the up to 100 largest faces of the target."""
         threshold = validate.percentage(SimilarityThreshold, "SimilarityThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
         level = quality_filter.check_level(QualityFilter, "NONE")
-        det = self.detector(detector)
-
-        source = self.load_image(SourceImage)
-        source_faces = [f for f in analyze_faces(source.rgb, det) if not quality_filter.reasons(f, level)]
-        if not source_faces:
-            raise InvalidParameterException("No face was found in the source image" + (
-                "" if level == "NONE" else f" that passes QualityFilter {level}") + ".")
-        probe = source_faces[0]
-        embed_faces(source.rgb, [probe])
-
+        probe = self.largest_face(SourceImage, level, where="the source image", detector=detector)
         target = self.load_image(TargetImage)
-        candidates = [
-            f for f in analyze_faces(target.rgb, det, max_faces=MAX_FACES) if not quality_filter.reasons(f, level)
-        ]
+        found = analyze_faces(target.rgb, self.detector(detector), max_faces=MAX_FACES)
+        candidates = [f for f in found if not quality_filter.reasons(f, level)]
         embed_faces(target.rgb, candidates)
 
         response = records.CompareFacesResponse(
-            source_image_face=records.ComparedSourceImageFace(
-                bounding_box=records.bounding_box(probe, source.width, source.height),
-                confidence=probe.detection.confidence,
-            )
+            source_image_face=records.ComparedSourceImageFace(bounding_box=probe.box, confidence=probe.confidence)
         )
         if candidates:
             scores = calibration.similarities(probe.embedding, np.stack([c.embedding for c in candidates]))

@@ -225,8 +225,7 @@ class UserOperations(CollectionOperations):
         threshold = validate.percentage(UserMatchThreshold, "UserMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
         most = validate.integer(MaxUsers, "MaxUsers", 1, 500, 500)
         level = quality_filter.check_level(QualityFilter, "NONE")
-        with self.catalog.read() as conn:
-            self._require(conn, cid)
+        self._require_collection(cid)
         probe = self.largest_face(Image, level)
         return records.Plain(
             UserMatches=self._user_matches(cid, probe.embedding, threshold, most),

@@ -16,8 +16,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .catalog import Catalog
 from .vectors import EmbeddedIndex, VectorIndex, load_index
 
@@ -122,7 +120,3 @@ class LiveIndexes:
             if entry.unsaved:
                 with self._collection_lock(collection_id):
                     self._save(collection_id, entry)
-
-    def search(self, collection_id: str, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        index = self.current(collection_id)
-        return index.search(np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, DIM), k)

@@ -18,9 +18,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 # Measured by bench/vector_index.py (see its docstring for the figures):
 EXACT_BELOW = 20_000  # faces; below this a numpy scan is faster than the graph and exact anyway
@@ -124,7 +127,8 @@ class EmbeddedIndex:
         # usearch gives each call's worker a scratch context by thread number, so two concurrent
         # calls would share context 0: graph searches take this lock too (scans run in parallel).
         self._graph_lock = threading.Lock()
-        self._graph = None  # usearch.index.Index once the collection outgrew exact search
+        # The graph, once the collection outgrew exact search (usearch is imported only then: 0.2 s).
+        self._graph: Index | None = None
         # Exact search: rows [0, n) of a matrix with spare capacity; key -> row.
         self._n = 0
         self._keys = np.empty(0, np.int64)
@@ -227,7 +231,8 @@ class EmbeddedIndex:
                 payload = self._keys[: self._n].tobytes() + self._vectors[: self._n].tobytes()
             else:
                 kind, count = "usearch", len(self._graph)
-                payload = self._graph.save()
+                with self._graph_lock:  # a search may grow usearch's per-thread buffers
+                    payload = self._graph.save()
             last_key = self._last_key
         meta = json.dumps({
             "kind": kind, "dim": self.dim, "count": count, "last_key": last_key,
@@ -289,7 +294,7 @@ class EmbeddedIndex:
         self._n, self._rows = 0, {}
         self._keys, self._vectors, self._sq_norms = self._keys[:0].copy(), self._vectors[:0].copy(), self._sq_norms[:0].copy()
 
-    def _new_graph(self):
+    def _new_graph(self) -> Index:
         from usearch.index import Index
 
         return Index(
@@ -339,7 +344,7 @@ def load_index(path: str | os.PathLike, dim: int) -> EmbeddedIndex | None:
         elif meta["kind"] == "usearch":
             from usearch.index import Index
 
-            graph = Index.restore(bytes(payload))
+            graph = Index.restore(payload)
             if graph is None or graph.ndim != dim:
                 return None
             graph.expansion_search = index.ef_search
