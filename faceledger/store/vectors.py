@@ -26,12 +26,16 @@ if TYPE_CHECKING:
     from usearch.index import Index
 
 # Measured by bench/vector_index.py (see its docstring for the figures):
-EXACT_BELOW = 20_000  # faces; below this a numpy scan is faster than the graph and exact anyway
+EXACT_BELOW = 50_000  # faces; below this a numpy scan (on one core) beats the graph, and is exact
 CONNECTIVITY = 32  # graph degree: 16 cannot reach recall@1 0.99 at 1M within 10 ms
 EXPANSION_ADD = 128  # candidate list while inserting
 EXPANSION_SEARCH = 512  # candidate list while searching: recall@1 >= 0.99 at 1M
 DTYPE = "f16"  # half-precision storage: halves memory; distances stay within ~1e-3
 ADD_CHUNK = 2_048  # faces per locked step, so searches interleave with a long add
+# Fewer faces than this are inserted on one thread: usearch's parallel insertion leaves the odd
+# face poorly linked (measured: 0-6 of 6,000 not finding themselves, none on one thread), which
+# is a fair price in a bulk build but not for the face someone has just indexed.
+PARALLEL_ADD_MIN = 256
 
 _MAGIC = b"FLVECIX1"
 _HEADER = struct.Struct("<8sI")  # magic, length of the JSON metadata that follows
@@ -135,6 +139,8 @@ class EmbeddedIndex:
         self._vectors = np.empty((0, dim), np.float32)
         self._sq_norms = np.empty(0, np.float32)
         self._rows: dict[int, int] = {}
+        # While the graph is being built: the changes to replay on it, (keys, vectors or None).
+        self._changes: list[tuple[np.ndarray, np.ndarray | None]] | None = None
 
     # -- public API --------------------------------------------------------------------------
 
@@ -177,6 +183,12 @@ class EmbeddedIndex:
             with self._lock.write():
                 self._add(keys[s : s + ADD_CHUNK], vectors[s : s + ADD_CHUNK])
                 self._last_key = max(self._last_key, int(keys[s : s + ADD_CHUNK].max()))
+                outgrown = self._graph is None and self._changes is None and self._n >= self.exact_below
+                if outgrown:
+                    snapshot = self._keys[: self._n].copy(), self._vectors[: self._n].copy()
+                    self._changes = []
+            if outgrown:
+                self._build_graph(*snapshot)
 
     def remove(self, keys: np.ndarray) -> None:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
@@ -185,6 +197,8 @@ class EmbeddedIndex:
             if self._graph is not None:
                 self._graph.remove(keys.astype(np.uint64))
                 return
+            if self._changes is not None:
+                self._changes.append((keys, None))
             for key in keys.tolist():
                 row = self._rows.pop(key, None)
                 if row is None:
@@ -256,16 +270,14 @@ class EmbeddedIndex:
         finally:
             os.close(dir_fd)
 
-    # -- internals (called with the write lock held) --------------------------------------
+    # -- internals (_add and _reserve run with the write lock held) ------------------------
 
     def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         if self._graph is not None:
-            ukeys = keys.astype(np.uint64)
-            present = np.asarray(self._graph.contains(ukeys), bool).reshape(-1)
-            if present.any():  # usearch refuses duplicate keys: replacing is remove, then add
-                self._graph.remove(ukeys[present])
-            self._graph.add(ukeys, vectors, threads=self.threads)
+            self._graph_add(self._graph, keys, vectors)
             return
+        if self._changes is not None:
+            self._changes.append((keys.copy(), vectors.copy()))
         rows = np.fromiter((self._rows.get(k, -1) for k in keys.tolist()), np.int64, len(keys))
         new = rows < 0
         rows[new] = np.arange(self._n, self._n + int(new.sum()))
@@ -275,8 +287,6 @@ class EmbeddedIndex:
         self._sq_norms[rows] = np.einsum("ij,ij->i", vectors, vectors)
         self._rows.update(zip(keys[new].tolist(), rows[new].tolist()))
         self._n += int(new.sum())
-        if self._n >= self.exact_below:
-            self._to_graph()
 
     def _reserve(self, n: int) -> None:
         if n <= len(self._keys):
@@ -288,11 +298,33 @@ class EmbeddedIndex:
             grown[: self._n] = old[: self._n]
             setattr(self, name, grown)
 
-    def _to_graph(self) -> None:
-        self._graph = self._new_graph()
-        self._graph.add(self._keys[: self._n].astype(np.uint64), self._vectors[: self._n], threads=self.threads)
-        self._n, self._rows = 0, {}
-        self._keys, self._vectors, self._sq_norms = self._keys[:0].copy(), self._vectors[:0].copy(), self._sq_norms[:0].copy()
+    def _graph_add(self, graph: Index, keys: np.ndarray, vectors: np.ndarray) -> None:
+        ukeys = keys.astype(np.uint64)
+        present = np.asarray(graph.contains(ukeys), bool).reshape(-1)
+        if present.any():  # usearch refuses duplicate keys: replacing is remove, then add
+            graph.remove(ukeys[present])
+        graph.add(ukeys, vectors, threads=self.threads if len(keys) >= PARALLEL_ADD_MIN else 1)
+
+    def _build_graph(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Move to the graph. Building it from a snapshot takes seconds (about 13 s at 100k faces),
+        so it happens outside the lock: searches go on exactly, and changes made meanwhile are
+        logged in self._changes and replayed before the graph takes over."""
+        try:
+            graph = self._new_graph()
+            self._graph_add(graph, keys, vectors)
+        except BaseException:
+            with self._lock.write():
+                self._changes = None  # the next add tries again
+            raise
+        with self._lock.write():
+            for changed, new_vectors in self._changes or ():
+                if new_vectors is None:
+                    graph.remove(changed.astype(np.uint64))
+                else:
+                    self._graph_add(graph, changed, new_vectors)
+            self._graph, self._changes = graph, None
+            self._n, self._rows = 0, {}
+            self._keys, self._vectors, self._sq_norms = self._keys[:0].copy(), self._vectors[:0].copy(), self._sq_norms[:0].copy()
 
     def _new_graph(self) -> Index:
         from usearch.index import Index
@@ -339,8 +371,7 @@ def load_index(path: str | os.PathLike, dim: int) -> EmbeddedIndex | None:
         if meta["kind"] == "exact":
             keys = np.frombuffer(payload, np.int64, count).copy()
             vectors = np.frombuffer(payload, np.float32, count * dim, offset=8 * count).reshape(count, dim).copy()
-            with index._lock.write():
-                index._add(keys, vectors)
+            index.add(keys, vectors)
         elif meta["kind"] == "usearch":
             from usearch.index import Index
 
