@@ -9,18 +9,24 @@ and f16) and faceledger's own EmbeddedIndex:
 - memory per face: the process's RSS growth over the build, divided by the faces (each backend
   runs in a fresh subprocess, so one's garbage does not count against the next);
 - disk per face: the saved file's size;
-- latency p50/p99 of single-query search (one query per call, one thread) at k=1 and k=10;
-- recall@1 and recall@10 against exact search (ties settled in float64).
+- latency p50/p99 of single-query search (one query per call, one thread) at k=1 and k=10
+  (the two linear scans are timed on 100 of the queries above 200k faces);
+- recall@1 and recall@10 against exact search (ties settled in float64), also split by query kind;
+- the load average while it ran: other work on the 2 cores inflates the tail latencies;
+- then, inside EmbeddedIndex, exact search vs. the graph at growing sizes: the crossover.
 
-The embeddings: a few hundred LFW photos of /work/shared/faces are embedded with faceledger
-(cached in bench/results/vector_index_real_embeddings.npz). From them the script estimates the
-mean face, the between-identity covariance (where identity centres lie) and the pooled
-within-identity covariance (how one person's photos spread), draws synthetic identities with
-1+ photos each (geometric, mean 2.5), maps the norms onto the real norm distribution (dlib's
-descriptors are not unit-norm) and mixes the real embeddings in. Queries: held-out real photos
-of people in the set, new photos of enrolled synthetic people, and people not enrolled at all.
+The embeddings: ~1,000 LFW photos of /work/shared/faces (240 people with 3-4 photos, 200 with
+one) are embedded with faceledger and cached in bench/results/vector_index_real_embeddings.npz.
+From them the script estimates the mean face, the between-person covariance (where identity
+centres lie) and the pooled within-person covariance, with a lognormal per-photo scale fitted so
+that same-person distances spread like the real ones. It draws synthetic people with 1+ photos
+each (geometric, mean 2.5), maps norms onto the real norm distribution (dlib's descriptors are not
+unit-norm: ~1.41 +- 0.07) and mixes the real embeddings in. Queries: 20% held-out real photos of
+people in the set, 70% new photos of enrolled synthetic people, 10% people not enrolled at all.
+Gaussian identities are probably a hard case for graph indexes (high intrinsic dimension).
 
-Run from /work/main (the 1M run takes about 20 minutes; run it in the background):
+Run from /work/main (both sizes and the crossover took 25 minutes on the 2-core machine; run it
+in the background):
 
     .venv/bin/python bench/vector_index.py [--faces 1000000] [--only hnswlib,usearch]
     nohup .venv/bin/python bench/vector_index.py > bench/results/vector_index.txt 2>&1 &
@@ -385,19 +391,22 @@ def candidates(n: int) -> list[dict]:
     hnswlib M16 efC100 and usearch f16 c32 ea64: at equal search effort each had lower recall@1
     than its M32 / ea128 counterpart (at 256: 0.897, 0.927, 0.977).
     """
+    def cfg(label: str, backend: str, sweep: list | None = None, knob: str = "", **params) -> dict:
+        return {"label": label, "backend": backend, "params": params, "sweep": sweep or [None], "knob": knob}
+
     ef = [128, 256, 512]
     out = [
-        {"label": "numpy exact (f32 dot)", "backend": "exact", "params": {}, "sweep": [None]},
-        {"label": "face_recognition scan", "backend": "fr_scan", "params": {}, "sweep": [None]},
-        {"label": "faiss HNSW32 efC40", "backend": "faiss", "params": {"factory": "HNSW32,Flat", "ef_construction": 40}, "sweep": ef, "knob": "efS"},
-        {"label": "faiss IVF1024,Flat", "backend": "faiss", "params": {"factory": "IVF1024,Flat"}, "sweep": [16, 64], "knob": "nprobe"},
-        {"label": "hnswlib M32 efC100", "backend": "hnswlib", "params": {"m": 32, "ef_construction": 100}, "sweep": ef, "knob": "ef"},
-        {"label": "usearch f32 c16 ea64", "backend": "usearch", "params": {"dtype": "f32", "connectivity": 16, "expansion_add": 64}, "sweep": ef, "knob": "es"},
-        {"label": "usearch f16 c16 ea64", "backend": "usearch", "params": {"dtype": "f16", "connectivity": 16, "expansion_add": 64}, "sweep": ef, "knob": "es"},
-        {"label": "EmbeddedIndex", "backend": "embedded", "params": {}, "sweep": [None, 384, 768], "knob": "es"},
+        cfg("numpy exact (f32 dot)", "exact"),
+        cfg("face_recognition scan", "fr_scan"),
+        cfg("faiss HNSW32 efC40", "faiss", ef, "efS", factory="HNSW32,Flat", ef_construction=40),
+        cfg("faiss IVF1024,Flat", "faiss", [16, 64], "nprobe", factory="IVF1024,Flat"),
+        cfg("hnswlib M32 efC100", "hnswlib", ef, "ef", m=32, ef_construction=100),
+        cfg("usearch f32 c16 ea64", "usearch", ef, "es", dtype="f32", connectivity=16, expansion_add=64),
+        cfg("usearch f16 c16 ea64", "usearch", ef, "es", dtype="f16", connectivity=16, expansion_add=64),
+        cfg("EmbeddedIndex", "embedded", [None, 384, 768], "es"),
     ]
     if n <= 200_000:  # PQ loses too much recall for 1:N face search, and trains slowly: small sizes only
-        out.insert(4, {"label": "faiss IVF1024,PQ32", "backend": "faiss", "params": {"factory": "IVF1024,PQ32"}, "sweep": [64], "knob": "nprobe"})
+        out.insert(4, cfg("faiss IVF1024,PQ32", "faiss", [64], "nprobe", factory="IVF1024,PQ32"))
     return out
 
 
@@ -525,7 +534,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--scan-queries", type=int, default=100, help="queries timed for the linear scans above 200k faces")
     ap.add_argument("--only", default="", help="comma-separated label prefixes to run (default: all)")
-    ap.add_argument("--crossover", type=int, nargs="*", default=[10_000, 25_000, 50_000, 75_000, 100_000, 150_000],
+    ap.add_argument("--crossover", type=int, nargs="*", default=[10_000, 25_000, 40_000, 50_000, 75_000, 100_000, 150_000],
                     help="sizes at which to time EmbeddedIndex exact vs. graph (taken from the largest --faces set)")  # fmt: skip
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)

@@ -29,7 +29,8 @@ def brute_force(x: np.ndarray, keys: np.ndarray, q: np.ndarray, k: int) -> tuple
 
 def both_paths(**kw):
     """An index that stays exact, and one that moved to the graph almost at once."""
-    return pytest.mark.parametrize("index", [lambda: EmbeddedIndex(DIM, **kw), lambda: EmbeddedIndex(DIM, exact_below=100, **kw)], ids=["exact", "graph"])
+    makers = [lambda: EmbeddedIndex(DIM, **kw), lambda: EmbeddedIndex(DIM, exact_below=100, **kw)]
+    return pytest.mark.parametrize("index", makers, ids=["exact", "graph"])
 
 
 def test_exact_equals_brute_force():
