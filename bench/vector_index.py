@@ -15,7 +15,7 @@ and f16) and faceledger's own EmbeddedIndex:
 - the load average while it ran: other work on the 2 cores inflates the tail latencies;
 - then, inside EmbeddedIndex, exact search vs. the graph at growing sizes: the crossover.
 
-The embeddings: ~1,000 LFW photos of /work/shared/faces (240 people with 3-4 photos, 200 with
+The embeddings: ~1,000 LFW photos of ../shared/faces (240 people with 3-4 photos, 200 with
 one) are embedded with faceledger and cached in bench/results/vector_index_real_embeddings.npz.
 From them the script estimates the mean face, the between-person covariance (where identity
 centres lie) and the pooled within-person covariance, with a lognormal per-photo scale fitted so
@@ -25,7 +25,7 @@ unit-norm: ~1.41 +- 0.07) and mixes the real embeddings in. Queries: 20% held-ou
 people in the set, 70% new photos of enrolled synthetic people, 10% people not enrolled at all.
 Gaussian identities are probably a hard case for graph indexes (high intrinsic dimension).
 
-Run from /work/main (both sizes and the crossover took 25 minutes on the 2-core machine; run it
+Run from the repository root (both sizes and the crossover took 25 minutes on the 2-core machine; run it
 in the background):
 
     .venv/bin/python bench/vector_index.py [--faces 1000000] [--only hnswlib,usearch]
@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-FACES = Path("/work/shared/faces")
+# The team's labelled photos sit beside the repository (../shared/faces); FACES overrides.
+FACES = Path(os.environ.get("FACES") or Path(__file__).resolve().parents[2] / "shared" / "faces")
 RESULTS = Path(__file__).resolve().parent / "results"
 REAL_CACHE = RESULTS / "vector_index_real_embeddings.npz"
 DIM = 128

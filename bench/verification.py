@@ -48,7 +48,7 @@ def faceledger_embedding(path: Path) -> dict:
     if faces:
         return {"embedding": faces[0].embedding, "fallback": False}
     h, w = rgb.shape[:2]
-    whole = Detection(left=0, top=0, right=w, bottom=h, score=0.0, confidence=confidence_from_score(0.0))
+    whole = Detection(left=0, top=0, right=w + 1, bottom=h + 1, score=0.0, confidence=confidence_from_score(0.0))
     vector = default_embedder().embed(rgb, landmarks.shapes_5(rgb, [whole]))[0]
     return {"embedding": vector, "fallback": True}
 

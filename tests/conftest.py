@@ -71,7 +71,7 @@ def crop_around_face(path: Path, box: tuple[int, int, int, int], size: int = 400
 def group_photo(tmp_path_factory) -> Path:
     """Obama (largest), Biden and Collins side by side: three faces of three people, of three sizes."""
     obama = crop_around_face(OBAMA_PORTRAIT, (250, 40, 720, 510), 420)
-    biden = crop_around_face(BIDEN, (330, 130, 830, 630), 330)
+    biden = crop_around_face(BIDEN, (330, 130, 830, 630), 280)
     collins = Image.open(COLLINS).convert("RGB").crop((130, 20, 310, 200)).resize((260, 260))
     canvas = Image.new("RGB", (1120, 460), (200, 200, 200))
     canvas.paste(obama, (20, 20))

@@ -76,13 +76,16 @@ class _ScaledDetector:
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]
         scale = detection_scale(h, w, self.max_pixels)
-        if abs(scale - 1.0) > 1e-3:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-            work = cv2.resize(rgb, size, interpolation=interp)
+        if abs(scale - 2.0) < 1e-3:
+            # dlib's own x2 pyramid: boxes to the pixel of dlib's (and face_recognition's).
+            found, scale = self._run(rgb, upsample=1), 1.0
         else:
             work = rgb
-        found = self._run(np.ascontiguousarray(work))
+            if abs(scale - 1.0) > 1e-3:
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+                work = cv2.resize(rgb, size, interpolation=interp)
+            found = self._run(np.ascontiguousarray(work), upsample=0)
         return [
             Detection(
                 left=l / scale,
@@ -95,7 +98,8 @@ class _ScaledDetector:
             for (l, t, r, b, s) in found
         ]
 
-    def _run(self, rgb: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+    def _run(self, rgb: np.ndarray, upsample: int) -> list[tuple[float, float, float, float, float]]:
+        """(left, top, right, bottom, score) in the pixels of `rgb`, found after `upsample` x2 steps."""
         raise NotImplementedError
 
 
@@ -107,10 +111,10 @@ class HogDetector(_ScaledDetector):
     def __init__(self, max_pixels: int = 16_000_000):
         self.max_pixels = max_pixels
 
-    def _run(self, rgb):
+    def _run(self, rgb, upsample):
         m = models.hog_detector()
         with m.lock:
-            rects, scores, _ = m.model.run(rgb, 0, 0.0)
+            rects, scores, _ = m.model.run(rgb, upsample, 0.0)
         # Boxes +1 on the right/bottom: dlib rectangles are inclusive.
         return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1, float(s)) for r, s in zip(rects, scores)]
 
@@ -123,10 +127,10 @@ class CnnDetector(_ScaledDetector):
     def __init__(self, max_pixels: int = 2_000_000):
         self.max_pixels = max_pixels
 
-    def _run(self, rgb):
+    def _run(self, rgb, upsample):
         m = models.cnn_detector()
         with m.lock:
-            found = m.model(rgb, 0)
+            found = m.model(rgb, upsample)
         out = []
         for d in found:
             r = d.rect
