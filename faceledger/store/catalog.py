@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 metadata = MetaData()
+CHUNK = 900  # values per IN (...): SQLite allows 999 bound parameters a statement
 
 collections = Table(
     "collections",
@@ -198,27 +199,19 @@ class Catalog:
         return [conn.execute(insert(faces).values(**row)).inserted_primary_key[0] for row in rows]
 
     @staticmethod
-    def faces_by_keys(conn: Connection, collection_id: str, keys: Iterable[int]) -> dict[int, FaceRow]:
-        keys = [int(k) for k in keys]
-        out: dict[int, FaceRow] = {}
-        for start in range(0, len(keys), 900):  # stay under SQLite's bound-parameter limit
-            chunk = keys[start : start + 900]
-            rows = conn.execute(
-                select(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk))
-            )
-            out.update({r.key: FaceRow.from_row(r) for r in rows})
-        return out
+    def _faces_where_in(conn: Connection, collection_id: str, column, values: list) -> Iterator[FaceRow]:
+        """The collection's faces whose `column` is one of `values`, queried in chunks that stay
+        under SQLite's bound-parameter limit."""
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            for r in conn.execute(select(faces).where(faces.c.collection_id == collection_id, column.in_(chunk))):
+                yield FaceRow.from_row(r)
 
-    @staticmethod
-    def faces_by_ids(conn: Connection, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRow]:
-        ids = list(face_ids)
-        out: dict[str, FaceRow] = {}
-        for start in range(0, len(ids), 900):
-            rows = conn.execute(
-                select(faces).where(faces.c.collection_id == collection_id, faces.c.face_id.in_(ids[start : start + 900]))
-            )
-            out.update({r.face_id: FaceRow.from_row(r) for r in rows})
-        return out
+    def faces_by_keys(self, conn: Connection, collection_id: str, keys: Iterable[int]) -> dict[int, FaceRow]:
+        return {r.key: r for r in self._faces_where_in(conn, collection_id, faces.c.key, [int(k) for k in keys])}
+
+    def faces_by_ids(self, conn: Connection, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRow]:
+        return {r.face_id: r for r in self._faces_where_in(conn, collection_id, faces.c.face_id, list(face_ids))}
 
     @staticmethod
     def count_faces(conn: Connection, collection_id: str, user_id: str | None = None) -> int:
@@ -251,8 +244,8 @@ class Catalog:
 
     def delete_faces(self, conn: Connection, collection_id: str, keys: list[int]) -> None:
         version = self.bump(conn, collection_id)
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
             conn.execute(delete(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk)))
         if keys:
             conn.execute(insert(face_deletions), [{"collection_id": collection_id, "key": k, "version": version} for k in keys])
