@@ -293,6 +293,53 @@ def cmd_users(args) -> int:
     return _call(actions[args.action])
 
 
+# -- the service and its keys ---------------------------------------------------------------
+
+
+def _key_store():
+    from .server.keys import KeyStore
+
+    engine = _engine()
+    return KeyStore(engine.catalog, engine.home)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_keys(args) -> int:
+    from .errors import FaceLedgerError
+
+    store = _key_store()
+    try:
+        if args.action == "create":
+            if not args.name:
+                return _fail("InvalidParameterException", "keys create needs --name NAME")
+            key, secret = store.create(args.name, _split(args.allow), _split(args.collections))
+            _print_json({**key.to_dict(), "SecretAccessKey": secret})
+            print("faceledger: the secret is shown this once; keep it now.", file=sys.stderr)
+        elif args.action == "list":
+            _print_json({"AccessKeys": [k.to_dict() for k in store.list()]})
+        else:
+            if not args.key_id:
+                return _fail("InvalidParameterException", "keys revoke needs ACCESS_KEY_ID")
+            _print_json(store.revoke(args.key_id).to_dict())
+    except FaceLedgerError as e:
+        return _fail(e.code, e.message)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    from .server.serve import serve
+
+    return serve(
+        host=args.host, port=args.port, workers=args.workers, home=_home or os.environ.get("FACELEDGER_HOME"),
+        allow_anonymous=args.allow_anonymous, region=args.region, rate_limit=args.rate_limit,
+    )  # fmt: skip
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 
@@ -372,6 +419,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", metavar="IMAGE", help="for search-by-image")
     p.add_argument("--threshold", type=float, metavar="N", help="UserMatchThreshold 0-100")
     p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("serve", help="run the HTTP service: Rekognition's protocol at /, REST at /v1, docs at /docs")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--allow-anonymous", action="store_true", help="accept unsigned requests (loopback only)")
+    p.add_argument("--region", help="the only region signatures may be scoped to (default: any)")
+    p.add_argument("--rate-limit", type=float, metavar="N", help="requests a second per access key (default: none)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("keys", help="access keys for the HTTP service")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("key_id", nargs="?", metavar="ACCESS_KEY_ID", help="for revoke")
+    p.add_argument("--name", help="for create: who or what the key is for")
+    p.add_argument("--allow", metavar="OP,OP", help="for create: the only operations it may call (default: all)")
+    p.add_argument("--collections", metavar="C,C", help="for create: the only collections it may use (default: all)")
+    p.set_defaults(func=cmd_keys)
     return parser
 
 

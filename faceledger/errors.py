@@ -31,6 +31,14 @@ ConflictException = _error("ConflictException", 400)
 IdempotentParameterMismatchException = _error("IdempotentParameterMismatchException", 400)
 ServiceQuotaExceededException = _error("ServiceQuotaExceededException", 400)
 InternalServerError = _error("InternalServerError", 500)
+ProvisionedThroughputExceededException = _error("ProvisionedThroughputExceededException", 400)
+# The AWS JSON protocol's own errors, which no operation models but every client knows.
+MissingAuthenticationTokenException = _error("MissingAuthenticationTokenException", 403)
+UnrecognizedClientException = _error("UnrecognizedClientException", 403)
+InvalidSignatureException = _error("InvalidSignatureException", 403)
+IncompleteSignatureException = _error("IncompleteSignatureException", 400)
+SerializationException = _error("SerializationException", 400)
+UnknownOperationException = _error("UnknownOperationException", 400)
 
 BY_CODE = {
     cls.code: cls
@@ -47,5 +55,12 @@ BY_CODE = {
         IdempotentParameterMismatchException,
         ServiceQuotaExceededException,
         InternalServerError,
+        ProvisionedThroughputExceededException,
+        MissingAuthenticationTokenException,
+        UnrecognizedClientException,
+        InvalidSignatureException,
+        IncompleteSignatureException,
+        SerializationException,
+        UnknownOperationException,
     )
 }

@@ -28,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     delete,
     event,
@@ -89,6 +90,20 @@ users = Table(
     Column("user_id", String(128), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_token", String(64)),
+)
+
+# Access keys for the HTTP service. The secret is encrypted (see server/keys.py): SigV4 is an
+# HMAC, so the service needs the secret itself and cannot keep only a hash.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("secret", LargeBinary, nullable=False),
+    Column("operations", Text),  # JSON list, or NULL for every operation
+    Column("collections", Text),  # JSON list, or NULL for every collection
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 

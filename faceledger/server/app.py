@@ -1,0 +1,184 @@
+"""The HTTP service: one ASGI app with Rekognition's protocol at `POST /`, the native REST API
+under `/v1`, its OpenAPI document and docs page, and `/health`. Settings come from the
+environment so that every uvicorn worker process builds the same app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+
+log = logging.getLogger("faceledger.server")
+access_log = logging.getLogger("faceledger.access")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str | None = None
+    database_url: str | None = None
+    region: str | None = None  # None: a signature may name any region
+    allow_anonymous: bool = False
+    rate_limit: float | None = None  # requests a second per key, for the whole service
+    workers: int = 1
+    warm_up: bool = True
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        rate = env.get("FACELEDGER_RATE_LIMIT")
+        return cls(
+            home=env.get("FACELEDGER_HOME") or None,
+            database_url=env.get("FACELEDGER_DATABASE_URL") or None,
+            region=env.get("FACELEDGER_REGION") or None,
+            allow_anonymous=env.get("FACELEDGER_ALLOW_ANONYMOUS") == "1",
+            rate_limit=float(rate) if rate else None,
+            workers=int(env.get("FACELEDGER_WORKERS") or 1),
+            warm_up=env.get("FACELEDGER_WARM_UP", "1") != "0",
+        )
+
+
+class Service:
+    """What every request handler needs: the engine and the authenticator."""
+
+    def __init__(self, settings: Settings):
+        from ..engine import FaceLedger
+        from .auth import Authenticator
+        from .keys import KeyStore
+
+        self.settings = settings
+        self.engine = FaceLedger(home=settings.home, database_url=settings.database_url)
+        keys = KeyStore(self.engine.catalog, self.engine.home)
+        # Each worker process keeps its own buckets: its share of the service's rate.
+        rate = settings.rate_limit / max(1, settings.workers) if settings.rate_limit else None
+        self.auth = Authenticator(
+            keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate
+        )
+
+    def warm_up(self) -> None:
+        """Load the detector and the embedding network now, not on the first request."""
+        from ..vision import models
+
+        self.engine.detector()
+        models.hog_detector()
+        models.shape_predictor_5()
+        models.resnet_embedder()
+
+
+class RequestLog:
+    """Pure ASGI middleware: a request id for every request and one JSON log line after it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        state["request_id"] = str(uuid.uuid4())
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            entry = {
+                "request_id": state["request_id"],
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status["code"],
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": scope["client"][0] if scope.get("client") else None,
+            }
+            for name in ("operation", "access_key", "error"):
+                if name in state:
+                    entry[name] = state[name]
+            access_log.info(json.dumps(entry))
+
+
+def setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("faceledger.access", "faceledger.server"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+
+
+def create_app(settings: Settings | None = None):
+    from fastapi import FastAPI
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+
+    from . import docs, rekognition, rest
+
+    settings = settings or Settings.from_env()
+    setup_logging()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        service = Service(settings)
+        app.state.faceledger = service
+        if settings.warm_up:
+            await run_in_threadpool(service.warm_up)
+        log.info(json.dumps({"event": "ready", "pid": os.getpid(), "home": str(service.engine.home)}))
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.engine.close)
+            log.info(json.dumps({"event": "stopped", "pid": os.getpid()}))
+
+    app = FastAPI(
+        title="faceledger",
+        version=__version__,
+        description=(
+            "Self-hosted face analysis. The native REST API is below; Rekognition's own JSON 1.1 "
+            "protocol (boto3, the AWS CLI) is served at `POST /`. Authenticate with "
+            "`Authorization: Bearer ACCESS_KEY_ID:SECRET_ACCESS_KEY`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(RequestLog)
+    app.add_route("/", rekognition.handle, methods=["POST"], include_in_schema=False)
+
+    @app.get("/health", tags=["service"], summary="Liveness and readiness")
+    async def health():
+        service = app.state.faceledger
+        try:
+            await run_in_threadpool(_catalog_ping, service)
+        except Exception as e:  # the catalog is unreachable: not ready
+            return JSONResponse({"Status": "unavailable", "Reason": str(e)}, status_code=503)
+        return {"Status": "ok", "Version": __version__}
+
+    app.include_router(rest.router)
+    rest.install_error_handlers(app)
+    docs.mount(app)
+    return app
+
+
+def _catalog_ping(service: Service) -> None:
+    from sqlalchemy import text
+
+    with service.engine.catalog.read() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def app_from_env():
+    """The factory uvicorn's worker processes call."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,125 @@
+"""Who is calling and what they may do: SigV4 for Rekognition's protocol, bearer tokens for the
+native API, both over the same access keys; per-key rights and rate limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+from ..errors import (
+    AccessDeniedException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    ProvisionedThroughputExceededException,
+    UnrecognizedClientException,
+)
+from . import sigv4
+from .keys import AccessKey, KeyStore
+
+SERVICE = "rekognition"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request; `key` is None for anonymous access (loopback only)."""
+
+    key: AccessKey | None
+
+    @property
+    def name(self) -> str:
+        return self.key.access_key_id if self.key else "anonymous"
+
+    def may_use_collection(self, collection_id: str) -> bool:
+        return self.key is None or self.key.collections is None or collection_id in self.key.collections
+
+    def authorize(self, operation: str, collection_id: str | None) -> None:
+        if self.key is None:
+            return
+        if self.key.operations is not None and operation not in self.key.operations:
+            raise AccessDeniedException(f"The access key {self.name} may not call {operation}.")
+        if collection_id is not None and not self.may_use_collection(collection_id):
+            raise AccessDeniedException(f"The access key {self.name} may not use the collection {collection_id!r}.")
+
+
+class RateLimiter:
+    """A token bucket per access key: `rate` requests a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float | None, burst: float | None = None):
+        self.rate = rate
+        self.burst = burst or (max(1.0, rate) if rate else 0.0)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, who: str) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[who] = (tokens, now)
+                raise ProvisionedThroughputExceededException(
+                    f"Rate limit of {self.rate:g} requests a second for {who} exceeded; retry later."
+                )
+            self._buckets[who] = (tokens - 1.0, now)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        region: str | None = None,
+        allow_anonymous: bool = False,
+        rate_limit: float | None = None,
+        clock=lambda: dt.datetime.now(dt.timezone.utc),
+    ):
+        """`region`: the only region a signature may be scoped to (None: any, since the region
+        adds no secret). `allow_anonymous`: requests without credentials get every right."""
+        self.keys = keys
+        self.region = region
+        self.allow_anonymous = allow_anonymous
+        self.limiter = RateLimiter(rate_limit)
+        self.clock = clock
+
+    def _anonymous_or_raise(self, error: Exception) -> Principal:
+        if self.allow_anonymous:
+            return Principal(None)
+        raise error
+
+    def _active(self, access_key_id: str) -> tuple[AccessKey, str]:
+        found = self.keys.active_secret(access_key_id)
+        if found is None:
+            raise UnrecognizedClientException("The security token included in the request is invalid.")
+        return found
+
+    def sigv4(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Principal:
+        """Verify a SigV4-signed request; `headers` with lower-case names."""
+        if "authorization" not in headers:
+            return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
+        claim = sigv4.parse_authorization(headers)
+        sigv4.check_scope(claim, service=SERVICE, region=self.region, now=self.clock())
+        key, secret = self._active(claim.access_key_id)
+        sigv4.verify(claim, secret, sigv4.canonical_request(method, path, query, headers, claim.signed_headers, body))
+        self.limiter.take(key.access_key_id)
+        return Principal(key)
+
+    def bearer(self, headers: dict[str, str]) -> Principal:
+        """`Authorization: Bearer ACCESS_KEY_ID:SECRET` for the native API."""
+        value = headers.get("authorization", "")
+        if not value:
+            return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
+        scheme, _, token = value.partition(" ")
+        key_id, sep, given = token.strip().partition(":")
+        if scheme.lower() != "bearer" or not sep:
+            raise UnrecognizedClientException("Use 'Authorization: Bearer ACCESS_KEY_ID:SECRET_ACCESS_KEY'.")
+        key, secret = self._active(key_id)
+        import hmac
+
+        if not hmac.compare_digest(secret.encode(), given.encode()):
+            raise InvalidSignatureException("The secret access key does not match the access key id.")
+        self.limiter.take(key.access_key_id)
+        return Principal(key)

@@ -1,0 +1,160 @@
+"""Access keys that faceledger issues: an AccessKeyId and a secret, optionally limited to some
+operations and some collections, revocable.
+
+SigV4 is an HMAC over the request, so the service must hold each secret itself (a hash, as for
+passwords, cannot verify a signature). Secrets are therefore stored encrypted (Fernet:
+AES-128-CBC with HMAC-SHA256) in the catalog, under a master key that lives only in a file of
+the data directory with mode 0600 (or the file FACELEDGER_MASTER_KEY_FILE names). A copy of the
+catalog alone (a backup, a shared PostgreSQL) reveals no secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+
+from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..store.catalog import Catalog, access_keys, now
+
+KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    name: str
+    operations: tuple[str, ...] | None  # None: every operation
+    collections: tuple[str, ...] | None  # None: every collection
+    created_at: str
+    revoked_at: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "AccessKeyId": self.access_key_id,
+            "Name": self.name,
+            "Operations": list(self.operations) if self.operations is not None else "*",
+            "Collections": list(self.collections) if self.collections is not None else "*",
+            "Created": self.created_at,
+            "Status": "Revoked" if self.revoked_at else "Active",
+            **({"Revoked": self.revoked_at} if self.revoked_at else {}),
+        }
+
+
+def master_key_path(home: Path) -> Path:
+    return Path(os.environ.get("FACELEDGER_MASTER_KEY_FILE") or home / "master.key")
+
+
+def load_master_key(path: Path) -> bytes:
+    """The Fernet key, made on first use with owner-only permissions."""
+    from cryptography.fernet import Fernet
+
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+def _iso(value) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+def _row_to_key(row) -> AccessKey:
+    ops = json.loads(row.operations) if row.operations else None
+    cols = json.loads(row.collections) if row.collections else None
+    return AccessKey(
+        access_key_id=row.access_key_id,
+        name=row.name,
+        operations=tuple(ops) if ops is not None else None,
+        collections=tuple(cols) if cols is not None else None,
+        created_at=_iso(row.created_at),
+        revoked_at=_iso(row.revoked_at),
+    )
+
+
+class KeyStore:
+    def __init__(self, catalog: Catalog, home: Path):
+        from cryptography.fernet import Fernet
+
+        self.catalog = catalog
+        self._fernet = Fernet(load_master_key(master_key_path(home)))
+
+    def create(
+        self, name: str, operations: list[str] | None = None, collections: list[str] | None = None
+    ) -> tuple[AccessKey, str]:
+        """A new key and its secret; the secret is shown this once and never again."""
+        from .operations import OPERATIONS
+        from ..engine import validate
+
+        if not name or len(name) > 128:
+            raise InvalidParameterException("A key needs a name of 1 to 128 characters.")
+        if operations is not None:
+            unknown = [op for op in operations if op not in OPERATIONS]
+            if unknown:
+                raise InvalidParameterException(
+                    f"Unknown operation(s) {', '.join(unknown)}: use {', '.join(sorted(OPERATIONS))}."
+                )
+        if collections is not None:
+            collections = [validate.collection_id(c) for c in collections]
+        key_id = "FL" + "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(18))
+        secret = base64.b64encode(secrets.token_bytes(30)).decode()  # 40 characters, as AWS's
+        with self.catalog.write() as conn:
+            conn.execute(
+                insert(access_keys).values(
+                    access_key_id=key_id,
+                    name=name,
+                    secret=self._fernet.encrypt(secret.encode()),
+                    operations=json.dumps(operations) if operations is not None else None,
+                    collections=json.dumps(collections) if collections is not None else None,
+                    created_at=now(),
+                )
+            )
+        return self.get(key_id), secret
+
+    def get(self, access_key_id: str) -> AccessKey:
+        with self.catalog.read() as conn:
+            row = conn.execute(select(access_keys).where(access_keys.c.access_key_id == access_key_id)).first()
+        if row is None:
+            raise ResourceNotFoundException(f"No access key {access_key_id!r}.")
+        return _row_to_key(row)
+
+    def list(self) -> list[AccessKey]:
+        with self.catalog.read() as conn:
+            rows = conn.execute(select(access_keys).order_by(access_keys.c.created_at)).all()
+        return [_row_to_key(r) for r in rows]
+
+    def revoke(self, access_key_id: str) -> AccessKey:
+        with self.catalog.write() as conn:
+            done = conn.execute(
+                update(access_keys)
+                .where(access_keys.c.access_key_id == access_key_id, access_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now())
+            ).rowcount
+        key = self.get(access_key_id)
+        if not done and key.revoked_at is None:
+            raise ResourceNotFoundException(f"No access key {access_key_id!r}.")
+        return key
+
+    def active_secret(self, access_key_id: str) -> tuple[AccessKey, str] | None:
+        """The key and its secret, or None if there is no such key or it is revoked."""
+        with self.catalog.read() as conn:
+            row = conn.execute(select(access_keys).where(access_keys.c.access_key_id == access_key_id)).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return _row_to_key(row), self._fernet.decrypt(row.secret).decode()

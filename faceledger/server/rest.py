@@ -1,0 +1,268 @@
+"""The native REST API: resource-shaped routes over the same operations as Rekognition's
+protocol. Members keep Rekognition's names everywhere (path, query, JSON body, form fields), so
+one vocabulary serves both; images come as multipart files or as JSON `{"Bytes": base64}`.
+Request and response schemas in the OpenAPI document are made from botocore's service model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..errors import FaceLedgerError, ImageTooLargeException, InternalServerError, SerializationException
+from . import model
+from .auth import Principal
+from .operations import call
+from .rekognition import MAX_BODY_BYTES, lower_headers, log
+
+STATUS = {
+    "ResourceNotFoundException": 404,
+    "ResourceAlreadyExistsException": 409,
+    "ConflictException": 409,
+    "IdempotentParameterMismatchException": 409,
+    "AccessDeniedException": 403,
+    "MissingAuthenticationTokenException": 401,
+    "UnrecognizedClientException": 401,
+    "InvalidSignatureException": 401,
+    "ProvisionedThroughputExceededException": 429,
+    "ImageTooLargeException": 413,
+    "InternalServerError": 500,
+}
+
+
+def error_response(error: FaceLedgerError) -> JSONResponse:
+    return JSONResponse({"Code": error.code, "Message": error.message}, status_code=STATUS.get(error.code, 400))
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: str
+    summary: str
+    files: dict[str, str] = field(default_factory=dict)  # form field -> Image member
+    adapt: Callable[[dict], dict] | None = None  # path-shaped params -> the operation's
+
+
+def _one_face(params: dict) -> dict:
+    params["FaceIds"] = [params.pop("FaceId")]
+    return params
+
+
+C = "/collections/{CollectionId}"
+ROUTES = [
+    Route("POST", "/detect-faces", "DetectFaces", "Detect faces in an image", {"Image": "Image"}),
+    Route("POST", "/compare-faces", "CompareFaces", "Compare the largest face of one image with the faces of another",
+          {"SourceImage": "SourceImage", "TargetImage": "TargetImage"}),
+    Route("GET", "/collections", "ListCollections", "List collections"),
+    Route("POST", "/collections", "CreateCollection", "Create a collection"),
+    Route("GET", C, "DescribeCollection", "Describe a collection"),
+    Route("DELETE", C, "DeleteCollection", "Delete a collection and all its faces"),
+    Route("POST", f"{C}/faces", "IndexFaces", "Index the faces of an image", {"Image": "Image"}),
+    Route("GET", f"{C}/faces", "ListFaces", "List faces"),
+    Route("POST", f"{C}/faces/delete", "DeleteFaces", "Delete faces"),
+    Route("DELETE", f"{C}/faces/{{FaceId}}", "DeleteFaces", "Delete one face", adapt=_one_face),
+    Route("POST", f"{C}/search", "SearchFacesByImage", "Search with the largest face of an image", {"Image": "Image"}),
+    Route("GET", f"{C}/faces/{{FaceId}}/search", "SearchFaces", "Search with a stored face"),
+    Route("GET", f"{C}/users", "ListUsers", "List users"),
+    Route("POST", f"{C}/users", "CreateUser", "Create a user"),
+    Route("DELETE", f"{C}/users/{{UserId}}", "DeleteUser", "Delete a user (its faces stay)"),
+    Route("POST", f"{C}/users/{{UserId}}/faces", "AssociateFaces", "Associate faces with a user"),
+    Route("POST", f"{C}/users/{{UserId}}/faces/disassociate", "DisassociateFaces", "Disassociate faces from a user"),
+    Route("GET", f"{C}/users/{{UserId}}/search", "SearchUsers", "Search users with a user's faces"),
+    Route("GET", f"{C}/faces/{{FaceId}}/search-users", "SearchUsers", "Search users with a stored face"),
+    Route("POST", f"{C}/users/search", "SearchUsersByImage", "Search users with the largest face of an image",
+          {"Image": "Image"}),
+]  # fmt: skip
+
+
+async def principal(request: Request) -> Principal:
+    service = request.app.state.faceledger
+    who = await run_in_threadpool(service.auth.bearer, lower_headers(request))
+    request.state.access_key = who.name
+    return who
+
+
+def _coerce(operation: str, name: str, values: list[str]):
+    """A form or query value as the member's type in the service model."""
+    member = model.input_shape(operation).members.get(name)
+    kind = member.type_name if member is not None else "string"
+    try:
+        if kind == "list":
+            if len(values) == 1 and values[0].lstrip().startswith("["):
+                return json.loads(values[0])
+            return [_coerce_scalar(member.member.type_name, v) for v in values]
+        return _coerce_scalar(kind, values[-1])
+    except ValueError:
+        raise SerializationException(f"{name}={values[-1]!r} is not a valid {kind}.") from None
+
+
+def _coerce_scalar(kind: str, value: str):
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind in ("float", "double"):
+        return float(value)
+    if kind == "boolean":
+        if value.lower() not in ("true", "false"):
+            raise ValueError(value)
+        return value.lower() == "true"
+    if kind in ("structure", "map"):
+        return json.loads(value)
+    return value
+
+
+async def _body_params(request: Request, route: Route) -> dict:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ImageTooLargeException(f"The request body is {declared} bytes; at most {MAX_BODY_BYTES} are accepted.")
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        params: dict = {}
+        for name in form.keys():
+            values = form.getlist(name)
+            if name in route.files:
+                upload = values[0]
+                if isinstance(upload, str):
+                    raise SerializationException(f"Form field {name} must be a file.")
+                params[route.files[name]] = {"Bytes": await upload.read()}
+            else:
+                params[name] = _coerce(route.operation, name, [str(v) for v in values])
+        return params
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        params = json.loads(body)
+    except ValueError as e:
+        raise SerializationException(f"The request body is not valid JSON: {e}.") from None
+    if not isinstance(params, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    return params
+
+
+def _endpoint(route: Route):
+    async def endpoint(request: Request, who: Principal = Depends(principal)):
+        request.state.operation = route.operation
+        params = dict(await _body_params(request, route)) if route.method == "POST" else {}
+        for name in request.query_params.keys():
+            params[name] = _coerce(route.operation, name, request.query_params.getlist(name))
+        params.update(request.path_params)
+        if route.adapt:
+            params = route.adapt(params)
+        checked = model.parse_request(route.operation, params)
+        service = request.app.state.faceledger
+        return JSONResponse(await run_in_threadpool(call, service.engine, who, route.operation, checked))
+
+    endpoint.__name__ = f"{route.operation}_{route.method.lower()}"
+    return endpoint
+
+
+# -- OpenAPI, from the service model ---------------------------------------------------------
+
+
+def shape_schema(shape, depth: int = 0) -> dict:
+    kind = shape.type_name
+    doc = {"description": shape.documentation[:300]} if getattr(shape, "documentation", "") and depth == 0 else {}
+    if depth > 12:
+        return {}
+    if kind == "structure":
+        return {
+            "type": "object",
+            "properties": {n: shape_schema(m, depth + 1) for n, m in shape.members.items()},
+            **({"required": list(shape.required_members)} if shape.required_members else {}),
+        }
+    if kind == "list":
+        return {"type": "array", "items": shape_schema(shape.member, depth + 1)}
+    if kind == "map":
+        return {"type": "object", "additionalProperties": shape_schema(shape.value, depth + 1)}
+    if kind == "string":
+        out = {"type": "string"}
+        if shape.metadata.get("enum"):
+            out["enum"] = list(shape.metadata["enum"])
+        return out
+    if kind in ("integer", "long"):
+        return {"type": "integer"}
+    if kind in ("float", "double"):
+        return {"type": "number"}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "blob":
+        return {"type": "string", "format": "byte", **doc}
+    return {}
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def openapi_extra(route: Route) -> dict:
+    op = model.service_model().operation_model(route.operation)
+    in_path = set(_path_names(route.path))
+    if route.adapt is _one_face:
+        in_path.add("FaceIds")
+    members = {n: m for n, m in op.input_shape.members.items() if n not in in_path}
+    extra: dict = {
+        "parameters": [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in _path_names(route.path)
+        ],
+        "responses": {
+            "200": {
+                "description": f"{route.operation}'s response, as Rekognition's",
+                "content": {"application/json": {"schema": shape_schema(op.output_shape)}},
+            },
+            "default": {
+                "description": "An error: Code is the Rekognition error type",
+                "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "Code": {"type": "string"}, "Message": {"type": "string"}}}}},
+            },
+        },
+    }  # fmt: skip
+    if route.method == "GET":
+        extra["parameters"] += [
+            {"name": n, "in": "query", "required": n in op.input_shape.required_members, "schema": shape_schema(m, 1)}
+            for n, m in members.items()
+        ]
+    elif members:
+        required = [n for n in op.input_shape.required_members if n in members]
+        json_schema = {"type": "object", "properties": {n: shape_schema(m, 1) for n, m in members.items()}}
+        if required:
+            json_schema["required"] = required
+        content = {"application/json": {"schema": json_schema}}
+        if route.files:
+            form = {n: ({"type": "string", "format": "binary"} if n in route.files else {"type": "string"}) for n in members}
+            content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
+        extra["requestBody"] = {"required": bool(required), "content": content}
+    return extra
+
+
+router = APIRouter(prefix="/v1")
+for _route in ROUTES:
+    router.add_api_route(
+        _route.path,
+        _endpoint(_route),
+        methods=[_route.method],
+        summary=_route.summary,
+        description=f"Rekognition's `{_route.operation}`: the same members and the same response.",
+        tags=["collections" if _route.path.startswith("/collections") else "images"],
+        openapi_extra=openapi_extra(_route),
+        response_class=JSONResponse,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FaceLedgerError)
+    async def _faceledger_error(request: Request, exc: FaceLedgerError):
+        request.state.error = exc.code
+        return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("request failed")
+        request.state.error = "InternalServerError"
+        return error_response(InternalServerError("The service failed to answer; see its log."))

@@ -1,0 +1,91 @@
+"""`faceledger serve`: checks the settings, makes a first key if there is none, and runs the
+app on uvicorn with one worker process per core (dlib holds Python's GIL while it computes,
+so processes, not threads, use the cores)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _first_key(home: str | None) -> tuple[str, str] | None:
+    """An 'admin' key when the service has no active key at all, so that it is usable at once."""
+    from ..engine import FaceLedger
+    from .keys import KeyStore
+
+    engine = FaceLedger(home=home)
+    try:
+        store = KeyStore(engine.catalog, engine.home)
+        if any(k.revoked_at is None for k in store.list()):
+            return None
+        key, secret = store.create("admin")
+        return key.access_key_id, secret
+    finally:
+        engine.close()
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int | None = None,
+    home: str | None = None,
+    allow_anonymous: bool = False,
+    region: str | None = None,
+    rate_limit: float | None = None,
+) -> int:
+    import uvicorn
+
+    if allow_anonymous and not is_loopback(host):
+        print(f"faceledger: --allow-anonymous is refused on {host}: only a loopback address may serve without keys.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    workers = workers or os.cpu_count() or 1
+    if home:
+        os.environ["FACELEDGER_HOME"] = str(home)
+    os.environ["FACELEDGER_WORKERS"] = str(workers)
+    os.environ["FACELEDGER_ALLOW_ANONYMOUS"] = "1" if allow_anonymous else "0"
+    if region:
+        os.environ["FACELEDGER_REGION"] = region
+    if rate_limit:
+        os.environ["FACELEDGER_RATE_LIMIT"] = str(rate_limit)
+
+    url = f"http://{host}:{port}"
+    created = _first_key(home)
+    lines = [f"faceledger: serving on {url} with {workers} worker process(es)"]
+    if created:
+        key_id, secret = created
+        lines += [
+            "faceledger: no access key existed, so one was made (the secret is shown this once):",
+            f"  AWS_ACCESS_KEY_ID={key_id}",
+            f"  AWS_SECRET_ACCESS_KEY={secret}",
+        ]
+    lines += [
+        "faceledger: call it with",
+        f"  boto3.client('rekognition', endpoint_url='{url}', region_name='us-east-1', aws_access_key_id=..., aws_secret_access_key=...)",
+        f"  aws rekognition list-collections --endpoint-url {url}",
+        f"  curl -H 'Authorization: Bearer KEY_ID:SECRET' {url}/v1/collections     (API docs: {url}/docs)",
+        "faceledger: more keys with `faceledger keys create --name NAME`",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    uvicorn.run(
+        "faceledger.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # faceledger writes its own structured line per request
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+    return 0
