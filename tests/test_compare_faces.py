@@ -81,9 +81,20 @@ def test_quality_filter_drops_faces_below_the_bar(engine, tmp_path):
     assert strict["FaceMatches"] == []
 
 
-def test_s3_objects_need_a_configured_store(engine):
-    with pytest.raises(InvalidS3ObjectException):
-        engine.compare_faces(SourceImage={"S3Object": {"Bucket": "b", "Name": "k"}}, TargetImage=OBAMA_SPEECH)
+def test_s3_objects_from_a_local_bucket_folder(tmp_path, monkeypatch):
+    from faceledger import FaceLedger
+
+    (tmp_path / "people").mkdir()
+    (tmp_path / "people" / "obama.jpg").write_bytes(OBAMA_PORTRAIT.read_bytes())
+    (tmp_path / "secret.jpg").write_bytes(OBAMA_PORTRAIT.read_bytes())
+    monkeypatch.setenv("FACELEDGER_BUCKETS", f"photos={tmp_path / 'people'}")
+    engine = FaceLedger(home=tmp_path / "home")
+    found = engine.compare_faces(SourceImage={"S3Object": {"Bucket": "photos", "Name": "obama.jpg"}}, TargetImage=OBAMA_SPEECH)
+    assert found.to_dict()["FaceMatches"]
+    for bad in ({"Bucket": "photos", "Name": "missing.jpg"}, {"Bucket": "photos", "Name": "../secret.jpg"},
+                {"Bucket": "photos", "Name": "obama.jpg", "Version": "v1"}):  # fmt: skip
+        with pytest.raises(InvalidS3ObjectException):
+            engine.compare_faces(SourceImage={"S3Object": bad}, TargetImage=OBAMA_SPEECH)
 
 
 def test_similarity_scale_is_monotonic_and_invertible():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import images
 from ..config import ImageLimits
-from ..errors import InvalidParameterException, InvalidS3ObjectException
+from ..errors import InvalidParameterException
 from ..vision.detect import Detector, make_detector
 
 ImageInput = dict | bytes | str | os.PathLike
@@ -38,6 +38,16 @@ class EngineBase:
         self._store_lock = threading.Lock()
         self._catalog = None
         self._indexes = None
+        self._objects = None
+
+    @property
+    def objects(self):
+        """The store S3Object inputs are read from (configured by the environment)."""
+        if self._objects is None:
+            from ..objects import ObjectStore
+
+            self._objects = ObjectStore()
+        return self._objects
 
     # -- storage, opened on first use -------------------------------------------------------
 
@@ -95,7 +105,8 @@ class EngineBase:
         if len(given) != 1:
             raise InvalidParameterException("Image needs exactly one of Bytes or S3Object.")
         if given[0] == "S3Object":
-            raise InvalidS3ObjectException("No S3-compatible store is configured for this faceledger.")
+            data = self.objects.read(image["S3Object"], self.limits.max_file_bytes)
+            return images.decode_image(data, self.limits, max_bytes=self.limits.max_file_bytes)
         return images.decode_image(image["Bytes"], self.limits)
 
     def detector(self, name: str | None = None) -> Detector:
