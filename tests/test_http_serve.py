@@ -1,0 +1,162 @@
+"""`faceledger serve` as a user runs it: a real process with two workers, its first key, the AWS
+CLI against it, anonymous access rules, and a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import OBAMA_PORTRAIT, OBAMA_SPEECH
+from http_server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def _start(home: Path, *args: str) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    log = home / f"serve-{port}.log"
+    proc = subprocess.Popen(
+        [str(BIN / "faceledger"), "--home", str(home), "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        env={**os.environ, "FACELEDGER_HOME": str(home)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"faceledger serve exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"faceledger serve did not become healthy: {log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("served")
+    proc, url, log = _start(home, "--workers", "2")
+    key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", log.read_text())[1]
+    secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())[1]
+    yield proc, url, log, key_id, secret, home
+    if proc.poll() is None:
+        _stop(proc)
+
+
+def _aws(url: str, key_id: str, secret: str, home: Path, *args: str) -> dict:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+    }
+    done = subprocess.run(
+        [str(BIN / "aws"), "rekognition", *args, "--endpoint-url", url, "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
+def test_first_start_makes_a_key_and_says_how_to_call(served):
+    _, url, log, key_id, _, home = served
+    text = log.read_text()
+    assert f"serving on {url} with 2 worker" in text and "boto3.client('rekognition'" in text
+    assert (home / "master.key").stat().st_mode & 0o777 == 0o600
+    catalog = (home / "catalog.db").read_bytes()
+    secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", text)[1]
+    assert key_id.encode() in catalog and secret.encode() not in catalog  # encrypted at rest
+
+
+def test_aws_cli_detect_faces_and_a_collection_round_trip(served):
+    _, url, _, key_id, secret, home = served
+    found = _aws(url, key_id, secret, home, "detect-faces", "--image-bytes", f"fileb://{OBAMA_PORTRAIT}")
+    assert len(found["FaceDetails"]) == 1
+    _aws(url, key_id, secret, home, "create-collection", "--collection-id", "cli")
+    indexed = _aws(url, key_id, secret, home, "index-faces", "--collection-id", "cli",
+                   "--image-bytes", f"fileb://{OBAMA_PORTRAIT}", "--external-image-id", "obama")  # fmt: skip
+    face_id = indexed["FaceRecords"][0]["Face"]["FaceId"]
+    hits = _aws(url, key_id, secret, home, "search-faces-by-image", "--collection-id", "cli",
+                "--image-bytes", f"fileb://{OBAMA_SPEECH}")  # fmt: skip
+    assert hits["FaceMatches"][0]["Face"]["FaceId"] == face_id
+    listed = _aws(url, key_id, secret, home, "list-faces", "--collection-id", "cli")
+    assert [f["FaceId"] for f in listed["Faces"]] == [face_id]
+    assert "cli" in _aws(url, key_id, secret, home, "list-collections")["CollectionIds"]
+    _aws(url, key_id, secret, home, "delete-collection", "--collection-id", "cli")
+
+
+def test_request_log_is_one_json_line_per_request(served):
+    _, url, log, _, _, _ = served
+    httpx.get(f"{url}/health")
+    time.sleep(0.3)
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"request_id"')]
+    assert entries and {"method", "path", "status", "ms"} <= set(entries[-1])
+    assert any(e.get("operation") == "DetectFaces" and e.get("access_key") for e in entries)
+
+
+def test_sigterm_stops_gracefully(tmp_path):
+    for workers in ("1", "2"):
+        proc, url, log = _start(tmp_path, "--workers", workers)
+        # uvicorn re-raises the signal once it has shut down, so the exit reads as SIGTERM's
+        assert _stop(proc) in (0, -signal.SIGTERM)
+        assert log.read_text().count('"event": "stopped"') == int(workers)
+
+
+def test_anonymous_access_only_on_loopback(tmp_path):
+    refused = subprocess.run(
+        [str(BIN / "faceledger"), "--home", str(tmp_path), "serve", "--host", "0.0.0.0", "--allow-anonymous"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "loopback" in refused.stderr
+    proc, url, _ = _start(tmp_path, "--workers", "1", "--allow-anonymous")
+    try:
+        r = httpx.post(url, content=b"{}", headers={"X-Amz-Target": "RekognitionService.ListCollections",
+                                                     "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
+        assert r.status_code == 200 and r.json()["CollectionIds"] == []
+        assert httpx.get(f"{url}/v1/collections").status_code == 200
+    finally:
+        _stop(proc)
+
+
+def test_keys_command_creates_lists_and_revokes(tmp_path):
+    def run(*args):
+        done = subprocess.run([str(BIN / "faceledger"), "--home", str(tmp_path), "keys", *args],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        return done.returncode, done.stdout, done.stderr
+
+    code, out, err = run("create", "--name", "door-camera", "--allow", "SearchFacesByImage", "--collections", "staff")
+    assert code == 0 and "shown this once" in err
+    made = json.loads(out)
+    assert made["Operations"] == ["SearchFacesByImage"] and made["Collections"] == ["staff"]
+    assert len(made["SecretAccessKey"]) == 40
+    listed = json.loads(run("list")[1])["AccessKeys"]
+    assert [k["AccessKeyId"] for k in listed] == [made["AccessKeyId"]]
+    assert all("SecretAccessKey" not in k for k in listed)
+    assert json.loads(run("revoke", made["AccessKeyId"])[1])["Status"] == "Revoked"
+    code, _, err = run("create", "--name", "x", "--allow", "DetectText")
+    assert code == 1 and "InvalidParameterException" in err and "DetectText" in err
+    code, _, err = run("revoke", "FLNOSUCHKEY")
+    assert code == 1 and "ResourceNotFoundException" in err
