@@ -160,3 +160,46 @@ def test_keys_command_creates_lists_and_revokes(tmp_path):
     assert code == 1 and "InvalidParameterException" in err and "DetectText" in err
     code, _, err = run("revoke", "FLNOSUCHKEY")
     assert code == 1 and "ResourceNotFoundException" in err
+
+
+def test_32_concurrent_clients_index_and_search_one_collection(served, tmp_path):
+    """Two worker processes, 32 clients at once: every IndexFaces acknowledged is listed, every
+    search is answered, and each finds its own person first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import BIDEN, crop_around_face, jpeg_bytes
+    from http_server import client
+
+    _, url, _, key_id, secret, _ = served
+    people = {
+        "obama": jpeg_bytes(crop_around_face(OBAMA_PORTRAIT, (250, 40, 720, 510), 220)),
+        "biden": jpeg_bytes(crop_around_face(BIDEN, (330, 130, 830, 630), 220)),
+    }
+    probes = {"obama": OBAMA_SPEECH.read_bytes(), "biden": people["biden"]}
+    admin = client(url, key_id, secret)
+    admin.create_collection(CollectionId="crowd")
+
+    def one_client(i: int):
+        c = client(url, key_id, secret)
+        name = "obama" if i % 2 else "biden"
+        indexed = c.index_faces(CollectionId="crowd", Image={"Bytes": people[name]}, ExternalImageId=f"{name}-{i}", MaxFaces=1)
+        hits = c.search_faces_by_image(CollectionId="crowd", Image={"Bytes": probes[name]}, MaxFaces=1)
+        return name, indexed["FaceRecords"][0]["Face"]["FaceId"], hits["FaceMatches"]
+
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(one_client, range(32)))
+    acknowledged = {face_id for _, face_id, _ in results}
+    assert len(acknowledged) == 32
+    listed = set()
+    token = None
+    while True:
+        page = admin.list_faces(CollectionId="crowd", MaxResults=10, **({"NextToken": token} if token else {}))
+        listed |= {f["FaceId"] for f in page["Faces"]}
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert listed == acknowledged
+    for name, _, matches in results:
+        assert matches and matches[0]["Face"]["ExternalImageId"].startswith(name)
+    final = admin.search_faces_by_image(CollectionId="crowd", Image={"Bytes": probes["obama"]})
+    assert len(final["FaceMatches"]) == 16
