@@ -337,6 +337,7 @@ def cmd_serve(args) -> int:
     return serve(
         host=args.host, port=args.port, workers=args.workers, home=_home or os.environ.get("FACELEDGER_HOME"),
         allow_anonymous=args.allow_anonymous, region=args.region, rate_limit=args.rate_limit,
+        tls_cert=args.tls_cert, tls_key=args.tls_key,
     )  # fmt: skip
 
 
@@ -427,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-anonymous", action="store_true", help="accept unsigned requests (loopback only)")
     p.add_argument("--region", help="the only region signatures may be scoped to (default: any)")
     p.add_argument("--rate-limit", type=float, metavar="N", help="requests a second per access key (default: none)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (and --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="access keys for the HTTP service")

@@ -20,7 +20,7 @@ from http_server import free_port
 BIN = Path(sys.executable).parent
 
 
-def _start(home: Path, *args: str) -> tuple[subprocess.Popen, str, Path]:
+def _start(home: Path, *args: str, scheme: str = "http", verify=True) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     log = home / f"serve-{port}.log"
     proc = subprocess.Popen(
@@ -29,13 +29,13 @@ def _start(home: Path, *args: str) -> tuple[subprocess.Popen, str, Path]:
         stderr=log.open("w"),
         env={**os.environ, "FACELEDGER_HOME": str(home)},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"faceledger serve exited with {proc.returncode}: {log.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=2, verify=verify).status_code == 200:
                 return proc, url, log
         except httpx.HTTPError:
             pass
@@ -203,3 +203,49 @@ def test_32_concurrent_clients_index_and_search_one_collection(served, tmp_path)
         assert matches and matches[0]["Face"]["ExternalImageId"].startswith(name)
     final = admin.search_faces_by_image(CollectionId="crowd", Image={"Bytes": probes["obama"]})
     assert len(final["FaceMatches"]) == 16
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_https_with_a_certificate(tmp_path):
+    import boto3
+
+    cert, key = _self_signed(tmp_path)
+    import ssl
+
+    proc, url, log = _start(tmp_path, "--workers", "1", "--tls-cert", str(cert), "--tls-key", str(key),
+                            scheme="https", verify=ssl.create_default_context(cafile=str(cert)))  # fmt: skip
+    try:
+        key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", log.read_text())[1]
+        secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())[1]
+        assert f"serving on {url}" in log.read_text()
+        secure = boto3.session.Session().client("rekognition", endpoint_url=url, region_name="us-east-1",
+                                                aws_access_key_id=key_id, aws_secret_access_key=secret, verify=str(cert))  # fmt: skip
+        assert secure.list_collections()["CollectionIds"] == []
+    finally:
+        _stop(proc)

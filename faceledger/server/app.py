@@ -28,6 +28,7 @@ class Settings:
     allow_anonymous: bool = False
     rate_limit: float | None = None  # requests a second per key, for the whole service
     workers: int = 1
+    engine_slots: int = 2  # operations computing at once in one worker process
     warm_up: bool = True
 
     @classmethod
@@ -41,6 +42,7 @@ class Settings:
             allow_anonymous=env.get("FACELEDGER_ALLOW_ANONYMOUS") == "1",
             rate_limit=float(rate) if rate else None,
             workers=int(env.get("FACELEDGER_WORKERS") or 1),
+            engine_slots=int(env.get("FACELEDGER_ENGINE_SLOTS") or 2),
             warm_up=env.get("FACELEDGER_WARM_UP", "1") != "0",
         )
 
@@ -53,7 +55,10 @@ class Service:
         from .auth import Authenticator
         from .keys import KeyStore
 
+        import asyncio
+
         self.settings = settings
+        self.engine_slots = asyncio.Semaphore(max(1, settings.engine_slots))
         self.engine = FaceLedger(home=settings.home, database_url=settings.database_url)
         keys = KeyStore(self.engine.catalog, self.engine.home)
         # Each worker process keeps its own buckets: its share of the service's rate.

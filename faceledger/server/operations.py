@@ -4,6 +4,9 @@ rights are checked, the engine method runs, the response becomes Rekognition's J
 from __future__ import annotations
 
 import re
+import time
+
+from starlette.concurrency import run_in_threadpool
 
 from .auth import Principal
 
@@ -17,6 +20,19 @@ OPERATION_NAMES = (
 
 # Rekognition's operation name -> the engine's method.
 OPERATIONS = {op: re.sub(r"(?<!^)([A-Z])", r"_\1", op).lower() for op in OPERATION_NAMES}
+
+
+async def run(service, principal: Principal, operation: str, params: dict) -> tuple[dict, str]:
+    """`call` on a worker thread once one of the service's engine slots is free, and a
+    Server-Timing value (ms queued, ms in the engine). The slots queue requests first come,
+    first served: the models hold Python's global lock, so more threads computing at once would
+    only spread latency and hold more decoded images in memory."""
+    queued = time.perf_counter()
+    async with service.engine_slots:
+        started = time.perf_counter()
+        result = await run_in_threadpool(call, service.engine, principal, operation, params)
+    done = time.perf_counter()
+    return result, f"queue;dur={(started - queued) * 1000:.1f}, engine;dur={(done - started) * 1000:.1f}"
 
 
 def call(engine, principal: Principal, operation: str, params: dict) -> dict:

@@ -19,7 +19,7 @@ from ..errors import (
     UnknownOperationException,
 )
 from . import model
-from .operations import OPERATIONS, call
+from .operations import OPERATIONS, run
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
@@ -93,7 +93,7 @@ async def handle(request: Request) -> Response:
         operation = _operation(headers.get("x-amz-target"))
         request.state.operation = operation
         params = model.parse_request(operation, _json_body(body))
-        result = await run_in_threadpool(call, app.engine, principal, operation, params)
+        result, timing = await run(app, principal, operation, params)
     except FaceLedgerError as e:
         request.state.error = e.code
         return error_response(e, request_id)
@@ -101,4 +101,5 @@ async def handle(request: Request) -> Response:
         log.exception("request %s failed", request_id)
         request.state.error = "InternalServerError"
         return error_response(InternalServerError("The service failed to answer; see its log."), request_id)
-    return Response(json.dumps(result), media_type=CONTENT_TYPE, headers={"x-amzn-RequestId": request_id})
+    headers = {"x-amzn-RequestId": request_id, "Server-Timing": timing}
+    return Response(json.dumps(result), media_type=CONTENT_TYPE, headers=headers)

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from ..errors import FaceLedgerError, ImageTooLargeException, InternalServerError, SerializationException
 from . import model
 from .auth import Principal
-from .operations import call
+from .operations import run
 from .rekognition import MAX_BODY_BYTES, lower_headers, log
 
 STATUS = {
@@ -156,8 +156,8 @@ def _endpoint(route: Route):
         if route.adapt:
             params = route.adapt(params)
         checked = model.parse_request(route.operation, params)
-        service = request.app.state.faceledger
-        return JSONResponse(await run_in_threadpool(call, service.engine, who, route.operation, checked))
+        result, timing = await run(request.app.state.faceledger, who, route.operation, checked)
+        return JSONResponse(result, headers={"Server-Timing": timing})
 
     endpoint.__name__ = f"{route.operation}_{route.method.lower()}"
     return endpoint

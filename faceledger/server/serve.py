@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import sys
 
 
@@ -43,6 +44,8 @@ def serve(
     allow_anonymous: bool = False,
     region: str | None = None,
     rate_limit: float | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
 ) -> int:
     import uvicorn
 
@@ -50,6 +53,12 @@ def serve(
         print(f"faceledger: --allow-anonymous is refused on {host}: only a loopback address may serve without keys.",
               file=sys.stderr)  # fmt: skip
         return 2
+    if bool(tls_cert) != bool(tls_key):
+        print("faceledger: --tls-cert and --tls-key go together.", file=sys.stderr)
+        return 2
+    if not tls_cert and not is_loopback(host):
+        print(f"faceledger: warning: serving plain HTTP on {host}. Signatures keep secrets off the wire, but "
+              "images and results travel unencrypted: use --tls-cert/--tls-key or a TLS proxy.", file=sys.stderr)  # fmt: skip
     workers = workers or os.cpu_count() or 1
     if home:
         os.environ["FACELEDGER_HOME"] = str(home)
@@ -60,7 +69,7 @@ def serve(
     if rate_limit:
         os.environ["FACELEDGER_RATE_LIMIT"] = str(rate_limit)
 
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls_cert else 'http'}://{host}:{port}"
     created = _first_key(home)
     lines = [f"faceledger: serving on {url} with {workers} worker process(es)"]
     if created:
@@ -78,7 +87,7 @@ def serve(
         "faceledger: more keys with `faceledger keys create --name NAME`",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "faceledger.server.app:app_from_env",
         factory=True,
         host=host,
@@ -87,5 +96,18 @@ def serve(
         access_log=False,  # faceledger writes its own structured line per request
         log_level="warning",
         timeout_graceful_shutdown=30,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return 0
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    # uvicorn makes this socket with protocol 0, so asyncio skips TCP_NODELAY on the accepted
+    # connections and Nagle's algorithm meets delayed ACKs: 40 ms lost per request. Linux
+    # copies the option from the listening socket to every connection it accepts.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
     return 0
