@@ -266,14 +266,16 @@ def test_rate_limit_answers_provisioned_throughput_exceeded(tmp_path):
     with running_app(Settings(home=str(tmp_path), rate_limit=2.0, warm_up=False)) as (url, app):
         key, secret = app.state.faceledger.auth.keys.create("busy")
         c = client(url, key.access_key_id, secret)
+        limiter = app.state.faceledger.auth.limiter
         codes = []
-        for _ in range(6):
-            try:
-                c.list_collections()
-                codes.append("ok")
-            except c.exceptions.ProvisionedThroughputExceededException:
-                codes.append("throttled")
-        assert codes[:2] == ["ok", "ok"] and "throttled" in codes
+        with mock.patch.object(limiter, "clock", lambda: 1000.0):  # no refill while counting
+            for _ in range(6):
+                try:
+                    c.list_collections()
+                    codes.append("ok")
+                except c.exceptions.ProvisionedThroughputExceededException:
+                    codes.append("throttled")
+        assert codes == ["ok", "ok"] + ["throttled"] * 4
         # boto3's own retries back off and get through
         assert client(url, key.access_key_id, secret, retries=5).list_collections()["CollectionIds"] == []
 
@@ -285,3 +287,23 @@ def test_region_is_enforced_only_when_configured(tmp_path):
         msg = _error(lambda: client(url, key.access_key_id, secret, region="us-east-1").list_collections(),
                      "InvalidSignatureException")  # fmt: skip
         assert "region" in msg
+
+
+def test_quota_and_internal_errors(service):
+    c = service.admin
+    engine = service.app.state.faceledger.engine
+    c.create_collection(CollectionId="crowded")
+    prepared = engine.prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
+    face_ids = [engine.store_indexed_faces("crowded", prepared).face_records[0].face.face_id for _ in range(101)]
+    c.create_user(CollectionId="crowded", UserId="many")
+    assert len(c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[:100])["AssociatedFaces"]) == 100
+    _error(lambda: c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[100:]),
+           "ServiceQuotaExceededException")  # fmt: skip
+
+    def broken(**_):
+        raise RuntimeError("a fault inside the engine")
+
+    with mock.patch.object(engine, "list_collections", broken):
+        message = _error(lambda: c.list_collections(), "InternalServerError", 500)
+    assert "fault" not in message  # the cause goes to the log, not to the caller
+    assert c.list_collections()["CollectionIds"]

@@ -46,7 +46,8 @@ class Principal:
 class RateLimiter:
     """A token bucket per access key: `rate` requests a second, bursts up to `burst`."""
 
-    def __init__(self, rate: float | None, burst: float | None = None):
+    def __init__(self, rate: float | None, burst: float | None = None, clock=time.monotonic):
+        self.clock = clock
         self.rate = rate
         self.burst = burst or (max(1.0, rate) if rate else 0.0)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -55,7 +56,7 @@ class RateLimiter:
     def take(self, who: str) -> None:
         if not self.rate:
             return
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             tokens, last = self._buckets.get(who, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)

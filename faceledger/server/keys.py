@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..errors import InternalServerError, InvalidParameterException, ResourceNotFoundException
 from ..store.catalog import Catalog, access_keys, now
 
 KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -157,4 +157,12 @@ class KeyStore:
             row = conn.execute(select(access_keys).where(access_keys.c.access_key_id == access_key_id)).first()
         if row is None or row.revoked_at is not None:
             return None
-        return _row_to_key(row), self._fernet.decrypt(row.secret).decode()
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return _row_to_key(row), self._fernet.decrypt(bytes(row.secret)).decode()
+        except InvalidToken:
+            raise InternalServerError(
+                "This service's master key cannot decrypt the stored keys: copy master.key from the data "
+                "directory that made them (or point FACELEDGER_MASTER_KEY_FILE at it)."
+            ) from None

@@ -96,6 +96,8 @@ async def handle(request: Request) -> Response:
         result, timing = await run(app, principal, operation, params)
     except FaceLedgerError as e:
         request.state.error = e.code
+        if e.http_status >= 500:
+            log.error("request %s: %s: %s", request_id, e.code, e.message)
         return error_response(e, request_id)
     except Exception:
         log.exception("request %s failed", request_id)

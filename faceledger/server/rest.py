@@ -259,6 +259,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FaceLedgerError)
     async def _faceledger_error(request: Request, exc: FaceLedgerError):
         request.state.error = exc.code
+        if exc.http_status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
         return error_response(exc)
 
     @app.exception_handler(Exception)
