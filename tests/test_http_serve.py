@@ -118,11 +118,31 @@ def test_request_log_is_one_json_line_per_request(served):
 
 
 def test_sigterm_stops_gracefully(tmp_path):
+    import threading
+
+    from conftest import OBAMA_BLUE_ROOM
+    from http_server import client
+
     for workers in ("1", "2"):
         proc, url, log = _start(tmp_path, "--workers", workers)
+        if workers == "1":  # a request in flight when the signal comes is still answered
+            key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", log.read_text())[1]
+            secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())[1]
+            answer = {}
+            big = {"Bytes": OBAMA_BLUE_ROOM.read_bytes()}
+            slow = threading.Thread(target=lambda: answer.update(
+                client(url, key_id, secret).compare_faces(SourceImage=big, TargetImage=big)))  # fmt: skip
+            slow.start()
+            time.sleep(0.3)
         # uvicorn re-raises the signal once it has shut down, so the exit reads as SIGTERM's
         assert _stop(proc) in (0, -signal.SIGTERM)
         assert log.read_text().count('"event": "stopped"') == int(workers)
+        if workers == "1":
+            slow.join(30)
+            assert answer["FaceMatches"], answer
+            took = [json.loads(line)["ms"] for line in log.read_text().splitlines() if '"CompareFaces"' in line]
+            assert took and took[0] > 300  # it was still running when SIGTERM came
+        log.unlink()
 
 
 def test_anonymous_access_only_on_loopback(tmp_path):

@@ -30,3 +30,12 @@ def test_keys_round_trip(tmp_path, database_url):
     with pytest.raises(InvalidParameterException):
         store.create("x", collections=["not a collection id"])
     catalog.close()
+
+
+def test_a_new_data_directory_is_private(tmp_path):
+    from faceledger import FaceLedger
+
+    engine = FaceLedger(home=tmp_path / "new-home")
+    engine.catalog
+    assert (tmp_path / "new-home").stat().st_mode & 0o777 == 0o700
+    engine.close()

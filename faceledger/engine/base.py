@@ -57,7 +57,8 @@ class EngineBase:
 
         with self._store_lock:
             if self._catalog is None:
-                self.home.mkdir(parents=True, exist_ok=True)
+                # Owner only: the catalog holds face embeddings, biometric data.
+                self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
                 catalog = Catalog(self.database_url or sqlite_url(self.home))
                 self._indexes = LiveIndexes(catalog, self.home / "vectors")
                 self._catalog = catalog
