@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__
+from .cli_accountability import add_policy_flags, add_search_context, register
 
 
 _home: str | None = None  # --home, for this command
@@ -153,7 +154,11 @@ def cmd_collections(args) -> int:
         return _call(lambda e: _all_pages(e.list_collections, "CollectionIds", "FaceModelVersions"))
     if args.collection is None:
         return _fail("InvalidParameterException", f"collections {args.action} needs a COLLECTION")
-    op = {"create": "create_collection", "describe": "describe_collection", "delete": "delete_collection"}[args.action]
+    if args.action == "create":
+        from .cli_accountability import policy_from_args
+
+        return _call(lambda e: e.create_collection(CollectionId=args.collection, policy=policy_from_args(args)))
+    op = {"describe": "describe_collection", "delete": "delete_collection"}[args.action]
     return _call(lambda e: getattr(e, op)(CollectionId=args.collection))
 
 
@@ -204,15 +209,23 @@ def cmd_index_faces(args) -> int:
     engine = _engine()
     target = Path(args.image)
     try:
-        engine.describe_collection(CollectionId=args.collection)
+        keep = engine.get_collection_policy(CollectionId=args.collection)["Policy"]["KeepImages"]
     except FaceLedgerError as e:
         return _fail(e.code, e.message)
+
+    def kept(prepared, path: Path):
+        if keep and prepared:  # the collection keeps source images: attach the file's bytes
+            data = path.read_bytes()
+            for p in prepared:
+                p.image = data
+        return prepared
+
     task = PrepareTask(args.max_faces, args.quality_filter, tuple(args.attributes or ["DEFAULT"]))
     if not target.is_dir():
         try:
             prepared = task(target)["Prepared"]
             external = args.external_image_id or external_id_for(target, None)
-            result = engine.store_indexed_faces(args.collection, prepared, external).to_dict()
+            result = engine.store_indexed_faces(args.collection, kept(prepared, target), external).to_dict()
         except FaceLedgerError as e:
             return _fail(e.code, e.message)
         _print_json(result)
@@ -222,7 +235,7 @@ def cmd_index_faces(args) -> int:
     for path, result in with_progress(run_over_files(task, paths, args.workers or default_workers()), len(paths), "index-faces"):
         if "Error" not in result:
             try:  # stored (and durable) before the line below acknowledges it
-                result = engine.store_indexed_faces(args.collection, result["Prepared"], external_id_for(path, target)).to_dict()
+                result = engine.store_indexed_faces(args.collection, kept(result["Prepared"], path), external_id_for(path, target)).to_dict()
             except FaceLedgerError as e:
                 result = {"Error": {"Code": e.code, "Message": e.message}}
         _print_json({"Image": str(path), **result}, lines=True)
@@ -368,11 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality-filter", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"], default="NONE")
     p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
     p.add_argument("--draw", metavar="OUT.png", help="write both images side by side with matches drawn")
+    add_search_context(p)
     p.set_defaults(func=cmd_compare_faces)
 
     p = sub.add_parser("collections", help="create, list, describe or delete collections")
     p.add_argument("action", choices=["create", "list", "describe", "delete"])
     p.add_argument("collection", nargs="?", metavar="COLLECTION")
+    add_policy_flags(p)
     p.set_defaults(func=cmd_collections)
 
     p = sub.add_parser("index-faces", help="add the faces of an image or a folder to a collection (IndexFaces)")
@@ -392,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-faces", type=int, metavar="N")
     p.add_argument("--quality-filter", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"], default="NONE")
     p.add_argument("--draw", metavar="OUT.png", help="write the image with the searched face and its best match")
+    add_search_context(p)
     p.set_defaults(func=cmd_search_faces_by_image)
 
     p = sub.add_parser("search-faces", help="search a collection with one of its faces")
@@ -399,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("face_id", metavar="FACE_ID")
     p.add_argument("--threshold", type=float, metavar="N")
     p.add_argument("--max-faces", type=int, metavar="N")
+    add_search_context(p)
     p.set_defaults(func=cmd_search_faces)
 
     p = sub.add_parser("list-faces", help="list a collection's faces")
@@ -419,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-id", metavar="FACE_ID", help="for search by face")
     p.add_argument("--image", metavar="IMAGE", help="for search-by-image")
     p.add_argument("--threshold", type=float, metavar="N", help="UserMatchThreshold 0-100")
+    add_search_context(p)
     p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("serve", help="run the HTTP service: Rekognition's protocol at /, REST at /v1, docs at /docs")
@@ -439,14 +457,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", metavar="OP,OP", help="for create: the only operations it may call (default: all)")
     p.add_argument("--collections", metavar="C,C", help="for create: the only collections it may use (default: all)")
     p.set_defaults(func=cmd_keys)
+
+    register(sub, call=_call, engine=_engine, fail=_fail)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     global _home
+    from .ledger import acting
+
     args = build_parser().parse_args(argv)
     _home = args.home
-    return args.func(args)
+    reviewer = getattr(args, "reviewer", None)
+    actor = f"local:{reviewer}" if reviewer else None  # None: the local user
+    with acting(actor, purpose=getattr(args, "purpose", None), case_id=getattr(args, "case_id", None),
+                max_fmr=getattr(args, "fmr", None)):  # fmt: skip
+        return args.func(args)
 
 
 if __name__ == "__main__":

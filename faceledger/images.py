@@ -6,7 +6,7 @@ import hashlib
 import io
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class DecodedImage:
     format: str  # "JPEG" or "PNG"
     exif_orientation: int  # 1 when none was applied
     sha256: str  # of the bytes as received
+    data: bytes = field(default=b"", repr=False)  # the bytes themselves, for collections that keep images
 
     @property
     def width(self) -> int:
@@ -136,6 +137,7 @@ def decode_image(
         format=fmt,
         exif_orientation=orientation if 1 <= orientation <= 8 else 1,
         sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
     )
 
 

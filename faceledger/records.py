@@ -112,6 +112,8 @@ class CompareFacesResponse(Record):
     source_image_face: ComparedSourceImageFace
     face_matches: list[CompareFacesMatch] = field(default_factory=list)
     unmatched_faces: list[ComparedFace] = field(default_factory=list)
+    # faceledger's own: what the threshold means, the ledger entry, review (clients ignore it)
+    face_ledger: dict | None = None
 
 
 def bounding_box(face: FaceAnalysis, width: int, height: int) -> BoundingBox:
@@ -205,6 +207,8 @@ class SearchFacesByImageResponse(Record):
     searched_face_confidence: float
     face_matches: list[FaceMatch]
     face_model_version: str
+    # faceledger's own: what the threshold means, the ledger entry, review (clients ignore it)
+    face_ledger: dict | None = None
 
 
 @dataclass
@@ -212,6 +216,8 @@ class SearchFacesResponse(Record):
     searched_face_id: str
     face_matches: list[FaceMatch]
     face_model_version: str
+    # faceledger's own: what the threshold means, the ledger entry, review (clients ignore it)
+    face_ledger: dict | None = None
 
 
 @dataclass

@@ -6,10 +6,12 @@ Surfaces (CLI, HTTP) adapt to these methods; none of them repeats an operation.
 """
 
 from .faces import FaceOperations
+from .retention import RetentionOperations
+from .review import ReviewOperations
 from .users import UserOperations
 
 
-class FaceLedger(FaceOperations, UserOperations):
+class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""
 

@@ -19,7 +19,8 @@ from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
 from ..vision.models import FACE_MODEL_VERSION
 from . import validate
-from .base import EngineBase, ImageInput
+from .accountability import AccountableOperations, CollectionPolicy
+from .base import ImageInput
 from .faces import _NEEDS_68, check_attributes
 
 MAX_SEARCH_RESULTS = 4096
@@ -37,6 +38,8 @@ class PreparedFace:
     detail: records.FaceDetail
     embedding: np.ndarray | None
     reasons: list[str]
+    image_sha256: str = ""
+    image: bytes | None = None  # the source image, for collections that keep images
 
 
 def _timestamp(value: dt.datetime) -> float:
@@ -44,11 +47,13 @@ def _timestamp(value: dt.datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-class CollectionOperations(EngineBase):
+class CollectionOperations(AccountableOperations):
     # -- collections ------------------------------------------------------------------------
 
-    def create_collection(self, CollectionId: str, Tags: dict | None = None) -> records.Plain:
+    def create_collection(self, CollectionId: str, Tags: dict | None = None, *, policy: dict | None = None) -> records.Plain:
+        """`policy` (faceledger's own): the collection's rules, see CollectionPolicy."""
         cid = validate.collection_id(CollectionId)
+        rules = CollectionPolicy.from_dict(policy)
         with self.catalog.write() as conn:
             if self.catalog.collection(conn, cid) is not None:
                 raise ResourceAlreadyExistsException(f"The collection {cid!r} already exists.")
@@ -57,7 +62,26 @@ class CollectionOperations(EngineBase):
                     collection_id=cid, face_model_version=FACE_MODEL_VERSION, created_at=now(), version=0
                 )
             )
+            self._store_policy(conn, cid, rules)
+            self.ledger.append(conn, "CreateCollection", collection_id=cid, detail={"Policy": rules.to_dict()})
         return records.Plain(StatusCode=200, CollectionArn=collection_arn(cid), FaceModelVersion=FACE_MODEL_VERSION)
+
+    def put_collection_policy(self, CollectionId: str, Policy: dict) -> records.Plain:
+        """Change some or all of a collection's rules; the members not given stay as they were."""
+        cid = validate.collection_id(CollectionId)
+        with self.catalog.write() as conn:
+            self._require(conn, cid)
+            rules = CollectionPolicy.from_dict(Policy, self.policy(conn, cid))
+            self._store_policy(conn, cid, rules)
+            self.ledger.append(conn, "PutCollectionPolicy", collection_id=cid, detail={"Policy": rules.to_dict()})
+        return records.Plain(CollectionId=cid, Policy=rules.to_dict())
+
+    def get_collection_policy(self, CollectionId: str) -> records.Plain:
+        cid = validate.collection_id(CollectionId)
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+            rules = self.policy(conn, cid)
+        return records.Plain(CollectionId=cid, Policy=rules.to_dict())
 
     def _require(self, conn, cid: str):
         row = self.catalog.collection(conn, cid)
@@ -104,9 +128,11 @@ class CollectionOperations(EngineBase):
         cid = validate.collection_id(CollectionId)
         with self.catalog.write() as conn:
             self._require(conn, cid)
-            for table in (tables.faces, tables.face_deletions, tables.users):
+            faces = self.catalog.count_faces(conn, cid)
+            for table in (tables.faces, tables.face_deletions, tables.users, tables.collection_policies, tables.face_images):
                 conn.execute(delete(table).where(table.c.collection_id == cid))
             conn.execute(delete(tables.collections).where(tables.collections.c.collection_id == cid))
+            self.ledger.append(conn, "DeleteCollection", collection_id=cid, detail={"FacesDeleted": faces})
         self.indexes.forget(cid)
         return records.Plain(StatusCode=200)
 
@@ -118,6 +144,8 @@ class CollectionOperations(EngineBase):
         DetectionAttributes: Sequence[str] | None = None,
         MaxFaces: int | None = None,
         QualityFilter: str | None = None,
+        *,
+        keep_image: bool = False,
     ) -> list[PreparedFace]:
         """The expensive half of IndexFaces (detect, filter, embed), touching no storage."""
         wanted = check_attributes(DetectionAttributes)
@@ -132,7 +160,8 @@ class CollectionOperations(EngineBase):
                 reasons = ["EXCEEDS_MAX_FACES"]
             if not reasons:
                 kept.append(face)
-            prepared.append(PreparedFace(records.face_detail(face, img.width, img.height), None, reasons))
+            prepared.append(PreparedFace(records.face_detail(face, img.width, img.height), None, reasons, img.sha256,
+                                         img.data if keep_image else None))  # fmt: skip
         embed_faces(img.rgb, kept)
         vectors = iter(f.embedding for f in kept)
         for p in prepared:
@@ -171,6 +200,14 @@ class CollectionOperations(EngineBase):
             if rows:
                 self.catalog.insert_faces(conn, rows)
                 self.catalog.bump(conn, cid)
+                kept = next((p.image for p in prepared if p.image is not None), None)
+                if kept is not None and self.policy(conn, cid).keep_images:
+                    conn.execute(insert(tables.face_images).values(collection_id=cid, image_id=image_id, data=kept, created_at=created))
+            self.ledger.append(
+                conn, "IndexFaces", collection_id=cid, probe_sha256=prepared[0].image_sha256 if prepared else None,
+                detail={"ImageId": image_id, "ExternalImageId": external, "FaceIds": [r["face_id"] for r in rows],
+                        "Unindexed": len(unindexed)},
+            )  # fmt: skip
         return records.IndexFacesResponse(
             face_records=face_records, face_model_version=FACE_MODEL_VERSION, unindexed_faces=unindexed
         )
@@ -186,8 +223,10 @@ class CollectionOperations(EngineBase):
     ) -> records.IndexFacesResponse:
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
-        self._require_collection(cid)  # before the expensive part
-        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter)
+        with self.catalog.read() as conn:  # before the expensive part
+            self._require(conn, cid)
+            keep = self.policy(conn, cid).keep_images
+        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=keep)
         return self.store_indexed_faces(cid, prepared, ExternalImageId)
 
     # -- ListFaces, DeleteFaces -------------------------------------------------------------
@@ -240,6 +279,7 @@ class CollectionOperations(EngineBase):
                     keys.append(row.key)
             if keys:
                 self.catalog.delete_faces(conn, cid, keys)
+                self.ledger.append(conn, "DeleteFaces", collection_id=cid, detail={"FaceIds": deleted})
         return records.Plain(DeletedFaces=deleted, UnsuccessfulFaceDeletions=failed)
 
     # -- searching --------------------------------------------------------------------------
@@ -283,9 +323,9 @@ class CollectionOperations(EngineBase):
         """The largest face of the picture against the collection."""
         cid = validate.collection_id(CollectionId)
         most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
-        threshold = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
         level = quality_filter.check_level(QualityFilter, "NONE")
-        self._require_collection(cid)
+        policy, threshold, size = self.search_policy(cid, given, "FaceMatchThreshold")
         probe = self.largest_face(Image, level)
         hits = self.find_similar(cid, probe.embedding, threshold, most)
         return records.SearchFacesByImageResponse(
@@ -293,6 +333,8 @@ class CollectionOperations(EngineBase):
             searched_face_confidence=probe.confidence,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
+            face_ledger=self.record_search("SearchFacesByImage", cid, policy, threshold, size, face_hits(hits),
+                                           probe_sha256=probe.sha256),  # fmt: skip
         )
 
     def search_faces(
@@ -306,9 +348,9 @@ class CollectionOperations(EngineBase):
         cid = validate.collection_id(CollectionId)
         fid = validate.face_id(FaceId)
         most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
-        threshold = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
+        policy, threshold, size = self.search_policy(cid, given, "FaceMatchThreshold")
         with self.catalog.read() as conn:
-            self._require(conn, cid)
             row = self.catalog.faces_by_ids(conn, cid, [fid]).get(fid)
         if row is None:
             raise ResourceNotFoundException(f"The face {fid} is not in the collection {cid!r}.")
@@ -317,5 +359,12 @@ class CollectionOperations(EngineBase):
             searched_face_id=fid,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
+            face_ledger=self.record_search("SearchFaces", cid, policy, threshold, size - 1, face_hits(hits),
+                                           searched={"SearchedFaceId": fid}),  # fmt: skip
         )
 
+
+def face_hits(hits) -> list[dict]:
+    """Search hits as the ledger records them: ids and scores, never an embedding."""
+    return [{"FaceId": r.face_id, "ExternalImageId": r.external_image_id, "UserId": r.user_id, "Similarity": round(s, 4)}
+            for s, r in hits]  # fmt: skip

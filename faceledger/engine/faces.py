@@ -11,7 +11,8 @@ from .. import calibration, quality_filter, records
 from ..errors import InvalidParameterException
 from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
 from . import validate
-from .base import EngineBase, ImageInput
+from .accountability import AccountableOperations, CollectionPolicy
+from .base import ImageInput
 
 ATTRIBUTE_VALUES = (
     "DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES", "EYES_OPEN",
@@ -29,9 +30,10 @@ class Probe:
     confidence: float
     embedding: np.ndarray
     detail: records.FaceDetail
+    sha256: str  # of the image the face came from
 
 
-class FaceOperations(EngineBase):
+class FaceOperations(AccountableOperations):
     """DetectFaces and CompareFaces: operations on pictures alone, no collection involved."""
 
     def largest_face(self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None) -> Probe:
@@ -43,7 +45,8 @@ class FaceOperations(EngineBase):
             raise InvalidParameterException(f"No face was found in {where}{passes}.")
         embed_faces(img.rgb, faces[:1])
         detail = records.face_detail(faces[0], img.width, img.height)
-        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=faces[0].embedding, detail=detail)
+        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=faces[0].embedding, detail=detail,
+                     sha256=img.sha256)  # fmt: skip
 
     # -- DetectFaces ----------------------------------------------------------------------
 
@@ -77,7 +80,8 @@ class FaceOperations(EngineBase):
         detector: str | None = None,
     ) -> records.CompareFacesResponse:
         """The largest face of the source against the up to 100 largest faces of the target."""
-        threshold = validate.percentage(SimilarityThreshold, "SimilarityThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        given = validate.percentage(SimilarityThreshold, "SimilarityThreshold", None)
+        threshold = self.threshold_for(CollectionPolicy(), given, "SimilarityThreshold", "CompareFaces")
         level = quality_filter.check_level(QualityFilter, "NONE")
         probe = self.largest_face(SourceImage, level, where="the source image", detector=detector)
         target = self.load_image(TargetImage)
@@ -96,6 +100,9 @@ class FaceOperations(EngineBase):
                     response.face_matches.append(records.CompareFacesMatch(similarity=float(score), face=shown))
                 else:
                     response.unmatched_faces.append(shown)
+        response.face_ledger = self.record_comparison(
+            threshold, len(candidates), [m.similarity for m in response.face_matches], probe.sha256, target.sha256
+        )
         return response
 
 

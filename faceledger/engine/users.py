@@ -55,6 +55,7 @@ class UserOperations(CollectionOperations):
                     return records.Plain()  # the same request again
                 raise ConflictException(f"The user {uid!r} already exists in the collection {cid!r}.")
             conn.execute(insert(tables.users).values(collection_id=cid, user_id=uid, created_at=now(), request_token=token))
+            self.ledger.append(conn, "CreateUser", collection_id=cid, detail={"UserId": uid})
         return records.Plain()
 
     def delete_user(self, CollectionId: str, UserId: str, ClientRequestToken: str | None = None) -> records.Plain:
@@ -66,6 +67,7 @@ class UserOperations(CollectionOperations):
             self._user(conn, cid, uid)
             conn.execute(update(f).where(f.c.collection_id == cid, f.c.user_id == uid).values(user_id=None))
             conn.execute(delete(tables.users).where(tables.users.c.collection_id == cid, tables.users.c.user_id == uid))
+            self.ledger.append(conn, "DeleteUser", collection_id=cid, detail={"UserId": uid})
         return records.Plain()
 
     def list_users(self, CollectionId: str, MaxResults: int | None = None, NextToken: str | None = None) -> records.Plain:
@@ -135,6 +137,8 @@ class UserOperations(CollectionOperations):
                 )
             if new_keys:
                 conn.execute(update(f).where(f.c.collection_id == cid, f.c.key.in_(new_keys)).values(user_id=uid))
+                self.ledger.append(conn, "AssociateFaces", collection_id=cid, threshold=threshold,
+                                   detail={"UserId": uid, "FaceIds": [a["FaceId"] for a in associated]})  # fmt: skip
             status = self._status(conn, cid, uid)
         return records.Plain(AssociatedFaces=associated, UnsuccessfulFaceAssociations=failed, UserStatus=status)
 
@@ -161,6 +165,8 @@ class UserOperations(CollectionOperations):
                     done.append({"FaceId": face_id})
             if keys:
                 conn.execute(update(f).where(f.c.collection_id == cid, f.c.key.in_(keys)).values(user_id=None))
+                self.ledger.append(conn, "DisassociateFaces", collection_id=cid,
+                                   detail={"UserId": uid, "FaceIds": [d["FaceId"] for d in done]})  # fmt: skip
             status = self._status(conn, cid, uid)
         return records.Plain(DisassociatedFaces=done, UnsuccessfulFaceDisassociations=failed, UserStatus=status)
 
@@ -186,13 +192,13 @@ class UserOperations(CollectionOperations):
     ) -> records.Plain:
         """Users like a stored face, or like a user's faces (the user itself left out)."""
         cid = validate.collection_id(CollectionId)
-        threshold = validate.percentage(UserMatchThreshold, "UserMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        given = validate.percentage(UserMatchThreshold, "UserMatchThreshold", None)
         most = validate.integer(MaxUsers, "MaxUsers", 1, 500, 500)
         if (UserId is None) == (FaceId is None):
             raise InvalidParameterException("SearchUsers needs exactly one of UserId or FaceId.")
+        policy, threshold, size = self.search_policy(cid, given, "UserMatchThreshold")
         f = tables.faces
         with self.catalog.read() as conn:
-            self._require(conn, cid)
             if UserId is not None:
                 uid = validate.user_id(UserId)
                 self._user(conn, cid, uid)
@@ -211,7 +217,8 @@ class UserOperations(CollectionOperations):
             cid, np.stack([r.embedding for r in rows]), threshold, most,
             exclude_user=uid, exclude_keys={r.key for r in rows},
         )  # fmt: skip
-        return records.Plain(UserMatches=matches, FaceModelVersion=FACE_MODEL_VERSION, **searched)
+        extension = self.record_search("SearchUsers", cid, policy, threshold, size - len(rows), user_hits(matches), searched=searched)
+        return records.Plain(UserMatches=matches, FaceModelVersion=FACE_MODEL_VERSION, **searched, FaceLedger=extension)
 
     def search_users_by_image(
         self,
@@ -222,13 +229,20 @@ class UserOperations(CollectionOperations):
         QualityFilter: str | None = None,
     ) -> records.Plain:
         cid = validate.collection_id(CollectionId)
-        threshold = validate.percentage(UserMatchThreshold, "UserMatchThreshold", calibration.DEFAULT_SIMILARITY_THRESHOLD)
+        given = validate.percentage(UserMatchThreshold, "UserMatchThreshold", None)
         most = validate.integer(MaxUsers, "MaxUsers", 1, 500, 500)
         level = quality_filter.check_level(QualityFilter, "NONE")
-        self._require_collection(cid)
+        policy, threshold, size = self.search_policy(cid, given, "UserMatchThreshold")
         probe = self.largest_face(Image, level)
+        matches = self._user_matches(cid, probe.embedding, threshold, most)
         return records.Plain(
-            UserMatches=self._user_matches(cid, probe.embedding, threshold, most),
+            UserMatches=matches,
             FaceModelVersion=FACE_MODEL_VERSION,
             SearchedFace={"FaceDetail": probe.detail},
+            FaceLedger=self.record_search("SearchUsersByImage", cid, policy, threshold, size, user_hits(matches),
+                                          probe_sha256=probe.sha256),  # fmt: skip
         )
+
+
+def user_hits(matches: list[records.UserMatch]) -> list[dict]:
+    return [{"UserId": m.user.user_id, "Similarity": round(m.similarity, 4)} for m in matches]

@@ -8,7 +8,39 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
+from ..errors import AccessDeniedException, InvalidParameterException
+from ..ledger import acting
 from .auth import Principal
+
+CONTEXT_HEADERS = {
+    "x-faceledger-purpose": "Purpose",
+    "x-faceledger-case-id": "CaseId",
+    "x-faceledger-max-false-match-rate": "MaxFalseMatchRate",
+}
+
+
+def request_context(headers: dict[str, str], given: dict | None = None) -> dict:
+    """Purpose, CaseId and MaxFalseMatchRate from the X-FaceLedger-* headers (UTF-8) or from
+    `given` members of a native request, checked."""
+    out = {}
+    for header, name in CONTEXT_HEADERS.items():
+        if header in headers:
+            out[name] = headers[header].encode("latin-1").decode("utf-8", "replace").strip()
+    out.update({k: v for k, v in (given or {}).items() if v is not None})
+    for name, most in (("Purpose", 1000), ("CaseId", 255)):
+        value = out.get(name)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= most):
+            raise InvalidParameterException(f"{name} must be text of 1 to {most} characters.")
+    fmr = out.get("MaxFalseMatchRate")
+    if fmr is not None:
+        try:
+            fmr = float(fmr)
+        except (TypeError, ValueError):
+            fmr = -1.0
+        if not 0.0 < fmr < 1.0:
+            raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1, such as 1e-5.")
+        out["MaxFalseMatchRate"] = fmr
+    return out
 
 OPERATION_NAMES = (
     "DetectFaces", "CompareFaces",
@@ -18,11 +50,20 @@ OPERATION_NAMES = (
     "SearchUsers", "SearchUsersByImage",
 )  # fmt: skip
 
-# Rekognition's operation name -> the engine's method.
-OPERATIONS = {op: re.sub(r"(?<!^)([A-Z])", r"_\1", op).lower() for op in OPERATION_NAMES}
+# faceledger's own operations, served by the REST API (and named in keys' rights).
+NATIVE_OPERATION_NAMES = (
+    "PutCollectionPolicy", "GetCollectionPolicy", "ListLedger", "VerifyLedger",
+    "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "Erase", "RunRetention",
+)  # fmt: skip
+
+# Operations that reach across collections unless one is named.
+ACROSS_COLLECTIONS = {"ListLedger", "VerifyLedger", "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "RunRetention"}
+
+# Operation name -> the engine's method.
+OPERATIONS = {op: re.sub(r"(?<!^)([A-Z])", r"_\1", op).lower() for op in OPERATION_NAMES + NATIVE_OPERATION_NAMES}
 
 
-async def run(service, principal: Principal, operation: str, params: dict) -> tuple[dict, str]:
+async def run(service, principal: Principal, operation: str, params: dict, context: dict | None = None) -> tuple[dict, str]:
     """`call` on a worker thread once one of the service's engine slots is free, and a
     Server-Timing value (ms queued, ms in the engine). The slots queue requests first come,
     first served: the models hold Python's global lock, so more threads computing at once would
@@ -30,16 +71,25 @@ async def run(service, principal: Principal, operation: str, params: dict) -> tu
     queued = time.perf_counter()
     async with service.engine_slots:
         started = time.perf_counter()
-        result = await run_in_threadpool(call, service.engine, principal, operation, params)
+        result = await run_in_threadpool(call, service.engine, principal, operation, params, context)
     done = time.perf_counter()
     return result, f"queue;dur={(started - queued) * 1000:.1f}, engine;dur={(done - started) * 1000:.1f}"
 
 
-def call(engine, principal: Principal, operation: str, params: dict) -> dict:
-    """Run one operation for `principal`; `params` already checked against the service model."""
+def call(engine, principal: Principal, operation: str, params: dict, context: dict | None = None) -> dict:
+    """Run one operation for `principal`; `params` already checked against the service model.
+    `context`: Purpose, CaseId and MaxFalseMatchRate given with the request, for the ledger
+    and the collection's policy."""
     collection = params.get("CollectionId")
     principal.authorize(operation, collection if isinstance(collection, str) else None)
-    result = getattr(engine, OPERATIONS[operation])(**params).to_dict()
+    if operation in ACROSS_COLLECTIONS and collection is None and principal.key and principal.key.collections is not None:
+        raise AccessDeniedException(
+            f"The access key {principal.name} is limited to some collections: {operation} must name one (CollectionId)."
+        )
+    context = context or {}
+    with acting(principal.name, purpose=context.get("Purpose"), case_id=context.get("CaseId"),
+                max_fmr=context.get("MaxFalseMatchRate")):  # fmt: skip
+        result = getattr(engine, OPERATIONS[operation])(**params).to_dict()
     if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
         # A key limited to some collections sees only those.
         pairs = [

@@ -19,7 +19,7 @@ from ..errors import (
     UnknownOperationException,
 )
 from . import model
-from .operations import OPERATIONS, run
+from .operations import OPERATION_NAMES, request_context, run
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
@@ -65,7 +65,7 @@ def _operation(target: str | None) -> str:
     if not target or not target.startswith(TARGET_PREFIX):
         raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>.")
     operation = target[len(TARGET_PREFIX) :]
-    if operation not in OPERATIONS:
+    if operation not in OPERATION_NAMES:
         raise UnknownOperationException(f"faceledger does not serve the operation {operation!r}.")
     return operation
 
@@ -93,7 +93,7 @@ async def handle(request: Request) -> Response:
         operation = _operation(headers.get("x-amz-target"))
         request.state.operation = operation
         params = model.parse_request(operation, _json_body(body))
-        result, timing = await run(app, principal, operation, params)
+        result, timing = await run(app, principal, operation, params, request_context(headers))
     except FaceLedgerError as e:
         request.state.error = e.code
         if e.http_status >= 500:

@@ -14,10 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..errors import FaceLedgerError, ImageTooLargeException, InternalServerError, SerializationException
+from ..errors import (
+    FaceLedgerError,
+    ImageTooLargeException,
+    InternalServerError,
+    InvalidParameterException,
+    SerializationException,
+)
 from . import model
 from .auth import Principal
-from .operations import run
+from .operations import request_context, run
 from .rekognition import MAX_BODY_BYTES, lower_headers, log
 
 STATUS = {
@@ -47,6 +53,8 @@ class Route:
     summary: str
     files: dict[str, str] = field(default_factory=dict)  # form field -> Image member
     adapt: Callable[[dict], dict] | None = None  # path-shaped params -> the operation's
+    extras: dict[str, str] = field(default_factory=dict)  # faceledger's members -> the engine's keyword
+    native: tuple[str, ...] | None = None  # faceledger's own operation: its members (no botocore shape)
 
 
 def _one_face(params: dict) -> dict:
@@ -60,7 +68,8 @@ ROUTES = [
     Route("POST", "/compare-faces", "CompareFaces", "Compare the largest face of one image with the faces of another",
           {"SourceImage": "SourceImage", "TargetImage": "TargetImage"}),
     Route("GET", "/collections", "ListCollections", "List collections"),
-    Route("POST", "/collections", "CreateCollection", "Create a collection"),
+    Route("POST", "/collections", "CreateCollection", "Create a collection, optionally with a policy",
+          extras={"Policy": "policy"}),
     Route("GET", C, "DescribeCollection", "Describe a collection"),
     Route("DELETE", C, "DeleteCollection", "Delete a collection and all its faces"),
     Route("POST", f"{C}/faces", "IndexFaces", "Index the faces of an image", {"Image": "Image"}),
@@ -78,7 +87,31 @@ ROUTES = [
     Route("GET", f"{C}/faces/{{FaceId}}/search-users", "SearchUsers", "Search users with a stored face"),
     Route("POST", f"{C}/users/search", "SearchUsersByImage", "Search users with the largest face of an image",
           {"Image": "Image"}),
+    # faceledger's own
+    Route("GET", f"{C}/policy", "GetCollectionPolicy", "A collection's policy", native=()),
+    Route("PUT", f"{C}/policy", "PutCollectionPolicy", "Change a collection's policy (members not given stay)",
+          native=("Policy",)),
+    Route("GET", "/ledger", "ListLedger", "Ledger entries, filtered",
+          native=("CollectionId", "CaseId", "Actor", "Operation", "Since", "Until", "MaxResults", "NextToken")),
+    Route("GET", "/ledger/verify", "VerifyLedger", "Verify the ledger's hash chain", native=("HeadSeq", "HeadHash")),
+    Route("GET", "/review", "ListReviewCandidates", "Review candidates (Status PENDING, CONFIRMED, REJECTED or ALL)",
+          native=("CollectionId", "Status", "MaxResults", "NextToken")),
+    Route("GET", f"{C}/review", "ListReviewCandidates", "A collection's review candidates",
+          native=("Status", "MaxResults", "NextToken")),
+    Route("POST", "/review/{CandidateId}", "ReviewCandidate", "Confirm or reject a candidate", native=("Decision", "Note")),
+    Route("POST", f"{C}/review/{{CandidateId}}", "ReviewCandidate", "Confirm or reject a candidate of this collection",
+          native=("Decision", "Note")),
+    Route("GET", "/identifications", "ListIdentifications", "Matches two reviewers confirmed",
+          native=("CollectionId", "MaxResults", "NextToken")),
+    Route("GET", f"{C}/identifications", "ListIdentifications", "This collection's confirmed matches",
+          native=("MaxResults", "NextToken")),
+    Route("POST", f"{C}/erase", "Erase", "Erase everything about an ExternalImageId or a UserId",
+          native=("ExternalImageId", "UserId")),
+    Route("POST", "/retention/run", "RunRetention", "Delete the faces older than their collection's retention", native=()),
 ]  # fmt: skip
+
+NATIVE_INTEGERS = {"MaxResults", "HeadSeq", "CandidateId"}
+CONTEXT_MEMBERS = ("Purpose", "CaseId", "MaxFalseMatchRate")
 
 
 async def principal(request: Request) -> Principal:
@@ -90,8 +123,11 @@ async def principal(request: Request) -> Principal:
 
 def _coerce(operation: str, name: str, values: list[str]):
     """A form or query value as the member's type in the service model."""
-    member = model.input_shape(operation).members.get(name)
-    kind = member.type_name if member is not None else "string"
+    try:
+        member = model.input_shape(operation).members.get(name)
+    except Exception:  # faceledger's own operation: no shape
+        member = None
+    kind = member.type_name if member is not None else ("integer" if name in NATIVE_INTEGERS else "string")
     try:
         if kind == "list":
             if len(values) == 1 and values[0].lstrip().startswith("["):
@@ -149,14 +185,28 @@ async def _body_params(request: Request, route: Route) -> dict:
 def _endpoint(route: Route):
     async def endpoint(request: Request, who: Principal = Depends(principal)):
         request.state.operation = route.operation
-        params = dict(await _body_params(request, route)) if route.method == "POST" else {}
+        params = dict(await _body_params(request, route)) if route.method in ("POST", "PUT") else {}
         for name in request.query_params.keys():
             params[name] = _coerce(route.operation, name, request.query_params.getlist(name))
         params.update(request.path_params)
+        if "CandidateId" in params:
+            params["CandidateId"] = _coerce(route.operation, "CandidateId", [str(params["CandidateId"])])
         if route.adapt:
             params = route.adapt(params)
-        checked = model.parse_request(route.operation, params)
-        result, timing = await run(request.app.state.faceledger, who, route.operation, checked)
+        context = request_context(lower_headers(request), {k: params.pop(k, None) for k in CONTEXT_MEMBERS})
+        extras = {kw: params.pop(name) for name, kw in route.extras.items() if name in params}
+        if route.native is not None:
+            allowed = set(route.native) | set(_path_names(route.path))
+            unknown = set(params) - allowed
+            if unknown:
+                raise InvalidParameterException(f"Unknown member(s) {', '.join(sorted(unknown))}: {route.operation} takes "
+                                                f"{', '.join(sorted(allowed)) or 'none'}.")  # fmt: skip
+            if params.get("Status") == "ALL":
+                params["Status"] = None
+            checked = params
+        else:
+            checked = model.parse_request(route.operation, params)
+        result, timing = await run(request.app.state.faceledger, who, route.operation, {**checked, **extras}, context)
         return JSONResponse(result, headers={"Server-Timing": timing})
 
     endpoint.__name__ = f"{route.operation}_{route.method.lower()}"
@@ -201,7 +251,23 @@ def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
+def native_openapi(route: Route) -> dict:
+    path = _path_names(route.path)
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in path]
+    members = [n for n in route.native if n not in path]
+    schema = lambda n: {"type": "integer"} if n in NATIVE_INTEGERS else ({"type": "object"} if n == "Policy" else {"type": "string"})  # noqa: E731
+    extra: dict = {"parameters": params}
+    if route.method == "GET":
+        params += [{"name": n, "in": "query", "required": False, "schema": schema(n)} for n in members]
+    elif members:
+        extra["requestBody"] = {"content": {"application/json": {"schema": {
+            "type": "object", "properties": {n: schema(n) for n in members}}}}}  # fmt: skip
+    return extra
+
+
 def openapi_extra(route: Route) -> dict:
+    if route.native is not None:
+        return native_openapi(route)
     op = model.service_model().operation_model(route.operation)
     in_path = set(_path_names(route.path))
     if route.adapt is _one_face:
@@ -248,8 +314,9 @@ for _route in ROUTES:
         _endpoint(_route),
         methods=[_route.method],
         summary=_route.summary,
-        description=f"Rekognition's `{_route.operation}`: the same members and the same response.",
-        tags=["collections" if _route.path.startswith("/collections") else "images"],
+        description=(f"faceledger's `{_route.operation}`." if _route.native is not None
+                     else f"Rekognition's `{_route.operation}`: the same members and the same response."),
+        tags=["accountability" if _route.native is not None else "collections" if _route.path.startswith("/collections") else "images"],
         openapi_extra=openapi_extra(_route),
         response_class=JSONResponse,
     )

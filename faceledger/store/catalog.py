@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -92,6 +93,80 @@ users = Table(
     Column("request_token", String(64)),
 )
 
+# The ledger: append-only, each entry carrying the hash of the one before (see ledger.py).
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),  # ISO 8601 UTC text: hashed exactly as stored
+    Column("actor", String(128), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("collection_id", String(255)),
+    Column("threshold", Float),
+    Column("fmr", Float),
+    Column("purpose", String(1000)),
+    Column("case_id", String(255)),
+    Column("probe_sha256", String(64)),
+    Column("detail", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ledger_by_collection", "collection_id", "seq"),
+    sqlite_autoincrement=True,
+)
+
+# Per-collection rules, enforced by the engine for every surface.
+collection_policies = Table(
+    "collection_policies",
+    metadata,
+    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column("min_threshold", Float),
+    Column("max_fmr", Float),
+    Column("require_purpose", Boolean, nullable=False, default=False),
+    Column("require_case", Boolean, nullable=False, default=False),
+    Column("require_review", Boolean, nullable=False, default=False),
+    Column("retention_days", Integer),
+    Column("keep_images", Boolean, nullable=False, default=False),
+)
+
+# Search results waiting for two people, and their decisions.
+review_candidates = Table(
+    "review_candidates",
+    metadata,
+    Column("candidate_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ledger_seq", BigInteger, nullable=False),
+    Column("collection_id", String(255), nullable=False),
+    Column("face_id", String(36), nullable=False),
+    Column("external_image_id", String(255)),
+    Column("user_id", String(128)),
+    Column("similarity", Float, nullable=False),
+    Column("searched_by", String(128), nullable=False),
+    Column("case_id", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # PENDING, CONFIRMED, REJECTED
+    Index("review_by_status", "status", "candidate_id"),
+    sqlite_autoincrement=True,
+)
+
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("candidate_id", BigInteger, nullable=False, primary_key=True),
+    Column("reviewer", String(128), nullable=False, primary_key=True),  # one decision per reviewer
+    Column("decision", String(16), nullable=False),  # CONFIRM or REJECT
+    Column("note", String(1000)),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+# Source images, for collections whose policy keeps them.
+face_images = Table(
+    "face_images",
+    metadata,
+    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column("image_id", String(36), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Access keys for the HTTP service. The secret is encrypted (see server/keys.py): SigV4 is an
 # HMAC, so the service needs the secret itself and cannot keep only a hash.
 access_keys = Table(
@@ -152,6 +227,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
+            # Deleted rows are overwritten, not left in free pages: an erased embedding is gone.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -184,6 +261,18 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def purge_deleted(self) -> None:
+        """Make deleted rows unrecoverable from the files: SQLite's WAL is checkpointed and
+        truncated (secure_delete already zeroes the pages); PostgreSQL vacuums the tables that
+        hold faces and images, so dead row versions are reclaimed."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("VACUUM faces")
+                conn.exec_driver_sql("VACUUM face_images")
 
     # -- collections ------------------------------------------------------------------------
 

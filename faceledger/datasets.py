@@ -1,0 +1,82 @@
+"""Labelled face sets for calibration and evaluation: folders of `Identity/photo.jpg` (several
+folders merge by identity), embedded with the service's own pipeline on every core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .batch import default_workers, image_files, run_over_files, with_progress
+
+
+@dataclass
+class LabelledFaces:
+    paths: list[str]
+    identities: list[str]
+    embeddings: np.ndarray  # (n, 128)
+    skipped: dict[str, str]  # path -> why it has no embedding
+
+    def save(self, path: Path) -> None:
+        np.savez(path, paths=np.array(self.paths), identities=np.array(self.identities), embeddings=self.embeddings)
+
+    @classmethod
+    def load(cls, path: Path) -> "LabelledFaces":
+        d = np.load(path)
+        return cls(list(map(str, d["paths"])), list(map(str, d["identities"])), d["embeddings"], {})
+
+
+def labelled_photos(folders: list[Path]) -> list[tuple[Path, str]]:
+    """(photo, identity) for every image one level below each folder's identity folders."""
+    out = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder of Identity/photo.jpg")
+        for path in image_files(folder):
+            rel = path.relative_to(folder)
+            if len(rel.parts) == 2:
+                out.append((path, rel.parts[0]))
+    return out
+
+
+class EmbedLargestFace:
+    """The embedding of a photo's largest face (picklable for worker processes)."""
+
+    def __call__(self, path: Path) -> dict:
+        from .images import decode_image, read_image_file
+        from .vision.analyze import analyze_faces, embed_faces
+
+        rgb = decode_image(read_image_file(path), max_bytes=15 << 20).rgb
+        faces = analyze_faces(rgb, _detector())
+        if not faces:
+            return {"Error": {"Code": "NoFace", "Message": "no face found"}}
+        embed_faces(rgb, faces[:1])
+        return {"Embedding": faces[0].embedding}
+
+
+_cached_detector = None
+
+
+def _detector():
+    global _cached_detector
+    if _cached_detector is None:
+        from .vision.detect import make_detector
+
+        _cached_detector = make_detector("hog")
+    return _cached_detector
+
+
+def embed_labelled(folders: list[Path], workers: int | None = None, label: str = "embedding") -> LabelledFaces:
+    photos = labelled_photos(folders)
+    paths, identities, vectors, skipped = [], [], [], {}
+    results = run_over_files(EmbedLargestFace(), [p for p, _ in photos], workers or default_workers())
+    for (path, result), (_, identity) in zip(with_progress(results, len(photos), label), photos):
+        if "Error" in result:
+            skipped[str(path)] = result["Error"]["Message"]
+            continue
+        paths.append(str(path))
+        identities.append(identity)
+        vectors.append(result["Embedding"])
+    embeddings = np.stack(vectors) if vectors else np.zeros((0, 128), dtype=np.float32)
+    return LabelledFaces(paths, identities, embeddings, skipped)

@@ -1,0 +1,254 @@
+"""What every comparison answers for: the calibration that says what a threshold means, the
+collection's policy, the ledger entry, and the review queue for collections that need people
+to confirm a match."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import insert, select, update
+
+from .. import calibration, records
+from ..errors import InvalidParameterException
+from ..ledger import Ledger, current_actor
+from ..store import catalog as tables
+from ..store.catalog import now
+from .base import EngineBase
+
+
+@dataclass
+class CollectionPolicy:
+    min_threshold: float | None = None  # similarity below which no search may go
+    max_fmr: float | None = None  # the same floor, said as a false match rate
+    require_purpose: bool = False
+    require_case: bool = False
+    require_review: bool = False  # matches are candidates until two people confirm them
+    retention_days: int | None = None  # faces older than this are deleted by the sweep
+    keep_images: bool = False  # store the source image of indexed faces
+
+    NAMES = {
+        "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
+        "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
+        "keep_images": "KeepImages",
+    }  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {self.NAMES[k]: v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, given: dict | None, base: "CollectionPolicy | None" = None) -> "CollectionPolicy":
+        """A policy from Rekognition-style names; members not given keep `base`'s values."""
+        if given is None:
+            return base or cls()
+        if not isinstance(given, dict):
+            raise InvalidParameterException("Policy must be an object.")
+        by_name = {v: k for k, v in cls.NAMES.items()}
+        unknown = set(given) - set(by_name)
+        if unknown:
+            raise InvalidParameterException(f"Unknown policy member(s) {', '.join(sorted(unknown))}: use {', '.join(by_name)}.")
+        values = asdict(base or cls())
+        for name, value in given.items():
+            values[by_name[name]] = value
+        policy = cls(**values)
+        policy.check()
+        return policy
+
+    def check(self) -> None:
+        if self.min_threshold is not None and (
+            isinstance(self.min_threshold, bool) or not isinstance(self.min_threshold, (int, float)) or not 0 <= self.min_threshold <= 100
+        ):
+            raise InvalidParameterException("MinThreshold must be a number from 0 to 100.")
+        if self.max_fmr is not None and (
+            isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
+        ):
+            raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1.")
+        for f in ("require_purpose", "require_case", "require_review", "keep_images"):
+            if not isinstance(getattr(self, f), bool):
+                raise InvalidParameterException(f"{self.NAMES[f]} must be true or false.")
+        if self.retention_days is not None and (
+            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int) or self.retention_days < 1
+        ):
+            raise InvalidParameterException("RetentionDays must be a whole number of days, at least 1.")
+
+    @classmethod
+    def from_row(cls, row) -> "CollectionPolicy":
+        if row is None:
+            return cls()
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+def load_calibration(home: Path) -> calibration.Calibration:
+    """FACELEDGER_CALIBRATION, else calibration.json in the data directory (`faceledger
+    calibrate --install`), else the calibration shipped with faceledger."""
+    path = os.environ.get("FACELEDGER_CALIBRATION") or (home / "calibration.json")
+    if Path(path).exists():
+        return calibration.Calibration.load(path)
+    with resources.files("faceledger").joinpath("data/default_calibration.json").open() as f:
+        import json
+
+        return calibration.Calibration.from_dict(json.load(f))
+
+
+class AccountableOperations(EngineBase):
+    _calibration = None
+    _ledger = None
+
+    @property
+    def calibration(self) -> calibration.Calibration:
+        if self._calibration is None:
+            self._calibration = load_calibration(self.home)
+        return self._calibration
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.catalog)
+        return self._ledger
+
+    # -- policy -----------------------------------------------------------------------------
+
+    def policy(self, conn, cid: str) -> CollectionPolicy:
+        t = tables.collection_policies
+        return CollectionPolicy.from_row(conn.execute(select(t).where(t.c.collection_id == cid)).first())
+
+    def _store_policy(self, conn, cid: str, policy: CollectionPolicy) -> None:
+        t = tables.collection_policies
+        values = asdict(policy)
+        if conn.execute(select(t.c.collection_id).where(t.c.collection_id == cid)).first():
+            conn.execute(update(t).where(t.c.collection_id == cid).values(**values))
+        else:
+            conn.execute(insert(t).values(collection_id=cid, **values))
+
+    def threshold_for(self, policy: CollectionPolicy, given: float | None, name: str, where: str) -> float:
+        """The threshold a comparison runs at: the one given (or asked for as a false match rate),
+        else the default; never below the collection's floor, which a given one may not undercut."""
+        actor = current_actor()
+        cal = self.calibration
+        if given is None and actor.max_fmr is not None:
+            try:
+                given = cal.threshold_for_fmr(actor.max_fmr)
+            except calibration.CalibrationError as e:
+                raise InvalidParameterException(str(e)) from None
+        floor = policy.min_threshold or 0.0
+        if policy.max_fmr is not None:
+            floor = max(floor, cal.threshold_for_fmr(max(policy.max_fmr, cal.smallest_resolvable_fmr())))
+        if given is not None and given < floor:
+            raise InvalidParameterException(
+                f"{where} requires a {name} of at least {floor:g} (false match rate {cal.fmr(floor):.1e}); got {given:g}."
+            )
+        return float(given) if given is not None else max(calibration.DEFAULT_SIMILARITY_THRESHOLD, floor)
+
+    @staticmethod
+    def check_purpose(policy: CollectionPolicy, cid: str) -> None:
+        actor = current_actor()
+        missing = [what for what, needed, given in (("a purpose", policy.require_purpose, actor.purpose),
+                                                     ("a case id", policy.require_case, actor.case_id)) if needed and not given]  # fmt: skip
+        if missing:
+            raise InvalidParameterException(
+                f"The collection {cid!r} requires {' and '.join(missing)} for every search: give them as "
+                "X-FaceLedger-Purpose / X-FaceLedger-Case-Id headers, Purpose / CaseId in the REST API, "
+                "--purpose / --case-id on the command line."
+            )
+
+    def search_policy(self, cid: str, given: float | None, name: str) -> tuple[CollectionPolicy, float, int]:
+        """Policy, threshold and collection size for a search, refusing what the policy forbids."""
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+            policy = self.policy(conn, cid)
+            size = self.catalog.count_faces(conn, cid)
+        self.check_purpose(policy, cid)
+        return policy, self.threshold_for(policy, given, name, f"The collection {cid!r}"), size
+
+    # -- recording --------------------------------------------------------------------------
+
+    def record_search(
+        self, operation: str, cid: str, policy: CollectionPolicy, threshold: float, size: int,
+        matches: list[dict], *, probe_sha256: str | None = None, searched: dict | None = None,
+    ) -> dict:  # fmt: skip
+        """Write the ledger entry (and review candidates) before the response goes out; returns
+        the response's FaceLedger member. `matches`: {FaceId | UserId, Similarity, ...}."""
+        summary = self.calibration.summary(threshold, size)
+        actor = current_actor()
+        with self.catalog.write() as conn:
+            entry = self.ledger.append(
+                conn, operation, collection_id=cid, threshold=threshold, fmr=summary["FalseMatchRate"],
+                probe_sha256=probe_sha256,
+                detail={"Matches": matches, "CollectionSize": size, **(searched or {}),
+                        "ExpectedFalseCandidates": summary["ExpectedFalseCandidates"]},
+            )  # fmt: skip
+            review = None
+            if policy.require_review:
+                ids = []
+                for m in matches:
+                    key = conn.execute(
+                        insert(tables.review_candidates).values(
+                            ledger_seq=entry.seq, collection_id=cid, face_id=m.get("FaceId", ""),
+                            external_image_id=m.get("ExternalImageId"), user_id=m.get("UserId"),
+                            similarity=m["Similarity"], searched_by=actor.name, case_id=actor.case_id,
+                            created_at=now(), status="PENDING",
+                        )  # fmt: skip
+                    ).inserted_primary_key[0]
+                    ids.append(int(key))
+                review = {"Required": True, "Status": "PENDING_REVIEW" if ids else "NO_CANDIDATES", "CandidateIds": ids,
+                          "Note": "These matches are candidates, not identifications, until two reviewers confirm them."}  # fmt: skip
+        out = {**summary, "LedgerSeq": entry.seq}
+        if review:
+            out["Review"] = review
+        return out
+
+    def record_comparison(self, threshold: float, compared: int, matches: list[float], source_sha: str, target_sha: str) -> dict:
+        """CompareFaces: one source face against `compared` target faces."""
+        cal = self.calibration
+        summary = cal.summary(threshold)
+        summary["Comparisons"] = compared
+        summary["ExpectedFalseMatches"] = compared * summary["FalseMatchRate"]
+        entry = self.ledger.record(
+            "CompareFaces", threshold=threshold, fmr=summary["FalseMatchRate"], probe_sha256=source_sha,
+            detail={"TargetSha256": target_sha, "Comparisons": compared, "MatchSimilarities": [round(s, 4) for s in matches]},
+        )  # fmt: skip
+        return {**summary, "LedgerSeq": entry.seq}
+
+
+    # -- reading the ledger -----------------------------------------------------------------
+
+    def list_ledger(
+        self, CollectionId: str | None = None, CaseId: str | None = None, Actor: str | None = None,
+        Operation: str | None = None, Since: str | None = None, Until: str | None = None,
+        MaxResults: int | None = None, NextToken: str | None = None,
+    ) -> records.Plain:  # fmt: skip
+        """Ledger entries in order, filtered; Since/Until are ISO 8601 times (UTC) or dates."""
+        from . import validate
+
+        limit = validate.integer(MaxResults, "MaxResults", 1, 10_000, 1000)
+        after = validate.read_token(NextToken, int) or 0
+        for name, value in (("Since", Since), ("Until", Until)):
+            if value is not None:
+                _check_time(name, value)
+        entries = list(self.ledger.entries(
+            collection_id=CollectionId, case_id=CaseId, actor=Actor, operation=Operation, since=Since, until=Until,
+            after_seq=after, limit=limit + 1,
+        ))  # fmt: skip
+        page = entries[:limit]
+        return records.Plain(
+            Entries=[e.to_dict() for e in page],
+            NextToken=validate.make_token(page[-1].seq) if len(entries) > limit and page else None,
+        )
+
+    def verify_ledger(self, HeadSeq: int | None = None, HeadHash: str | None = None) -> records.Plain:
+        """Check the whole chain, and against a head recorded earlier when one is given."""
+        if (HeadSeq is None) != (HeadHash is None):
+            raise InvalidParameterException("Give both HeadSeq and HeadHash, or neither.")
+        head = (int(HeadSeq), str(HeadHash)) if HeadSeq is not None else None
+        return records.Plain(**self.ledger.verify(head).to_dict())
+
+
+def _check_time(name: str, value) -> None:
+    import datetime as dt
+
+    try:
+        dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidParameterException(f"{name} must be an ISO 8601 date or time, such as 2026-11-25T10:00:00+00:00.") from None
