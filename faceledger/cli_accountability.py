@@ -129,7 +129,10 @@ def show_table(entries: list[dict]) -> None:
             f"{e['FalseMatchRate']:.1e}" if e["FalseMatchRate"] is not None else "",
             " / ".join(x for x in (e["Purpose"], e["CaseId"]) if x), _summary(e),
         )  # fmt: skip
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=240)
+    console.print(table)
 
 
 def cmd_review(args, call) -> int:

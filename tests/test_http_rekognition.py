@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 from types import SimpleNamespace
+from urllib.parse import quote
 from unittest import mock
 
 import httpx
@@ -307,3 +308,41 @@ def test_quota_and_internal_errors(service):
         message = _error(lambda: c.list_collections(), "InternalServerError", 500)
     assert "fault" not in message  # the cause goes to the log, not to the caller
     assert c.list_collections()["CollectionIds"]
+
+
+def test_policy_purpose_and_case_travel_as_headers(service):
+    c = service.admin
+    engine = service.app.state.faceledger.engine
+    engine.create_collection(CollectionId="guarded", policy={"RequirePurpose": True, "RequireCase": True})
+    c.index_faces(CollectionId="guarded", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}, MaxFaces=1)
+    probe = {"Bytes": OBAMA_SPEECH.read_bytes()}
+    msg = _error(lambda: c.search_faces_by_image(CollectionId="guarded", Image=probe), "InvalidParameterException")
+    assert "X-FaceLedger-Purpose" in msg
+
+    def add_context(request, **_):
+        request.headers["X-FaceLedger-Purpose"] = quote("lost child, Søren")  # header values are ASCII
+        request.headers["X-FaceLedger-Case-Id"] = "case-42"
+        request.headers["X-FaceLedger-Max-False-Match-Rate"] = "1e-4"
+
+    c.meta.events.register("before-sign.rekognition.SearchFacesByImage", add_context)
+    try:
+        found = c.search_faces_by_image(CollectionId="guarded", Image=probe)
+    finally:
+        c.meta.events.unregister("before-sign.rekognition.SearchFacesByImage", add_context)
+    assert found["FaceMatches"]
+    entry = engine.list_ledger(CollectionId="guarded", Operation="SearchFacesByImage")["Entries"][-1]
+    assert (entry["Purpose"], entry["CaseId"]) == ("lost child, Søren", "case-42")
+    assert entry["Actor"] == service.admin_key[0]
+    assert entry["FalseMatchRate"] <= 1e-4
+
+
+def test_the_extension_member_is_on_the_wire(service):
+    """botocore drops members it does not know, so raw JSON shows what the service adds."""
+    key_id, secret = service.admin_key
+    body = json.dumps({"SourceImage": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()},
+                       "TargetImage": {"Bytes": base64.b64encode(OBAMA_SPEECH.read_bytes()).decode()}}).encode()  # fmt: skip
+    req = signed_request(service.url, key_id, secret, "RekognitionService.CompareFaces", body)
+    out = httpx.post(req.url, content=req.body, headers=dict(req.headers), timeout=60).json()
+    ext = out["FaceLedger"]
+    assert ext["Comparisons"] == 1 and ext["FalseMatchRate"] < 0.01 and ext["Calibration"] == "default"
+    assert ext["ExpectedFalseMatches"] == pytest.approx(ext["FalseMatchRate"])

@@ -20,12 +20,14 @@ def api(tmp_path_factory):
     with running_app(Settings(home=str(tmp_path_factory.mktemp("rest")))) as (url, app):
         keys = app.state.faceledger.auth.keys
         admin, secret = keys.create("admin")
-        reader, reader_secret = keys.create("reader", ["ListCollections", "DescribeCollection"])
+        reader, reader_secret = keys.create("reader", ["ListCollections", "DescribeCollection", "ListLedger"], ["people"])
+        second, second_secret = keys.create("second reviewer", ["ReviewCandidate"])
         yield SimpleNamespace(
             url=url,
             http=httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {admin.access_key_id}:{secret}"}, timeout=120),
             reader=httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {reader.access_key_id}:{reader_secret}"}),
             anonymous=httpx.Client(base_url=f"{url}/v1"),
+            second=httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {second.access_key_id}:{second_secret}"}),
             wrong=httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {admin.access_key_id}:{'x' * 40}"}),
         )
 
@@ -117,3 +119,34 @@ def test_openapi_document_and_offline_docs(api):
     assert "/docs/static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
     assert httpx.get(f"{api.url}/docs/static/swagger-ui-bundle.js").status_code == 200
     assert httpx.get(f"{api.url}/health").json()["Status"] == "ok"
+
+
+def test_accountability_routes(api):
+    h = api.http
+    assert h.post("/collections", json={"CollectionId": "watch", "Policy": {"RequireReview": True, "RequirePurpose": True}}).status_code == 200
+    assert h.get("/collections/watch/policy").json()["Policy"]["RequireReview"] is True
+    assert h.put("/collections/watch/policy", json={"Policy": {"MinThreshold": 80}}).json()["Policy"]["MinThreshold"] == 80
+    h.post("/collections/watch/faces", files=_files(OBAMA_PORTRAIT), data={"ExternalImageId": "obama"})
+    refused = h.post("/collections/watch/search", files=_files(OBAMA_SPEECH))
+    assert refused.status_code == 400 and "Purpose" in refused.json()["Message"]
+    found = h.post("/collections/watch/search", files=_files(OBAMA_SPEECH), data={"Purpose": "audit test", "CaseId": "c-1"}).json()
+    review = found["FaceLedger"]["Review"]
+    candidate = review["CandidateIds"][0]
+    assert h.get("/collections/watch/review").json()["Candidates"][0]["CandidateId"] == candidate
+    # two different keys confirm; the same key twice is refused
+    assert h.post(f"/collections/watch/review/{candidate}", json={"Decision": "CONFIRM"}).json()["Candidate"]["Status"] == "PENDING"
+    assert h.post(f"/review/{candidate}", json={"Decision": "CONFIRM"}).status_code == 409
+    second = api.second.post(f"/review/{candidate}", json={"Decision": "CONFIRM"}).json()["Candidate"]
+    assert second["Status"] == "CONFIRMED"
+    assert h.get("/collections/watch/identifications").json()["Identifications"][0]["CandidateId"] == candidate
+    entries = h.get("/ledger", params={"CollectionId": "watch", "CaseId": "c-1"}).json()["Entries"]
+    assert [e["Operation"] for e in entries] == ["SearchFacesByImage"] and entries[0]["Purpose"] == "audit test"
+    decisions = h.get("/ledger", params={"Operation": "ReviewCandidate"}).json()["Entries"]
+    assert len({e["Actor"] for e in decisions}) == 2
+    assert h.get("/ledger/verify").json()["Intact"] is True
+    assert h.post("/collections/watch/erase", json={"ExternalImageId": "obama"}).json()["DeletedFaces"]
+    assert h.post("/retention/run").json()["FacesDeleted"] == 0
+    assert h.get("/ledger", params={"Since": "not a time"}).status_code == 400
+    assert h.post("/collections/watch/erase", json={"Nope": 1}).status_code == 400
+    # a key limited to some collections must name one to read the ledger
+    assert api.reader.get("/ledger").status_code == 403

@@ -4,6 +4,7 @@ environment so that every uvicorn worker process builds the same app."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ class Settings:
     workers: int = 1
     engine_slots: int = 2  # operations computing at once in one worker process
     warm_up: bool = True
+    retention_interval: float = 3600.0  # seconds between retention sweeps; 0: none
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -43,6 +45,7 @@ class Settings:
             rate_limit=float(rate) if rate else None,
             workers=int(env.get("FACELEDGER_WORKERS") or 1),
             engine_slots=int(env.get("FACELEDGER_ENGINE_SLOTS") or 2),
+            retention_interval=float(env.get("FACELEDGER_RETENTION_INTERVAL") or 3600),
             warm_up=env.get("FACELEDGER_WARM_UP", "1") != "0",
         )
 
@@ -141,9 +144,12 @@ def create_app(settings: Settings | None = None):
         if settings.warm_up:
             await run_in_threadpool(service.warm_up)
         log.info(json.dumps({"event": "ready", "pid": os.getpid(), "home": str(service.engine.home)}))
+        sweeper = asyncio.create_task(retention_loop(service)) if settings.retention_interval > 0 else None
         try:
             yield
         finally:
+            if sweeper:
+                sweeper.cancel()
             await run_in_threadpool(service.engine.close)
             log.info(json.dumps({"event": "stopped", "pid": os.getpid()}))
 
@@ -175,6 +181,27 @@ def create_app(settings: Settings | None = None):
     rest.install_error_handlers(app)
     docs.mount(app)
     return app
+
+
+async def retention_loop(service: Service) -> None:
+    """Delete faces past their collection's retention, now and then every interval. Each worker
+    runs one; the sweeps are transactions, so running twice deletes nothing twice."""
+    from starlette.concurrency import run_in_threadpool
+
+    from ..ledger import acting
+
+    def sweep():
+        with acting("service:retention"):
+            return service.engine.run_retention()
+
+    while True:
+        try:
+            done = await run_in_threadpool(sweep)
+            if done["FacesDeleted"]:
+                log.info(json.dumps({"event": "retention", "deleted": done["FacesDeleted"], "collections": done["Collections"]}))
+        except Exception:  # a failed sweep is logged and tried again later, never fatal
+            log.exception("retention sweep failed")
+        await asyncio.sleep(service.settings.retention_interval)
 
 
 def _catalog_ping(service: Service) -> None:

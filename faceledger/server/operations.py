@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,12 +21,12 @@ CONTEXT_HEADERS = {
 
 
 def request_context(headers: dict[str, str], given: dict | None = None) -> dict:
-    """Purpose, CaseId and MaxFalseMatchRate from the X-FaceLedger-* headers (UTF-8) or from
-    `given` members of a native request, checked."""
+    """Purpose, CaseId and MaxFalseMatchRate from the X-FaceLedger-* headers (percent-encoded
+    UTF-8, since header values are ASCII) or from `given` members of a native request, checked."""
     out = {}
     for header, name in CONTEXT_HEADERS.items():
         if header in headers:
-            out[name] = headers[header].encode("latin-1").decode("utf-8", "replace").strip()
+            out[name] = unquote(headers[header]).strip()
     out.update({k: v for k, v in (given or {}).items() if v is not None})
     for name, most in (("Purpose", 1000), ("CaseId", 255)):
         value = out.get(name)

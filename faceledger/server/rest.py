@@ -193,7 +193,10 @@ def _endpoint(route: Route):
             params["CandidateId"] = _coerce(route.operation, "CandidateId", [str(params["CandidateId"])])
         if route.adapt:
             params = route.adapt(params)
-        context = request_context(lower_headers(request), {k: params.pop(k, None) for k in CONTEXT_MEMBERS})
+        # Purpose, CaseId, MaxFalseMatchRate go with Rekognition's operations; faceledger's own
+        # take them (CaseId as a filter) as members.
+        given = {k: params.pop(k, None) for k in CONTEXT_MEMBERS} if route.native is None else {}
+        context = request_context(lower_headers(request), given)
         extras = {kw: params.pop(name) for name, kw in route.extras.items() if name in params}
         if route.native is not None:
             allowed = set(route.native) | set(_path_names(route.path))
