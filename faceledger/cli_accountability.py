@@ -148,11 +148,26 @@ def cmd_review(args, call) -> int:
 def cmd_calibrate(args, fail) -> int:
     from . import calibration, datasets, reports
 
-    faces = datasets.embed_labelled([Path(d) for d in args.dataset], args.workers, "calibrate")
-    if len(set(faces.identities)) < 2:
-        return fail("InvalidParameterException", "a calibration needs photos of at least two people")
-    cal = calibration.measure(faces.embeddings, faces.identities, name=args.name,
-                              description=f"{', '.join(args.dataset)}: {len(faces.paths)} faces of {len(set(faces.identities))} people")  # fmt: skip
+    given = [Path(d) for d in args.dataset]
+    if len(given) == 1 and given[0].is_file():  # a pairs file
+        try:
+            scored = datasets.score_pairs(given[0], args.workers)
+        except (OSError, ValueError) as e:
+            return fail("InvalidParameterException", str(e))
+        cal = calibration.from_scores(
+            scored.genuine, scored.impostor, name=args.name, people=0, faces=scored.faces,
+            description=f"{given[0]}: {len(scored.genuine)} genuine and {len(scored.impostor)} impostor pairs "
+                        f"({scored.skipped_pairs} pairs skipped: no face found)",
+        )  # fmt: skip
+        found = f"{scored.faces} faces, {scored.skipped_pairs} pairs without a face"
+    else:
+        try:
+            faces = datasets.embed_labelled(given, args.workers, "calibrate")
+        except FileNotFoundError as e:
+            return fail("InvalidParameterException", str(e))
+        cal = calibration.measure(faces.embeddings, faces.identities, name=args.name,
+                                  description=f"{', '.join(args.dataset)}: {len(faces.paths)} faces of {len(set(faces.identities))} people")  # fmt: skip
+        found = f"{len(faces.paths)} faces ({len(faces.skipped)} photos without a face) of {cal.people} people"
     try:
         cal.check_usable()
     except calibration.CalibrationError as e:
@@ -161,8 +176,7 @@ def cmd_calibrate(args, fail) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cal.save(out / "calibration.json")
     reports.calibration_report(cal, out)
-    print(f"faceledger: {len(faces.paths)} faces ({len(faces.skipped)} photos without a face) of "
-          f"{cal.people} people: {cal.genuine_pairs:,} genuine, {cal.impostor_pairs:,} impostor pairs; "
+    print(f"faceledger: {found}: {cal.genuine_pairs:,} genuine, {cal.impostor_pairs:,} impostor pairs; "
           f"report in {out / 'report.html'}", file=sys.stderr)  # fmt: skip
     if args.install:
         from .engine.base import default_home
@@ -172,7 +186,7 @@ def cmd_calibrate(args, fail) -> int:
         cal.save(home / "calibration.json")
         print(f"faceledger: installed as {home / 'calibration.json'}: restart the service to use it", file=sys.stderr)
     print(json.dumps({"Calibration": str(out / "calibration.json"), "Report": str(out / "report.html"),
-                      "FacesSkipped": len(faces.skipped)}, indent=2))  # fmt: skip
+                      "GenuinePairs": cal.genuine_pairs, "ImpostorPairs": cal.impostor_pairs}, indent=2))  # fmt: skip
     return 0
 
 
@@ -234,7 +248,7 @@ def register(sub, *, call, engine, fail) -> None:
     p.set_defaults(func=lambda a: call(lambda e: e.erase(CollectionId=a.collection, ExternalImageId=a.external_image_id, UserId=a.user_id)))
 
     p = sub.add_parser("calibrate", help="measure what thresholds mean on labelled photos (DATASET/Identity/photo.jpg)")
-    p.add_argument("dataset", nargs="+", metavar="DATASET")
+    p.add_argument("dataset", nargs="+", metavar="DATASET", help="folders of Identity/photo.jpg, or one pairs file (path1,path2,same)")
     p.add_argument("-o", "--output", default="calibration", help="folder for calibration.json and the report")
     p.add_argument("--name", default="custom", help="the calibration's name, shown in every response")
     p.add_argument("--install", action="store_true", help="use it from now on in this data directory")

@@ -80,3 +80,48 @@ def embed_labelled(folders: list[Path], workers: int | None = None, label: str =
         vectors.append(result["Embedding"])
     embeddings = np.stack(vectors) if vectors else np.zeros((0, 128), dtype=np.float32)
     return LabelledFaces(paths, identities, embeddings, skipped)
+
+
+@dataclass
+class ScoredPairs:
+    genuine: np.ndarray  # similarities of same-person pairs
+    impostor: np.ndarray
+    faces: int
+    skipped_pairs: int  # a photo of the pair had no face
+
+
+def read_pairs(path: Path) -> list[tuple[Path, Path, bool]]:
+    """A pairs file: CSV with columns path1, path2, same (1/0, true/false), paths relative to the
+    file's folder; other columns (LFW's fold) are ignored."""
+    import csv
+
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                same = str(row["same"]).strip().lower() in ("1", "true", "yes")
+                rows.append((path.parent / row["path1"].strip(), path.parent / row["path2"].strip(), same))
+            except (KeyError, AttributeError):
+                raise ValueError(f"{path}: a pairs file needs the columns path1, path2, same") from None
+    if not rows:
+        raise ValueError(f"{path} lists no pair")
+    return rows
+
+
+def score_pairs(path: Path, workers: int | None = None) -> ScoredPairs:
+    from .calibration import similarities
+
+    pairs = read_pairs(path)
+    photos = sorted({p for a, b, _ in pairs for p in (a, b)})
+    vectors: dict[Path, np.ndarray] = {}
+    results = run_over_files(EmbedLargestFace(), photos, workers or default_workers())
+    for photo, result in with_progress(results, len(photos), "calibrate"):
+        if "Error" not in result:
+            vectors[photo] = result["Embedding"]
+    genuine, impostor, skipped = [], [], 0
+    for a, b, same in pairs:
+        if a not in vectors or b not in vectors:
+            skipped += 1
+            continue
+        (genuine if same else impostor).append(float(similarities(vectors[a], vectors[b][None])[0]))
+    return ScoredPairs(np.asarray(genuine), np.asarray(impostor), len(vectors), skipped)

@@ -123,7 +123,8 @@ def fairness_report(report: FairnessReport, out: Path) -> Path:
     ax.set_ylabel("false non-match rate")
     ax.set_title("DET curves by group")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out / "det_by_group.png", dpi=110)
     plt.close(fig)

@@ -114,3 +114,52 @@ def test_fairness_report_finds_the_group_with_more_false_matches(tmp_path):
     assert (tmp_path / "det_by_group.png").exists()
     with pytest.raises(ValueError):
         fairness.evaluate(emb, ids, {"nobody": "X"}, threshold)
+
+
+def test_cli_calibrate_a_folder_and_a_pairs_file_then_evaluate(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH
+
+    data = tmp_path / "people"
+    for who, photos in {"obama": [OBAMA_PORTRAIT, OBAMA_SPEECH], "biden": [BIDEN], "collins": [COLLINS]}.items():
+        (data / who).mkdir(parents=True)
+        for i, p in enumerate(photos):
+            shutil.copy(p, data / who / f"{i}{p.suffix}")
+    bin_ = Path(sys.executable).parent / "faceledger"
+    home = tmp_path / "home"
+    run = lambda *a: subprocess.run([str(bin_), "--home", str(home), *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+
+    done = run("calibrate", str(data), "-o", str(tmp_path / "cal"), "--name", "tiny", "--install", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["GenuinePairs"], out["ImpostorPairs"]) == (1, 5)
+    assert (tmp_path / "cal" / "report.html").exists() and (home / "calibration.json").exists()
+    from faceledger import FaceLedger
+
+    assert FaceLedger(home=home).compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH).to_dict()["FaceLedger"]["Calibration"] == "tiny"
+
+    pairs = data / "pairs.csv"
+    pairs.write_text("fold,path1,path2,same\n1,obama/0.jpg,obama/1.jpg,1\n1,obama/0.jpg,biden/0.jpg,0\n1,biden/0.jpg,collins/0.png,0\n")
+    done = run("calibrate", str(pairs), "-o", str(tmp_path / "cal2"), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["GenuinePairs"], json.loads(done.stdout)["ImpostorPairs"]) == (1, 2)
+    one_person = tmp_path / "one"
+    (one_person / "obama").mkdir(parents=True)
+    shutil.copy(OBAMA_PORTRAIT, one_person / "obama" / "a.jpg")
+    refused = run("calibrate", str(one_person), "-o", str(tmp_path / "cal3"), "--workers", "1")
+    assert refused.returncode == 1 and "InvalidParameterException" in refused.stderr
+
+    groups = tmp_path / "groups.csv"
+    groups.write_text("identity,group\nobama,men\nbiden,men\ncollins,women\n")
+    report = run("evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1")
+    # "women" holds one person only: no impostor pair in the group, so the report says why it cannot be made
+    assert report.returncode == 1 and "women" in report.stderr
+    groups.write_text("identity,group\nobama,everyone\nbiden,everyone\ncollins,everyone\n")
+    report = run("evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["Groups"][0]["ImpostorPairs"] == 5
+    assert (tmp_path / "fair" / "report.html").exists() and (tmp_path / "fair" / "det_by_group.png").exists()
