@@ -128,8 +128,18 @@ def test_erasure_leaves_no_embedding_in_catalog_or_index(fl, tmp_path, obama_pre
     vector = obama_prepared[0].embedding.astype(np.float32).tobytes()
     files = lambda: [p for p in tmp_path.rglob("*") if p.is_file()]  # noqa: E731
     assert any(vector in p.read_bytes() for p in files())
+    from sqlalchemy import func, select
+
+    from faceledger.store.catalog import face_images
+
+    def kept_images():
+        with fl.catalog.read() as conn:
+            return conn.execute(select(func.count()).select_from(face_images)).scalar()
+
+    assert kept_images() == 2  # the policy keeps source images
     erased = fl.erase(CollectionId="c", ExternalImageId="obama")
     assert len(erased["DeletedFaces"]) == 1
+    assert kept_images() == 1  # Obama's photo went with his face
     fl.close()
     assert not [p.name for p in files() if vector in p.read_bytes()]  # no file keeps it
     assert fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceMatches"] == []
