@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__
-from .cli_accountability import add_policy_flags, add_search_context, register
+from .cli_accountability import add_policy_flags, add_search_context, register, register_video
 
 
 _home: str | None = None  # --home, for this command
@@ -459,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
 
     register(sub, call=_call, engine=_engine, fail=_fail)
+    register_video(sub, engine=_engine, fail=_fail)
     return parser
 
 

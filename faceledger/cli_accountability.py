@@ -262,3 +262,73 @@ def register(sub, *, call, engine, fail) -> None:
     p.add_argument("-o", "--output", default="fairness", help="folder for the report")
     p.add_argument("--workers", type=int, metavar="N")
     p.set_defaults(func=lambda a: cmd_evaluate(a, fail))
+
+
+# -- stored video ----------------------------------------------------------------------------
+
+
+def cmd_video(args, engine, fail) -> int:
+    """Run a video job in this process with a progress bar, then print what Get* returns."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .batch import default_workers
+    from .errors import FaceLedgerError
+
+    video = Path(args.video)
+    try:
+        if args.action == "detect-faces":
+            job = engine.start_face_detection(Video=str(video.resolve()), FaceAttributes=args.attributes, sample_rate=args.sample_rate)
+        else:
+            if not args.collection:
+                return fail("InvalidParameterException", "video search-faces needs --collection")
+            job = engine.start_face_search(Video=str(video.resolve()), CollectionId=args.collection,
+                                           FaceMatchThreshold=args.threshold, sample_rate=args.sample_rate)  # fmt: skip
+    except FaceLedgerError as e:
+        return fail(e.code, e.message)
+    job_id = job["JobId"]
+    engine.claim_video_job(f"cli-{job_id}", 0.0)  # this process runs it: no service takes it too
+    with Progress(TextColumn(f"[bold]{args.action}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeRemainingColumn(), transient=True) as bar:  # fmt: skip
+        task = bar.add_task(args.action, total=1.0)
+        status = engine.run_video_job(job_id, workers=args.workers or default_workers(),
+                                      progress=lambda f: bar.update(task, completed=f))  # fmt: skip
+    getter = engine.get_face_detection if args.action == "detect-faces" else engine.get_face_search
+    result, items, token = None, [], None
+    member = "Faces" if args.action == "detect-faces" else "Persons"
+    while True:
+        page = getter(JobId=job_id, NextToken=token)
+        result = result or dict(page)
+        items += page.get(member, [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    result[member] = items
+    result.pop("NextToken", None)
+    print(json.dumps(result, indent=2))
+    if status != "SUCCEEDED":
+        print(f"faceledger: {result.get('StatusMessage')}", file=sys.stderr)
+        return 1
+    from .video import draw
+
+    if args.draw:
+        draw.draw_video(video, items, Path(args.draw), search=member == "Persons", sample_ms=1000 / (args.sample_rate or 5.0))
+    if args.timeline:
+        if member != "Persons":
+            return fail("InvalidParameterException", "--timeline goes with video search-faces")
+        draw.timeline(items, result["VideoMetadata"]["DurationMillis"], Path(args.timeline))
+    return 0
+
+
+def register_video(sub, *, engine, fail) -> None:
+    p = sub.add_parser("video", help="faces in a stored video, and who of a collection appears when")
+    p.add_argument("action", choices=["detect-faces", "search-faces"])
+    p.add_argument("video", metavar="VIDEO", help="a video file (MP4/H.264 and whatever FFmpeg reads)")
+    p.add_argument("--collection", help="for search-faces")
+    p.add_argument("--threshold", type=float, help="FaceMatchThreshold for search-faces")
+    p.add_argument("--attributes", choices=["DEFAULT", "ALL"], help="FaceAttributes for detect-faces")
+    p.add_argument("--sample-rate", type=float, metavar="FPS", help="frames analysed a second (default 5)")
+    p.add_argument("--workers", type=int, metavar="N", help="processes (default: one per core)")
+    p.add_argument("--draw", metavar="OUT.mp4", help="write the video with boxes (and names)")
+    p.add_argument("--timeline", metavar="OUT.png", help="for search-faces: a picture of who appears when")
+    add_search_context(p)
+    p.set_defaults(func=lambda a: cmd_video(a, engine(), fail))

@@ -125,3 +125,34 @@ class ObjectStore:
         if len(data) > max_bytes:
             raise ImageTooLargeException(f"The object is over {max_bytes} bytes.")
         return data
+
+
+def video_file(store: ObjectStore, obj: dict, scratch: Path, max_bytes: int) -> tuple[Path, bool]:
+    """A local path for a video object: a bucket folder's file as it is, an S3 object downloaded
+    into `scratch` (True: the caller deletes it when done)."""
+    bucket, name, version = check_s3_object(obj)
+    if bucket in store.config.folders:
+        root = store.config.folders[bucket].resolve()
+        path = (root / name).resolve()
+        if version is not None or not path.is_relative_to(root) or not path.is_file():
+            raise InvalidS3ObjectException(UNREADABLE)
+        if path.stat().st_size > max_bytes:
+            raise ImageTooLargeException(f"The video is {path.stat().st_size} bytes; at most {max_bytes} are accepted.")
+        return path, False
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    dest = scratch / f"video-{os.getpid()}-{threading.get_ident()}"
+    kwargs = {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
+    try:
+        head = store.client().head_object(**kwargs)
+        if int(head.get("ContentLength") or 0) > max_bytes:
+            raise ImageTooLargeException(f"The video is {head['ContentLength']} bytes; at most {max_bytes} are accepted.")
+        extra = {"VersionId": version} if version else None
+        store.client().download_file(bucket, name, str(dest), ExtraArgs=extra)
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket}/{name})") from None
+    except BotoCoreError as e:
+        raise InvalidS3ObjectException(f"{UNREADABLE} ({type(e).__name__}: {e})") from None
+    return dest, True

@@ -9,9 +9,10 @@ from .faces import FaceOperations
 from .retention import RetentionOperations
 from .review import ReviewOperations
 from .users import UserOperations
+from .video import VideoOperations
 
 
-class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations):
+class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations, VideoOperations):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""
 

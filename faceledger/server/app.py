@@ -32,6 +32,7 @@ class Settings:
     engine_slots: int = 2  # operations computing at once in one worker process
     warm_up: bool = True
     retention_interval: float = 3600.0  # seconds between retention sweeps; 0: none
+    video_jobs: bool = True  # run stored-video jobs in this process
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -46,6 +47,7 @@ class Settings:
             workers=int(env.get("FACELEDGER_WORKERS") or 1),
             engine_slots=int(env.get("FACELEDGER_ENGINE_SLOTS") or 2),
             retention_interval=float(env.get("FACELEDGER_RETENTION_INTERVAL") or 3600),
+            video_jobs=env.get("FACELEDGER_VIDEO_JOBS", "1") != "0",
             warm_up=env.get("FACELEDGER_WARM_UP", "1") != "0",
         )
 
@@ -145,11 +147,16 @@ def create_app(settings: Settings | None = None):
             await run_in_threadpool(service.warm_up)
         log.info(json.dumps({"event": "ready", "pid": os.getpid(), "home": str(service.engine.home)}))
         sweeper = asyncio.create_task(retention_loop(service)) if settings.retention_interval > 0 else None
+        from ..video.jobs import JobRunner
+
+        runner = JobRunner(service.engine).start() if settings.video_jobs else None
         try:
             yield
         finally:
             if sweeper:
                 sweeper.cancel()
+            if runner:
+                runner.stop()
             await run_in_threadpool(service.engine.close)
             log.info(json.dumps({"event": "stopped", "pid": os.getpid()}))
 

@@ -49,6 +49,7 @@ OPERATION_NAMES = (
     "IndexFaces", "ListFaces", "DeleteFaces", "SearchFaces", "SearchFacesByImage",
     "CreateUser", "DeleteUser", "ListUsers", "AssociateFaces", "DisassociateFaces",
     "SearchUsers", "SearchUsersByImage",
+    "StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch",
 )  # fmt: skip
 
 # faceledger's own operations, served by the REST API (and named in keys' rights).

@@ -167,6 +167,27 @@ face_images = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Stored-video jobs: the request, who made it, progress and a heartbeat while a worker runs
+# it (a stale heartbeat means the worker died: the job is taken up again), and the result.
+video_jobs = Table(
+    "video_jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),  # FaceDetection or FaceSearch
+    Column("status", String(16), nullable=False),  # IN_PROGRESS, SUCCEEDED, FAILED
+    Column("status_message", String(1000)),
+    Column("request", Text, nullable=False),  # JSON: the Start request's members
+    Column("request_token", String(64)),
+    Column("actor", Text, nullable=False),  # JSON: name, purpose, case, max_fmr
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(64)),
+    Column("heartbeat", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("result", Text),  # JSON: VideoMetadata and the items
+    Index("video_jobs_by_status", "status", "created_at"),
+)
+
 # Access keys for the HTTP service. The secret is encrypted (see server/keys.py): SigV4 is an
 # HMAC, so the service needs the secret itself and cannot keep only a hash.
 access_keys = Table(

@@ -1,0 +1,1 @@
+"""Stored video: decoding and sampling, face tracks, and the asynchronous jobs."""

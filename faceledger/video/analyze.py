@@ -1,0 +1,115 @@
+"""The work of a video job: faces in every sampled frame, and for a search, face tracks, each
+searched once against the collection with its best face."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .. import records
+from ..vision.analyze import analyze_faces, embed_faces
+from .decode import VideoMetadata, metadata, sampled_frames
+from .track import Tracker
+
+Progress = Callable[[float], None]
+
+
+class FrameAnalyzer:
+    """Faces of one frame as FaceDetails (and embeddings): picklable, so that worker processes
+    can take frames in turn; dlib holds Python's lock, so processes are what use the cores."""
+
+    def __init__(self, all_attributes: bool = False, embed: bool = False):
+        self.all_attributes = all_attributes
+        self.embed = embed
+
+    def __call__(self, item: tuple[int, np.ndarray]):
+        ts, rgb = item
+        h, w = rgb.shape[:2]
+        found = analyze_faces(rgb, _detector(), all_attributes=self.all_attributes, embed=self.embed)
+        return ts, [records.face_detail(f, w, h) for f in found], [f.embedding for f in found]
+
+
+_hog = None
+
+
+def _detector():
+    global _hog
+    if _hog is None:
+        from ..vision.detect import make_detector
+
+        _hog = make_detector("hog")
+    return _hog
+
+
+def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
+    """(timestamp, details, embeddings) for each sampled frame, in order, `workers` frames at a time."""
+    frames = sampled_frames(path, rate)
+    if workers <= 1:
+        yield from map(analyzer, frames)
+        return
+    ctx = multiprocessing.get_context("spawn")  # safe inside a threaded server process
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: deque = deque()
+        for item in frames:
+            pending.append(pool.submit(analyzer, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _fraction(ts: int, meta: VideoMetadata) -> float:
+    return min(1.0, ts / meta.duration_millis) if meta.duration_millis else 0.0
+
+
+def detect_faces(path: Path, *, rate: float, all_attributes: bool = False, workers: int = 1, progress: Progress | None = None):
+    """(metadata, [{"Timestamp", "Face": FaceDetail}]) for every face of every sampled frame."""
+    meta = metadata(path)
+    faces = []
+    for ts, details, _ in analyzed_frames(path, rate, FrameAnalyzer(all_attributes), workers):
+        faces += [{"Timestamp": ts, "Face": d.to_dict()} for d in details]
+        if progress:
+            progress(_fraction(ts, meta))
+    return meta, faces
+
+
+def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress | None = None):
+    """(metadata, detections [(timestamp, track index, FaceDetail)], tracks): each track keeps the
+    embedding of its best face (largest and surest), the one it is searched with."""
+    meta = metadata(path)
+    tracker = Tracker()
+    detections = []
+    for ts, details, embeddings in analyzed_frames(path, rate, FrameAnalyzer(embed=True), workers):
+        boxes = [(d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height) for d in details]
+        for detail, embedding, track in zip(details, embeddings, tracker.update(boxes)):
+            score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
+            if track.embedding is None or score > track.best_score:
+                track.embedding, track.best_score = embedding, score
+            detections.append((ts, track.index, detail))
+        if progress:
+            progress(_fraction(ts, meta))
+    return meta, detections, tracker.tracks
+
+
+def search_faces(engine, path: Path, collection_id: str, threshold: float, *, rate: float, workers: int = 1,
+                 progress: Progress | None = None):  # fmt: skip
+    """(metadata, persons as GetFaceSearch lists them, matches by track index)."""
+    meta, detections, tracks = track_faces(path, rate=rate, workers=workers, progress=progress)
+    matches = {}
+    for t in tracks:
+        hits = engine.find_similar(collection_id, t.embedding, threshold, 100) if t.embedding is not None else []
+        matches[t.index] = [{"Similarity": s, "Face": records.Face.from_row(r).to_dict()} for s, r in hits]
+    persons = [
+        {
+            "Timestamp": ts,
+            "Person": {"Index": idx, "BoundingBox": detail.bounding_box.to_dict(), "Face": detail.to_dict()},
+            "FaceMatches": matches[idx],
+        }
+        for ts, idx, detail in detections
+    ]
+    return meta, persons, matches

@@ -1,0 +1,64 @@
+"""Face tracks across sampled frames: a detection joins the track whose last box it overlaps
+most (intersection over union), so that one appearance of a person is one track with one Index,
+searched once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MIN_IOU = 0.3
+MAX_MISSED = 2  # samples a track may miss (a turned head, a blink of the detector) and go on
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Boxes as (left, top, width, height) in any common unit."""
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    h = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = w * h
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    index: int
+    box: tuple[float, float, float, float]
+    missed: int = 0
+    best_score: float = -1.0  # size x confidence of the best face seen, the one searched with
+    embedding: object = None
+    detections: list = field(default_factory=list)
+
+
+class Tracker:
+    def __init__(self):
+        self.tracks: list[Track] = []
+        self._live: list[Track] = []
+
+    def update(self, boxes: list[tuple[float, float, float, float]]) -> list[Track]:
+        """The track of each box of one sampled frame, in order; new tracks for new faces."""
+        pairs = sorted(
+            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self._live) for bi, b in enumerate(boxes)), reverse=True
+        )
+        assigned: dict[int, Track] = {}
+        used = set()
+        for score, ti, bi in pairs:
+            if score < MIN_IOU:
+                break
+            if ti in used or bi in assigned:
+                continue
+            used.add(ti)
+            assigned[bi] = self._live[ti]
+        for bi, box in enumerate(boxes):
+            track = assigned.get(bi)
+            if track is None:
+                track = Track(index=len(self.tracks), box=box)
+                self.tracks.append(track)
+                self._live.append(track)
+                assigned[bi] = track
+            track.box, track.missed = box, 0
+        for ti, t in enumerate(list(self._live)):
+            if t not in assigned.values():
+                t.missed += 1
+        self._live = [t for t in self._live if t.missed <= MAX_MISSED]
+        return [assigned[bi] for bi in range(len(boxes))]
