@@ -87,6 +87,12 @@ ROUTES = [
     Route("GET", f"{C}/faces/{{FaceId}}/search-users", "SearchUsers", "Search users with a stored face"),
     Route("POST", f"{C}/users/search", "SearchUsersByImage", "Search users with the largest face of an image",
           {"Image": "Image"}),
+    Route("POST", "/videos/face-detection", "StartFaceDetection", "Start finding the faces of a stored video",
+          extras={"SampleRate": "sample_rate"}),
+    Route("GET", "/videos/face-detection/{JobId}", "GetFaceDetection", "A face detection job's status and faces"),
+    Route("POST", "/videos/face-search", "StartFaceSearch", "Start searching a collection for the people of a stored video",
+          extras={"SampleRate": "sample_rate"}),
+    Route("GET", "/videos/face-search/{JobId}", "GetFaceSearch", "A face search job's status and persons"),
     # faceledger's own
     Route("GET", f"{C}/policy", "GetCollectionPolicy", "A collection's policy", native=()),
     Route("PUT", f"{C}/policy", "PutCollectionPolicy", "Change a collection's policy (members not given stay)",
@@ -319,7 +325,8 @@ for _route in ROUTES:
         summary=_route.summary,
         description=(f"faceledger's `{_route.operation}`." if _route.native is not None
                      else f"Rekognition's `{_route.operation}`: the same members and the same response."),
-        tags=["accountability" if _route.native is not None else "collections" if _route.path.startswith("/collections") else "images"],
+        tags=["accountability" if _route.native is not None else "collections" if _route.path.startswith("/collections")
+              else "video" if _route.path.startswith("/videos") else "images"],
         openapi_extra=openapi_extra(_route),
         response_class=JSONResponse,
     )

@@ -50,6 +50,10 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise VideoError("The file has no video stream.")
+    name = container.format.name or ""
+    if name.endswith("_pipe") or name in ("image2", "gif", "webp"):
+        container.close()
+        raise VideoError(f"The file is a still image ({name}), not a video.")
     return container
 
 

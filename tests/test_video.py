@@ -1,0 +1,113 @@
+"""Stored video through the engine: faces at the right times, one track per appearance, the
+right person matched, and damaged or wrong files failing their job with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import BIDEN, OBAMA_PORTRAIT
+from videos import compose, expected_faces, two_people
+
+from faceledger import FaceLedger
+from faceledger.errors import IdempotentParameterMismatchException, InvalidParameterException, ResourceNotFoundException
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return compose(tmp_path_factory.mktemp("video") / "two_people.mp4", two_people())
+
+
+@pytest.fixture(scope="module")
+def fl(tmp_path_factory):
+    engine = FaceLedger(home=tmp_path_factory.mktemp("video-home"))
+    engine.create_collection(CollectionId="people")
+    engine.index_faces(CollectionId="people", Image=OBAMA_PORTRAIT, ExternalImageId="obama", MaxFaces=1)
+    engine.index_faces(CollectionId="people", Image=BIDEN, ExternalImageId="biden", MaxFaces=1)
+    yield engine
+    engine.close()
+
+
+def run(fl: FaceLedger, job_id: str) -> str:
+    assert fl.claim_video_job("test", 60) == job_id
+    return fl.run_video_job(job_id, workers=2)
+
+
+def test_faces_found_at_the_right_timestamps(fl, clip):
+    job = fl.start_face_detection(Video=str(clip), JobTag="clip-1")["JobId"]
+    assert fl.get_face_detection(JobId=job)["JobStatus"] == "IN_PROGRESS"
+    assert run(fl, job) == "SUCCEEDED"
+    first = fl.get_face_detection(JobId=job, MaxResults=5)
+    assert first["JobTag"] == "clip-1" and first["NextToken"] and len(first["Faces"]) == 5
+    meta = first["VideoMetadata"]
+    assert (meta["Codec"], meta["FrameWidth"], meta["FrameHeight"], meta["DurationMillis"]) == ("h264", 640, 360, 4000)
+    faces = first["Faces"] + fl.get_face_detection(JobId=job, NextToken=first["NextToken"])["Faces"]
+    stamps = sorted({f["Timestamp"] for f in faces})
+    assert stamps[0] == 0 and all(b - a == 200 for a, b in zip(stamps, stamps[1:]))  # 5 samples a second
+    scenes = two_people()
+    wrong = [t for t in range(0, 4000, 200) if sum(f["Timestamp"] == t for f in faces) != expected_faces(scenes, t)]
+    assert not wrong, f"wrong face counts at {wrong} ms"
+
+
+def test_search_follows_each_appearance_and_names_the_person(fl, clip):
+    job = fl.start_face_search(Video=str(clip), CollectionId="people")["JobId"]
+    assert run(fl, job) == "SUCCEEDED"
+    result = fl.get_face_search(JobId=job, SortBy="INDEX")
+    persons = result["Persons"]
+    tracks: dict[int, list] = {}
+    for p in persons:
+        tracks.setdefault(p["Person"]["Index"], []).append(p)
+    assert len(tracks) == 3  # Obama, Biden, Obama again: one track per appearance
+    spans = []
+    for idx, items in sorted(tracks.items()):
+        names = {m["Face"]["ExternalImageId"] for p in items for m in p["FaceMatches"][:1]}
+        spans.append((min(p["Timestamp"] for p in items), max(p["Timestamp"] for p in items), names))
+    assert spans == [(0, 1800, {"obama"}), (1000, 2800, {"biden"}), (3000, 3800, {"obama"})]
+    by_time = fl.get_face_search(JobId=job)["Persons"]
+    assert [p["Timestamp"] for p in by_time] == sorted(p["Timestamp"] for p in by_time)
+    ext = result["FaceLedger"]
+    assert ext["Tracks"] == 3 and ext["CollectionSize"] == 2
+    entry = fl.list_ledger(Operation="StartFaceSearch")["Entries"][-1]
+    assert {m["ExternalImageId"] for m in entry["Detail"]["Matches"]} == {"obama", "biden"}
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.mp4", b"", "empty"),
+        ("notes.mp4", b"these are not the frames you are looking for\n" * 50, "not a video"),
+        ("photo.mp4", None, "still image"),
+    ],
+)
+def test_files_that_are_not_videos_fail_their_job(fl, tmp_path, name, content, reason):
+    import re
+
+    path = tmp_path / name
+    path.write_bytes(content if content is not None else OBAMA_PORTRAIT.read_bytes())
+    job = fl.start_face_detection(Video=str(path))["JobId"]
+    assert run(fl, job) == "FAILED"
+    result = fl.get_face_detection(JobId=job)
+    assert result["JobStatus"] == "FAILED" and re.search(reason, result["StatusMessage"]), result["StatusMessage"]
+
+
+def test_a_truncated_video_fails_clearly(fl, clip, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 2])
+    job = fl.start_face_detection(Video=str(cut))["JobId"]
+    assert run(fl, job) == "FAILED"
+    assert "video" in fl.get_face_detection(JobId=job)["StatusMessage"]
+
+
+def test_start_parameters(fl, clip):
+    a = fl.start_face_detection(Video=str(clip), ClientRequestToken="tok-1")["JobId"]
+    assert fl.start_face_detection(Video=str(clip), ClientRequestToken="tok-1")["JobId"] == a  # idempotent
+    with pytest.raises(IdempotentParameterMismatchException):
+        fl.start_face_detection(Video=str(clip), ClientRequestToken="tok-1", JobTag="other")
+    with pytest.raises(ResourceNotFoundException):
+        fl.start_face_search(Video=str(clip), CollectionId="nobody")
+    with pytest.raises(ResourceNotFoundException):
+        fl.get_face_detection(JobId="0" * 32)
+    with pytest.raises(ResourceNotFoundException):
+        fl.get_face_search(JobId=a)  # a detection job
+    with pytest.raises(InvalidParameterException, match="webhook"):
+        fl.start_face_detection(Video=str(clip), NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t", "RoleArn": "r"})
+    with pytest.raises(InvalidParameterException):
+        fl.start_face_detection(Video=str(clip), FaceAttributes="SOME")
