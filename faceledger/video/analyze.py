@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import records
-from ..vision.analyze import analyze_faces, embed_faces
+from ..vision.analyze import analyze_faces
+from ..vision.embed import DlibResnetEmbedder, face_chips
 from .decode import VideoMetadata, metadata, sampled_frames
 from .track import Tracker
 
@@ -23,15 +24,16 @@ class FrameAnalyzer:
     """Faces of one frame as FaceDetails (and embeddings): picklable, so that worker processes
     can take frames in turn; dlib holds Python's lock, so processes are what use the cores."""
 
-    def __init__(self, all_attributes: bool = False, embed: bool = False):
+    def __init__(self, all_attributes: bool = False, chips: bool = False):
         self.all_attributes = all_attributes
-        self.embed = embed
+        self.chips = chips
 
     def __call__(self, item: tuple[int, np.ndarray]):
         ts, rgb = item
         h, w = rgb.shape[:2]
-        found = analyze_faces(rgb, _detector(), all_attributes=self.all_attributes, embed=self.embed)
-        return ts, [records.face_detail(f, w, h) for f in found], [f.embedding for f in found]
+        found = analyze_faces(rgb, _detector(), all_attributes=self.all_attributes)
+        chips = face_chips(rgb, [f.shape for f in found]) if self.chips and found else [None] * len(found)
+        return ts, [records.face_detail(f, w, h) for f in found], chips
 
 
 _hog = None
@@ -80,16 +82,19 @@ def detect_faces(path: Path, *, rate: float, all_attributes: bool = False, worke
 
 def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress | None = None):
     """(metadata, detections [(timestamp, track index, FaceDetail)], tracks): each track keeps the
-    embedding of its best face (largest and surest), the one it is searched with."""
+    embedding of its best face (largest and surest), the one it is searched with. Workers hand
+    back aligned chips; only a track's first face, and a face 25% better than its best so far,
+    go through the network."""
     meta = metadata(path)
     tracker = Tracker()
     detections = []
-    for ts, details, embeddings in analyzed_frames(path, rate, FrameAnalyzer(embed=True), workers):
+    embedder = DlibResnetEmbedder()
+    for ts, details, chips in analyzed_frames(path, rate, FrameAnalyzer(chips=True), workers):
         boxes = [(d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height) for d in details]
-        for detail, embedding, track in zip(details, embeddings, tracker.update(boxes)):
+        for detail, chip, track in zip(details, chips, tracker.update(boxes)):
             score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
-            if track.embedding is None or score > track.best_score:
-                track.embedding, track.best_score = embedding, score
+            if track.embedding is None or score > 1.25 * track.best_score:
+                track.embedding, track.best_score = embedder.embed_chips([chip])[0], score
             detections.append((ts, track.index, detail))
         if progress:
             progress(_fraction(ts, meta))

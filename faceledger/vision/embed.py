@@ -32,8 +32,21 @@ class DlibResnetEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         import dlib
 
+        return self.embed_chips(face_chips(rgb, shapes))
+
+    def embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Embeddings of faces already aligned into chips (see face_chips)."""
+        if not chips:
+            return np.zeros((0, self.dim), dtype=np.float32)
         m = models.resnet_embedder()
-        chips = dlib.get_face_chips(rgb, dlib.full_object_detections(shapes), size=CHIP_SIZE, padding=CHIP_PADDING)
         with m.lock:
             vectors = m.model.compute_face_descriptor(chips)
-        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(shapes), self.dim)
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(chips), self.dim)
+
+
+def face_chips(rgb: np.ndarray, shapes: list) -> list[np.ndarray]:
+    """Each face aligned on its 5 points into the 150x150 chip the network takes: cheap, and small
+    enough to hand between processes, so that only the faces that need it are embedded."""
+    import dlib
+
+    return list(dlib.get_face_chips(rgb, dlib.full_object_detections(shapes), size=CHIP_SIZE, padding=CHIP_PADDING))

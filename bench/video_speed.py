@@ -1,0 +1,71 @@
+"""Stored-video speed: seconds of video processed per second of work (x real time) for 720p and
+1080p H.264 at 5 samples a second, with 1 and 4 faces a frame, for face detection (detect and
+landmarks) and face search (adds an embedding per face, tracking and one search per track), on
+1 process and on every core. Videos are composed from the public-domain test photos (10 s,
+25 fps), written to a temporary folder; the process pool's start-up is included.
+
+    .venv/bin/python bench/video_speed.py [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from videos import Appearance, biden_face, compose, obama_face  # noqa: E402
+
+from faceledger import FaceLedger  # noqa: E402
+from faceledger.video import analyze  # noqa: E402
+
+
+def scene(width: int, height: int, faces: int, seconds: float) -> list[Appearance]:
+    size = height // 4  # a face a quarter of the frame high
+    out = []
+    for i in range(faces):
+        face = obama_face() if i % 2 == 0 else biden_face()
+        x0 = int((i + 0.2) * width / (faces + 0.5))
+        y = height // 3
+        out.append(Appearance(face, 0.0, seconds, (x0, y), (x0 + width // 12, y), size, size))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fl = FaceLedger(home=Path(tmp) / "home")
+        fl.create_collection(CollectionId="people")
+        fl.index_faces(CollectionId="people", Image=ROOT / "tests/data/obama_official_portrait.jpg", ExternalImageId="obama", MaxFaces=1)
+        for label, (w, h) in (("720p", (1280, 720)), ("1080p", (1920, 1080))):
+            for faces in (1, 4):
+                path = compose(Path(tmp) / f"{label}-{faces}.mp4", scene(w, h, faces, args.seconds), duration=args.seconds, fps=25, size=(w, h))
+                for workers in (1, cores):
+                    t = time.perf_counter()
+                    _, found = analyze.detect_faces(path, rate=5.0, workers=workers)
+                    detect_s = time.perf_counter() - t
+                    t = time.perf_counter()
+                    _, persons, matches = analyze.search_faces(fl, path, "people", 75.9, rate=5.0, workers=workers)
+                    search_s = time.perf_counter() - t
+                    samples = int(args.seconds * 5)
+                    row = (label, faces, workers, args.seconds / detect_s, args.seconds / search_s, len(found) / samples, len(matches))
+                    rows.append(row)
+                    print(f"  {label} {faces} face(s) {workers} process(es): detection x{row[3]:.2f} real time, "
+                          f"search x{row[4]:.2f} ({row[5]:.1f} faces/sample, {row[6]} tracks)", flush=True)  # fmt: skip
+    print("\n| video | faces a frame | processes | face detection | face search | faces found a sample | tracks |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, faces, workers, d, s, per, tracks in rows:
+        print(f"| {label} | {faces} | {workers} | x{d:.2f} | x{s:.2f} | {per:.1f} | {tracks} |")
+
+
+if __name__ == "__main__":
+    main()
