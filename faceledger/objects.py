@@ -54,7 +54,7 @@ def check_s3_object(obj) -> tuple[str, str, str | None]:
     bucket, name, version = obj.get("Bucket"), obj.get("Name"), obj.get("Version")
     if not isinstance(bucket, str) or not 3 <= len(bucket) <= 255:
         raise InvalidParameterException("S3Object.Bucket must be a bucket name of 3 to 255 characters.")
-    if not isinstance(name, str) or not 1 <= len(name) <= 1024:
+    if not isinstance(name, str) or not 1 <= len(name) <= 1024 or "\x00" in name:
         raise InvalidParameterException("S3Object.Name must be an object key of 1 to 1024 characters.")
     if version is not None and (not isinstance(version, str) or not 1 <= len(version) <= 1024):
         raise InvalidParameterException("S3Object.Version must be 1 to 1024 characters.")
@@ -80,8 +80,12 @@ class ObjectStore:
         if version is not None:
             raise InvalidS3ObjectException(f"The bucket {bucket!r} is a local folder: its objects have no versions.")
         root = root.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root) or not path.is_file():  # no escape by .. or a link
+        try:
+            path = (root / name).resolve()
+            readable = path.is_relative_to(root) and path.is_file()  # no escape by .. or a link
+        except (OSError, ValueError):  # a name no file system takes
+            readable = False
+        if not readable:
             raise InvalidS3ObjectException(UNREADABLE)
         size = path.stat().st_size
         if size > max_bytes:

@@ -346,3 +346,50 @@ def test_the_extension_member_is_on_the_wire(service):
     ext = out["FaceLedger"]
     assert ext["Comparisons"] == 1 and ext["FalseMatchRate"] < 0.01 and ext["Calibration"] == "default"
     assert ext["ExpectedFalseMatches"] == pytest.approx(ext["FalseMatchRate"])
+
+
+def test_hostile_and_odd_requests_get_typed_errors(service):
+    key_id, secret = service.admin_key
+
+    def send(req, content=None, headers=None):
+        return httpx.post(req.url, content=req.body if content is None else content, headers={**dict(req.headers), **(headers or {})})
+
+    deep = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"[" * 100_000)
+    assert send(deep).json()["__type"] == "SerializationException"
+    req = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"{}")
+    assert send(req, headers={"X-Amz-Date": "20261340T000000Z"}).json()["__type"] in ("IncompleteSignatureException", "InvalidSignatureException")
+    # a signature that does not cover the operation is refused, so it cannot be replayed on another
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    bare = AWSRequest(method="POST", url=service.url + "/", data=b"{}", headers={})
+    SigV4Auth(Credentials(key_id, secret), "rekognition", "us-east-1").add_auth(bare)
+    r = httpx.post(bare.url, content=b"{}", headers={**dict(bare.headers), "X-Amz-Target": "RekognitionService.DeleteCollection"})
+    assert r.json()["__type"] == "InvalidSignatureException" and "x-amz-target" in r.json()["message"]
+    # a client that signs without the body says so, and is accepted
+    unsigned = AWSRequest(method="POST", url=service.url + "/", data=b"{}", headers={
+        "X-Amz-Target": "RekognitionService.ListCollections", "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})  # fmt: skip
+    SigV4Auth(Credentials(key_id, secret), "rekognition", "us-east-1").add_auth(unsigned)
+    assert httpx.post(unsigned.url, content=b"{}", headers=dict(unsigned.headers)).status_code == 200
+    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "local-photos", "Name": "a\x00b"}}),
+           "InvalidParameterException")  # fmt: skip
+
+
+def test_a_limited_key_learns_nothing_of_other_collections(service):
+    for cid in ("a-secret-1", "allowed", "z-secret-2"):
+        try:
+            service.admin.create_collection(CollectionId=cid)
+        except service.admin.exceptions.ResourceAlreadyExistsException:
+            pass
+    seen, token = [], None
+    while True:
+        page = service.limited.list_collections(MaxResults=1, **({"NextToken": token} if token else {}))
+        seen += page["CollectionIds"]
+        token = page.get("NextToken")
+        if token:
+            assert "secret" not in base64.urlsafe_b64decode(token.encode()).decode()
+        else:
+            break
+    assert seen == ["allowed"]

@@ -175,3 +175,33 @@ def test_cli_policy_purpose_review_and_retention(tmp_path):
     assert policy["RetentionDays"] == 1 and policy["RequireReview"] is True
     assert json.loads(run("retention", "run").stdout)["FacesDeleted"] == 0
     assert json.loads(run("erase", "watch", "--external-image-id", "obama").stdout)["DeletedFaces"]
+
+
+def test_review_fixes_policy_limits_and_group_photo_erasure(fl, group_photo):
+    with pytest.raises(InvalidParameterException, match="36500"):
+        fl.create_collection(CollectionId="x", policy={"RetentionDays": 800_000})
+    with pytest.raises(InvalidParameterException, match="resolve"):
+        fl.create_collection(CollectionId="x", policy={"MaxFalseMatchRate": 1e-12})
+    with pytest.raises(InvalidParameterException):
+        fl.run_retention(now=dt.datetime(2030, 1, 1))  # a time without a zone
+    fl.create_collection(CollectionId="g", policy={"KeepImages": True})
+    indexed = fl.index_faces(CollectionId="g", Image=group_photo, ExternalImageId="group").to_dict()
+    assert len(indexed["FaceRecords"]) >= 2
+    first = indexed["FaceRecords"][0]["Face"]["FaceId"]
+    fl.create_user(CollectionId="g", UserId="u")
+    fl.associate_faces(CollectionId="g", UserId="u", FaceIds=[first])
+    from sqlalchemy import func, select
+
+    from faceledger.store.catalog import face_images
+
+    def images():
+        with fl.catalog.read() as conn:
+            return conn.execute(select(func.count()).select_from(face_images)).scalar()
+
+    assert images() == 1
+    fl.erase(CollectionId="g", UserId="u")
+    assert images() == 0  # the group photo shows the erased person: it goes, though others remain
+    assert fl.describe_collection(CollectionId="g")["FaceCount"] == len(indexed["FaceRecords"]) - 1
+    an_hour_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=5)))
+    assert fl.list_ledger(Since=an_hour_ago.isoformat())["Entries"]  # offsets are compared as times, not as text
+    assert not fl.list_ledger(Until=an_hour_ago.isoformat())["Entries"]

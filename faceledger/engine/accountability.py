@@ -69,9 +69,9 @@ class CollectionPolicy:
             if not isinstance(getattr(self, f), bool):
                 raise InvalidParameterException(f"{self.NAMES[f]} must be true or false.")
         if self.retention_days is not None and (
-            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int) or self.retention_days < 1
+            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int) or not 1 <= self.retention_days <= 36500
         ):
-            raise InvalidParameterException("RetentionDays must be a whole number of days, at least 1.")
+            raise InvalidParameterException("RetentionDays must be a whole number of days from 1 to 36500.")
 
     @classmethod
     def from_row(cls, row) -> "CollectionPolicy":
@@ -115,6 +115,11 @@ class AccountableOperations(EngineBase):
         return CollectionPolicy.from_row(conn.execute(select(t).where(t.c.collection_id == cid)).first())
 
     def _store_policy(self, conn, cid: str, policy: CollectionPolicy) -> None:
+        if policy.max_fmr is not None and policy.max_fmr < self.calibration.smallest_resolvable_fmr():
+            raise InvalidParameterException(
+                f"MaxFalseMatchRate {policy.max_fmr:g} is below what the calibration '{self.calibration.name}' can "
+                f"resolve ({self.calibration.smallest_resolvable_fmr():.1e}); use MinThreshold for a stricter floor."
+            )
         t = tables.collection_policies
         values = asdict(policy)
         if conn.execute(select(t.c.collection_id).where(t.c.collection_id == cid)).first():
@@ -134,7 +139,10 @@ class AccountableOperations(EngineBase):
                 raise InvalidParameterException(str(e)) from None
         floor = policy.min_threshold or 0.0
         if policy.max_fmr is not None:
-            floor = max(floor, cal.threshold_for_fmr(max(policy.max_fmr, cal.smallest_resolvable_fmr())))
+            try:
+                floor = max(floor, cal.threshold_for_fmr(policy.max_fmr))
+            except calibration.CalibrationError as e:  # a policy set under another calibration
+                raise InvalidParameterException(f"{where}'s policy cannot be met: {e}") from None
         if given is not None and given < floor:
             raise InvalidParameterException(
                 f"{where} requires a {name} of at least {floor:g} (false match rate {cal.fmr(floor):.1e}); got {given:g}."
@@ -224,9 +232,7 @@ class AccountableOperations(EngineBase):
 
         limit = validate.integer(MaxResults, "MaxResults", 1, 10_000, 1000)
         after = validate.read_token(NextToken, int) or 0
-        for name, value in (("Since", Since), ("Until", Until)):
-            if value is not None:
-                _check_time(name, value)
+        Since, Until = (_utc_text(n, v) for n, v in (("Since", Since), ("Until", Until)))
         entries = list(self.ledger.entries(
             collection_id=CollectionId, case_id=CaseId, actor=Actor, operation=Operation, since=Since, until=Until,
             after_seq=after, limit=limit + 1,
@@ -245,10 +251,16 @@ class AccountableOperations(EngineBase):
         return records.Plain(**self.ledger.verify(head).to_dict())
 
 
-def _check_time(name: str, value) -> None:
+def _utc_text(name: str, value) -> str | None:
+    """An ISO date or time as the ledger stores times (UTC, microseconds), so that text order is
+    time order; a time without a zone is taken as UTC."""
     import datetime as dt
 
+    if value is None:
+        return None
     try:
-        dt.datetime.fromisoformat(str(value))
+        when = dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise InvalidParameterException(f"{name} must be an ISO 8601 date or time, such as 2026-11-25T10:00:00+00:00.") from None
+    when = when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+    return when.isoformat(timespec="microseconds")

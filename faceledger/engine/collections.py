@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from .. import calibration, quality_filter, records
-from ..errors import ResourceAlreadyExistsException, ResourceNotFoundException
+from ..errors import InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
@@ -66,9 +66,11 @@ class CollectionOperations(AccountableOperations):
             self.ledger.append(conn, "CreateCollection", collection_id=cid, detail={"Policy": rules.to_dict()})
         return records.Plain(StatusCode=200, CollectionArn=collection_arn(cid), FaceModelVersion=FACE_MODEL_VERSION)
 
-    def put_collection_policy(self, CollectionId: str, Policy: dict) -> records.Plain:
+    def put_collection_policy(self, CollectionId: str, Policy: dict | None = None) -> records.Plain:
         """Change some or all of a collection's rules; the members not given stay as they were."""
         cid = validate.collection_id(CollectionId)
+        if not isinstance(Policy, dict):
+            raise InvalidParameterException("Policy is required: an object of the members to change.")
         with self.catalog.write() as conn:
             self._require(conn, cid)
             rules = CollectionPolicy.from_dict(Policy, self.policy(conn, cid))
@@ -109,10 +111,13 @@ class CollectionOperations(AccountableOperations):
             UserCount=int(user_count or 0),
         )
 
-    def list_collections(self, NextToken: str | None = None, MaxResults: int | None = None) -> records.Plain:
+    def list_collections(self, NextToken: str | None = None, MaxResults: int | None = None, *, only=None) -> records.Plain:
+        """`only`: the collections the caller may see (None: all)."""
         limit = validate.integer(MaxResults, "MaxResults", 0, 4096, 1000)
         after = validate.read_token(NextToken, str)
         q = select(tables.collections.c.collection_id, tables.collections.c.face_model_version)
+        if only is not None:
+            q = q.where(tables.collections.c.collection_id.in_(list(only)))
         if after is not None:
             q = q.where(tables.collections.c.collection_id > after)
         with self.catalog.read() as conn:
@@ -129,7 +134,11 @@ class CollectionOperations(AccountableOperations):
         with self.catalog.write() as conn:
             self._require(conn, cid)
             faces = self.catalog.count_faces(conn, cid)
-            for table in (tables.faces, tables.face_deletions, tables.users, tables.collection_policies, tables.face_images):
+            rc = tables.review_candidates
+            conn.execute(delete(tables.review_decisions).where(
+                tables.review_decisions.c.candidate_id.in_(select(rc.c.candidate_id).where(rc.c.collection_id == cid))))  # fmt: skip
+            for table in (tables.faces, tables.face_deletions, tables.users, tables.collection_policies, tables.face_images,
+                          rc, tables.erasures):  # fmt: skip
                 conn.execute(delete(table).where(table.c.collection_id == cid))
             conn.execute(delete(tables.collections).where(tables.collections.c.collection_id == cid))
             self.ledger.append(conn, "DeleteCollection", collection_id=cid, detail={"FacesDeleted": faces})
@@ -279,6 +288,10 @@ class CollectionOperations(AccountableOperations):
                     keys.append(row.key)
             if keys:
                 self.catalog.delete_faces(conn, cid, keys)
+                f, im = tables.faces, tables.face_images
+                for image_id in {found[i].image_id for i in deleted}:  # kept images no face uses any more
+                    if not conn.execute(select(f.c.key).where(f.c.collection_id == cid, f.c.image_id == image_id).limit(1)).first():
+                        conn.execute(delete(im).where(im.c.collection_id == cid, im.c.image_id == image_id))
                 self.ledger.append(conn, "DeleteFaces", collection_id=cid, detail={"FaceIds": deleted})
         return records.Plain(DeletedFaces=deleted, UnsuccessfulFaceDeletions=failed)
 

@@ -18,15 +18,19 @@ from .accountability import AccountableOperations
 
 class RetentionOperations(AccountableOperations):
     def _delete_face_rows(self, conn, cid: str, rows: list[FaceRow]) -> list[str]:
-        """Delete faces (associated or not) and the images no remaining face uses."""
+        """Delete faces (associated or not), every kept image that shows one of them (a group
+        photo too: it shows the person), and their review candidates."""
         if not rows:
             return []
         self.catalog.delete_faces(conn, cid, [r.key for r in rows])
-        f, im = tables.faces, tables.face_images
-        for image_id in {r.image_id for r in rows}:
-            if not conn.execute(select(f.c.key).where(f.c.collection_id == cid, f.c.image_id == image_id).limit(1)).first():
-                conn.execute(delete(im).where(im.c.collection_id == cid, im.c.image_id == image_id))
-        return [r.face_id for r in rows]
+        self.catalog.mark_erased(conn, cid)
+        im, rc = tables.face_images, tables.review_candidates
+        ids = [r.face_id for r in rows]
+        conn.execute(delete(im).where(im.c.collection_id == cid, im.c.image_id.in_({r.image_id for r in rows})))
+        conn.execute(delete(tables.review_decisions).where(tables.review_decisions.c.candidate_id.in_(
+            select(rc.c.candidate_id).where(rc.c.collection_id == cid, rc.c.face_id.in_(ids)))))  # fmt: skip
+        conn.execute(delete(rc).where(rc.c.collection_id == cid, rc.c.face_id.in_(ids)))
+        return ids
 
     def _after_erasure(self, cids: set[str]) -> None:
         """No copy left in the files: index files are dropped (rebuilt from the catalog on the
@@ -37,13 +41,18 @@ class RetentionOperations(AccountableOperations):
 
     def run_retention(self, now: dt.datetime | None = None) -> records.Plain:
         """Delete every face older than its collection's RetentionDays."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        if now is not None and now.tzinfo is None:
+            raise InvalidParameterException("run_retention needs an aware time (with a time zone).")
+        now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
         f, p = tables.faces, tables.collection_policies
         swept = []
         with self.catalog.read() as conn:
             rules = conn.execute(select(p.c.collection_id, p.c.retention_days).where(p.c.retention_days.is_not(None))).all()
         for cid, days in rules:
-            cutoff = now - dt.timedelta(days=days)
+            try:
+                cutoff = now - dt.timedelta(days=days)
+            except OverflowError:  # a retention longer than the calendar: nothing is that old
+                continue
             with self.catalog.write() as conn:
                 rows = [FaceRow.from_row(r) for r in conn.execute(select(f).where(f.c.collection_id == cid, f.c.created_at < cutoff))]
                 gone = self._delete_face_rows(conn, cid, rows)
@@ -79,6 +88,10 @@ class RetentionOperations(AccountableOperations):
             user_deleted = False
             if UserId is not None:
                 user_deleted = bool(conn.execute(delete(u).where(u.c.collection_id == cid, u.c.user_id == subject["UserId"])).rowcount)
+                rc = tables.review_candidates
+                ids = select(rc.c.candidate_id).where(rc.c.collection_id == cid, rc.c.user_id == subject["UserId"])
+                conn.execute(delete(tables.review_decisions).where(tables.review_decisions.c.candidate_id.in_(ids)))
+                conn.execute(delete(rc).where(rc.c.collection_id == cid, rc.c.user_id == subject["UserId"]))
             self.ledger.append(conn, "Erase", collection_id=cid,
                                detail={**subject, "FaceIds": gone, "Count": len(gone), "UserDeleted": user_deleted})  # fmt: skip
         self._after_erasure({cid})

@@ -71,10 +71,10 @@ class ReviewOperations(AccountableOperations):
         page = self.list_review_candidates(CollectionId, "CONFIRMED", MaxResults, NextToken)
         return records.Plain(Identifications=page["Candidates"], NextToken=page.get("NextToken"))
 
-    def review_candidate(self, CandidateId: int, Decision: str, Note: str | None = None, CollectionId: str | None = None) -> records.Plain:
+    def review_candidate(self, CandidateId: int, Decision: str | None = None, Note: str | None = None, CollectionId: str | None = None) -> records.Plain:
         """One reviewer's decision (CONFIRM or REJECT); the reviewer is the caller. With
         CollectionId, the candidate must belong to that collection."""
-        if isinstance(CandidateId, bool) or not isinstance(CandidateId, int):
+        if isinstance(CandidateId, bool) or not isinstance(CandidateId, int) or not 0 < CandidateId < 2**63:
             raise InvalidParameterException("CandidateId must be a whole number.")
         if Decision not in ("CONFIRM", "REJECT"):
             raise InvalidParameterException("Decision must be CONFIRM or REJECT.")
@@ -83,7 +83,7 @@ class ReviewOperations(AccountableOperations):
         reviewer = current_actor().name
         c, d = tables.review_candidates, tables.review_decisions
         with self.catalog.write() as conn:
-            row = conn.execute(select(c).where(c.c.candidate_id == CandidateId)).first()
+            row = conn.execute(select(c).where(c.c.candidate_id == CandidateId).with_for_update()).first()
             if row is None or (CollectionId is not None and row.collection_id != CollectionId):
                 raise ResourceNotFoundException(f"No review candidate {CandidateId}" + (f" in {CollectionId!r}." if CollectionId else "."))
             if row.status != "PENDING":

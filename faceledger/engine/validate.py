@@ -80,7 +80,7 @@ def read_token(token, kind: type):
         return None
     try:
         position = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(position, kind):
+        if isinstance(position, kind) and not (isinstance(position, int) and not 0 <= position < 2**63):
             return position
     except (ValueError, AttributeError, TypeError):
         pass

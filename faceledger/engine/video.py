@@ -166,6 +166,14 @@ class VideoOperations(AccountableOperations):
             out["FaceLedger"] = result["FaceLedger"]
         return out
 
+    def video_job_collection(self, job_id) -> str | None:
+        """The collection a job searches (None for detection), for rights checks."""
+        try:
+            row = self._job(job_id)
+        except FaceLedgerError:
+            return None
+        return json.loads(row.request).get("CollectionId")
+
     def get_face_detection(self, JobId, MaxResults=None, NextToken=None) -> records.Plain:
         return self._get("FaceDetection", JobId, MaxResults, NextToken, "Faces")
 

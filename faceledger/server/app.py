@@ -180,8 +180,9 @@ def create_app(settings: Settings | None = None):
         service = app.state.faceledger
         try:
             await run_in_threadpool(_catalog_ping, service)
-        except Exception as e:  # the catalog is unreachable: not ready
-            return JSONResponse({"Status": "unavailable", "Reason": str(e)}, status_code=503)
+        except Exception as e:  # the catalog is unreachable: not ready (details go to the log only)
+            log.error(json.dumps({"event": "health", "error": f"{type(e).__name__}: {e}"}))
+            return JSONResponse({"Status": "unavailable", "Reason": "the catalog does not answer"}, status_code=503)
         return {"Status": "ok", "Version": __version__}
 
     app.include_router(rest.router)

@@ -91,12 +91,12 @@ def call(engine, principal: Principal, operation: str, params: dict, context: di
     context = context or {}
     with acting(principal.name, purpose=context.get("Purpose"), case_id=context.get("CaseId"),
                 max_fmr=context.get("MaxFalseMatchRate")):  # fmt: skip
+        if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
+            params = {**params, "only": principal.key.collections}  # filtered in the query, tokens too
+        if operation in ("GetFaceDetection", "GetFaceSearch"):
+            job_collection = engine.video_job_collection(params.get("JobId"))
+            principal.authorize(operation, job_collection)
+            if job_collection is None and principal.key is not None and principal.key.collections is not None:
+                raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
         result = getattr(engine, OPERATIONS[operation])(**params).to_dict()
-    if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
-        # A key limited to some collections sees only those.
-        pairs = [
-            (c, v) for c, v in zip(result["CollectionIds"], result["FaceModelVersions"]) if principal.may_use_collection(c)
-        ]
-        result["CollectionIds"] = [c for c, _ in pairs]
-        result["FaceModelVersions"] = [v for _, v in pairs]
     return result

@@ -75,6 +75,8 @@ def _json_body(body: bytes):
         return {}
     try:
         return json.loads(body)
+    except RecursionError:
+        raise SerializationException("The request body nests too deeply.") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise SerializationException(f"The request body is not valid JSON: {e}.") from None
 

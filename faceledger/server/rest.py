@@ -181,6 +181,8 @@ async def _body_params(request: Request, route: Route) -> dict:
         return {}
     try:
         params = json.loads(body)
+    except RecursionError:
+        raise SerializationException("The request body nests too deeply.") from None
     except ValueError as e:
         raise SerializationException(f"The request body is not valid JSON: {e}.") from None
     if not isinstance(params, dict):

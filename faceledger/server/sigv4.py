@@ -54,14 +54,23 @@ def parse_authorization(headers: dict[str, str]) -> SignedRequest:
     if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date):
         raise IncompleteSignatureException("The request needs an X-Amz-Date header of the form YYYYMMDDTHHMMSSZ.")
     signed = tuple(m["signed"].split(";"))
+    # What says which operation runs, and when, must be covered, or a captured signature could
+    # be replayed against another operation.
     if "host" not in signed:
         raise InvalidSignatureException("The host header must be signed.")
+    unsigned = [h for h in headers if (h in ("host", "x-amz-date", "x-amz-target", "content-type")
+                                       or h.startswith(("x-amz-", "x-faceledger-"))) and h not in signed]  # fmt: skip
+    if unsigned:
+        raise InvalidSignatureException(f"These headers must be signed: {', '.join(sorted(unsigned))}.")
     return SignedRequest(parts[0], parts[1], parts[2], parts[3], signed, m["signature"], amz_date)
 
 
 def check_scope(req: SignedRequest, *, service: str, region: str | None, now: dt.datetime) -> None:
     """Date, clock skew, region and service of the credential scope."""
-    when = dt.datetime.strptime(req.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    try:
+        when = dt.datetime.strptime(req.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise IncompleteSignatureException(f"X-Amz-Date {req.amz_date!r} is not a date.") from None
     if abs(now - when) > MAX_CLOCK_SKEW:
         raise InvalidSignatureException(
             f"Signature expired: {req.amz_date} is more than 15 minutes from the server's time "
@@ -92,7 +101,9 @@ def canonical_request(method: str, path: str, query: str, headers: dict[str, str
         raise InvalidSignatureException(f"Signed header(s) missing from the request: {', '.join(missing)}.")
     payload = hashlib.sha256(body).hexdigest()
     claimed = headers.get("x-amz-content-sha256")
-    if claimed and claimed != "UNSIGNED-PAYLOAD" and claimed != payload:
+    if claimed == "UNSIGNED-PAYLOAD":
+        payload = claimed  # the client signed without the body, and says so
+    elif claimed and claimed != payload:
         raise InvalidSignatureException("The provided x-amz-content-sha256 header does not match what was computed.")
     return "\n".join(
         [

@@ -114,6 +114,16 @@ ledger = Table(
     sqlite_autoincrement=True,
 )
 
+# The collection version at which faces were last erased: any process whose index is older
+# rebuilds it from the catalog instead of removing lazily (a graph index only marks a removed
+# vector, and would write its bytes back to disk).
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("collection_id", String(255), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
 # Per-collection rules, enforced by the engine for every surface.
 collection_policies = Table(
     "collection_policies",
@@ -289,7 +299,14 @@ class Catalog:
         hold faces and images, so dead row versions are reclaimed."""
         with self.engine.connect() as conn:
             if self.engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                import time
+
+                for _ in range(100):  # a reader holding an old snapshot blocks it: wait for it
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+                    if not busy:
+                        return
+                    time.sleep(0.1)
+                raise RuntimeError("the catalog's log could not be truncated: readers kept it busy")
             elif self.engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("VACUUM faces")
@@ -374,6 +391,16 @@ class Catalog:
             conn.execute(delete(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk)))
         if keys:
             conn.execute(insert(face_deletions), [{"collection_id": collection_id, "key": k, "version": version} for k in keys])
+
+    def mark_erased(self, conn: Connection, collection_id: str) -> None:
+        version = self.bump(conn, collection_id)
+        conn.execute(delete(erasures).where(erasures.c.collection_id == collection_id))
+        conn.execute(insert(erasures).values(collection_id=collection_id, version=version))
+
+    def erased_since(self, collection_id: str, version: int) -> bool:
+        with self.read() as conn:
+            at = conn.execute(select(erasures.c.version).where(erasures.c.collection_id == collection_id)).scalar()
+        return at is not None and at > version
 
     def deleted_since(self, collection_id: str, version: int) -> np.ndarray:
         with self.read() as conn:

@@ -10,6 +10,7 @@ PostgreSQL writer) it is rebuilt. So a crash can cost at most a rebuild, never a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -41,7 +42,9 @@ class LiveIndexes:
     def _paths(self, collection_id: str) -> tuple[Path, Path] | None:
         if self.directory is None:
             return None
-        return self.directory / f"{collection_id}.index", self.directory / f"{collection_id}.json"
+        # Ids of up to 255 characters do not all fit in a file name: long ones go by their hash.
+        stem = collection_id if len(collection_id) <= 128 else hashlib.sha256(collection_id.encode()).hexdigest()
+        return self.directory / f"{stem}.index", self.directory / f"{stem}.json"
 
     def _collection_lock(self, collection_id: str) -> threading.Lock:
         with self._lock:
@@ -77,6 +80,10 @@ class LiveIndexes:
 
     def _catch_up(self, collection_id: str, entry: _Entry) -> None:
         index = entry.index
+        if self.catalog.erased_since(collection_id, entry.version):
+            entry.index = self._rebuild(collection_id)
+            entry.unsaved = SAVE_EVERY  # the old file still holds the erased vectors: replace it soon
+            return
         gone = self.catalog.deleted_since(collection_id, entry.version)
         if len(gone):
             index.remove(gone)
