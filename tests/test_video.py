@@ -111,3 +111,63 @@ def test_start_parameters(fl, clip):
         fl.start_face_detection(Video=str(clip), NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t", "RoleArn": "r"})
     with pytest.raises(InvalidParameterException):
         fl.start_face_detection(Video=str(clip), FaceAttributes="SOME")
+
+
+def test_cli_video_search_draws_the_video_and_a_timeline(fl, clip, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import av
+
+    bin_ = Path(sys.executable).parent / "faceledger"
+    done = subprocess.run(
+        [str(bin_), "--home", str(fl.home), "video", "search-faces", str(clip), "--collection", "people",
+         "--draw", str(tmp_path / "out.mp4"), "--timeline", str(tmp_path / "who.png"), "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["JobStatus"] == "SUCCEEDED" and "NextToken" not in result
+    assert {m["Face"]["ExternalImageId"] for p in result["Persons"] for m in p["FaceMatches"][:1]} == {"obama", "biden"}
+    with av.open(str(tmp_path / "out.mp4")) as drawn:
+        assert drawn.streams.video[0].codec_context.name == "h264" and drawn.streams.video[0].frames == 40
+    assert (tmp_path / "who.png").stat().st_size > 5000
+    bad = subprocess.run([str(bin_), "--home", str(fl.home), "video", "detect-faces", str(OBAMA_PORTRAIT)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 1 and "still image" in bad.stderr
+
+
+def test_the_webhook_is_retried_until_it_answers():
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from http_server import free_port
+
+    from faceledger.video.jobs import notify
+
+    calls = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(503 if len(calls) < 3 else 200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notify(f"http://127.0.0.1:{server.server_port}/", "job1", "SUCCEEDED", "StartFaceDetection",
+               {"Video": {"Path": "x.mp4"}, "JobTag": "t"})  # fmt: skip
+        deadline = time.monotonic() + 15
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.shutdown()
+    assert len(calls) == 3 and calls[-1]["JobId"] == "job1" and calls[-1]["Status"] == "SUCCEEDED"
