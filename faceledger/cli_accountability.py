@@ -74,6 +74,8 @@ def cmd_ledger(args, engine, fail) -> int:
             return 0
         if args.action == "verify":
             seq, _, digest = (args.head or "").partition(":")
+            if seq and not seq.isdigit():
+                return fail("InvalidParameterException", "--head takes SEQ:HASH, as `faceledger ledger head` prints them")
             result = engine.verify_ledger(HeadSeq=int(seq) if seq else None, HeadHash=digest or None)
             print(json.dumps(result, indent=2))
             if result["Intact"]:
@@ -193,8 +195,11 @@ def cmd_calibrate(args, fail) -> int:
 def cmd_evaluate(args, fail) -> int:
     from . import calibration, datasets, fairness, reports
 
-    groups = fairness.read_groups(Path(args.groups))
-    faces = datasets.embed_labelled([Path(d) for d in args.dataset], args.workers, "evaluate")
+    try:
+        groups = fairness.read_groups(Path(args.groups))
+        faces = datasets.embed_labelled([Path(d) for d in args.dataset], args.workers, "evaluate")
+    except (OSError, ValueError) as e:
+        return fail("InvalidParameterException", str(e))
     threshold = args.threshold if args.threshold is not None else calibration.DEFAULT_SIMILARITY_THRESHOLD
     try:
         report = fairness.evaluate(faces.embeddings, faces.identities, groups, threshold)

@@ -24,7 +24,7 @@ from ..errors import (
 from . import model
 from .auth import Principal
 from .operations import request_context, run
-from .rekognition import MAX_BODY_BYTES, lower_headers, log
+from .rekognition import MAX_BODY_BYTES, log, lower_headers, read_body
 
 STATUS = {
     "ResourceNotFoundException": 404,
@@ -164,6 +164,8 @@ async def _body_params(request: Request, route: Route) -> dict:
         raise ImageTooLargeException(f"The request body is {declared} bytes; at most {MAX_BODY_BYTES} are accepted.")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        if not declared:  # a chunked upload could not be held to the limit before it is spooled
+            raise SerializationException("Uploads need a Content-Length header.")
         form = await request.form()
         params: dict = {}
         for name in form.keys():
@@ -176,7 +178,7 @@ async def _body_params(request: Request, route: Route) -> dict:
             else:
                 params[name] = _coerce(route.operation, name, [str(v) for v in values])
         return params
-    body = await request.body()
+    body = await read_body(request)
     if not body:
         return {}
     try:
