@@ -28,12 +28,9 @@ def add_policy_flags(p: argparse.ArgumentParser) -> None:
 
 
 def policy_from_args(args) -> dict | None:
-    names = {
-        "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
-        "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
-        "keep_images": "KeepImages",
-    }  # fmt: skip
-    given = {member: getattr(args, attr) for attr, member in names.items() if getattr(args, attr, None) is not None}
+    from .engine.accountability import CollectionPolicy
+
+    given = {member: getattr(args, attr) for attr, member in CollectionPolicy.NAMES.items() if getattr(args, attr, None) is not None}
     return given or None
 
 

@@ -46,25 +46,14 @@ class EmbedLargestFace:
     def __call__(self, path: Path) -> dict:
         from .images import decode_image, read_image_file
         from .vision.analyze import analyze_faces, embed_faces
+        from .vision.detect import HogDetector
 
         rgb = decode_image(read_image_file(path), max_bytes=15 << 20).rgb
-        faces = analyze_faces(rgb, _detector())
+        faces = analyze_faces(rgb, HogDetector())
         if not faces:
             return {"Error": {"Code": "NoFace", "Message": "no face found"}}
         embed_faces(rgb, faces[:1])
         return {"Embedding": faces[0].embedding}
-
-
-_cached_detector = None
-
-
-def _detector():
-    global _cached_detector
-    if _cached_detector is None:
-        from .vision.detect import make_detector
-
-        _cached_detector = make_detector("hog")
-    return _cached_detector
 
 
 def embed_labelled(folders: list[Path], workers: int | None = None, label: str = "embedding") -> LabelledFaces:

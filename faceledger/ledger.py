@@ -119,6 +119,11 @@ class Verification:
         return out
 
 
+def _last(conn):
+    """The newest entry's seq and hash, or None for an empty ledger."""
+    return conn.execute(select(ledger_table.c.seq, ledger_table.c.hash).order_by(ledger_table.c.seq.desc()).limit(1)).first()
+
+
 class Ledger:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -131,7 +136,7 @@ class Ledger:
         actor = actor or current_actor()
         if conn.engine.dialect.name == "postgresql":
             conn.execute(text("LOCK TABLE ledger IN EXCLUSIVE MODE"))
-        last = conn.execute(select(ledger_table.c.seq, ledger_table.c.hash).order_by(ledger_table.c.seq.desc()).limit(1)).first()
+        last = _last(conn)
         prev_hash = last.hash if last else GENESIS
         seq = (last.seq + 1) if last else 1
         entry = {
@@ -178,7 +183,7 @@ class Ledger:
 
     def head(self) -> tuple[int, str] | None:
         with self.catalog.read() as conn:
-            last = conn.execute(select(ledger_table.c.seq, ledger_table.c.hash).order_by(ledger_table.c.seq.desc()).limit(1)).first()
+            last = _last(conn)
         return (int(last.seq), last.hash) if last else None
 
     def verify(self, expected_head: tuple[int, str] | None = None, batch: int = 10_000) -> Verification:

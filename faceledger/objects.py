@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,14 +73,27 @@ class ObjectStore:
         ImageTooLargeException past `max_bytes`."""
         bucket, name, version = check_s3_object(obj)
         if bucket in self.config.folders:
-            return self._read_folder(self.config.folders[bucket], bucket, name, version, max_bytes)
+            return self._folder_file(bucket, name, version, max_bytes).read_bytes()
         return self._read_s3(bucket, name, version, max_bytes)
 
-    @staticmethod
-    def _read_folder(root: Path, bucket: str, name: str, version: str | None, max_bytes: int) -> bytes:
+    def local_file(self, obj: dict, scratch: Path, max_bytes: int) -> tuple[Path, bool]:
+        """A local path for a large object (a video): a bucket folder's file as it is, an S3
+        object downloaded into `scratch` (True: the caller deletes it when done)."""
+        bucket, name, version = check_s3_object(obj)
+        if bucket in self.config.folders:
+            return self._folder_file(bucket, name, version, max_bytes), False
+        scratch.mkdir(parents=True, exist_ok=True)
+        dest = scratch / f"object-{os.getpid()}-{threading.get_ident()}"
+        with self._s3_errors(bucket, name):
+            head = self.client().head_object(**_s3_key(bucket, name, version))
+            _check_size(int(head.get("ContentLength") or 0), max_bytes)
+            self.client().download_file(bucket, name, str(dest), ExtraArgs={"VersionId": version} if version else None)
+        return dest, True
+
+    def _folder_file(self, bucket: str, name: str, version: str | None, max_bytes: int) -> Path:
         if version is not None:
             raise InvalidS3ObjectException(f"The bucket {bucket!r} is a local folder: its objects have no versions.")
-        root = root.resolve()
+        root = self.config.folders[bucket].resolve()
         try:
             path = (root / name).resolve()
             readable = path.is_relative_to(root) and path.is_file()  # no escape by .. or a link
@@ -87,10 +101,8 @@ class ObjectStore:
             readable = False
         if not readable:
             raise InvalidS3ObjectException(UNREADABLE)
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageTooLargeException(f"The object is {size} bytes; at most {max_bytes} are accepted.")
-        return path.read_bytes()
+        _check_size(path.stat().st_size, max_bytes)
+        return path
 
     def client(self):
         with self._lock:
@@ -109,54 +121,37 @@ class ObjectStore:
                 )
             return self._client
 
-    def _read_s3(self, bucket: str, name: str, version: str | None, max_bytes: int) -> bytes:
+    @staticmethod
+    @contextmanager
+    def _s3_errors(bucket: str, name: str):
+        """The store's errors as Rekognition reports an unreadable object."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        kwargs = {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
         try:
-            response = self.client().get_object(**kwargs)
-            size = int(response.get("ContentLength") or 0)
-            if size > max_bytes:
-                response["Body"].close()
-                raise ImageTooLargeException(f"The object is {size} bytes; at most {max_bytes} are accepted.")
-            data = response["Body"].read(max_bytes + 1)
-            response["Body"].close()
+            yield
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
             raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket}/{name})") from None
         except BotoCoreError as e:  # no credentials, no connection, a timeout
             raise InvalidS3ObjectException(f"{UNREADABLE} ({type(e).__name__}: {e})") from None
+
+    def _read_s3(self, bucket: str, name: str, version: str | None, max_bytes: int) -> bytes:
+        with self._s3_errors(bucket, name):
+            response = self.client().get_object(**_s3_key(bucket, name, version))
+            try:
+                _check_size(int(response.get("ContentLength") or 0), max_bytes)
+                data = response["Body"].read(max_bytes + 1)
+            finally:
+                response["Body"].close()
         if len(data) > max_bytes:
             raise ImageTooLargeException(f"The object is over {max_bytes} bytes.")
         return data
 
 
-def video_file(store: ObjectStore, obj: dict, scratch: Path, max_bytes: int) -> tuple[Path, bool]:
-    """A local path for a video object: a bucket folder's file as it is, an S3 object downloaded
-    into `scratch` (True: the caller deletes it when done)."""
-    bucket, name, version = check_s3_object(obj)
-    if bucket in store.config.folders:
-        root = store.config.folders[bucket].resolve()
-        path = (root / name).resolve()
-        if version is not None or not path.is_relative_to(root) or not path.is_file():
-            raise InvalidS3ObjectException(UNREADABLE)
-        if path.stat().st_size > max_bytes:
-            raise ImageTooLargeException(f"The video is {path.stat().st_size} bytes; at most {max_bytes} are accepted.")
-        return path, False
-    from botocore.exceptions import BotoCoreError, ClientError
+def _s3_key(bucket: str, name: str, version: str | None) -> dict:
+    return {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
 
-    scratch.mkdir(parents=True, exist_ok=True)
-    dest = scratch / f"video-{os.getpid()}-{threading.get_ident()}"
-    kwargs = {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
-    try:
-        head = store.client().head_object(**kwargs)
-        if int(head.get("ContentLength") or 0) > max_bytes:
-            raise ImageTooLargeException(f"The video is {head['ContentLength']} bytes; at most {max_bytes} are accepted.")
-        extra = {"VersionId": version} if version else None
-        store.client().download_file(bucket, name, str(dest), ExtraArgs=extra)
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket}/{name})") from None
-    except BotoCoreError as e:
-        raise InvalidS3ObjectException(f"{UNREADABLE} ({type(e).__name__}: {e})") from None
-    return dest, True
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise ImageTooLargeException(f"The object is {size} bytes; at most {max_bytes} are accepted.")

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from .accountability import AccountableOperations
 
 MAX_ATTEMPTS = 3
 MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
-JOB_TAG = validate.re.compile(r"[a-zA-Z0-9_.\-:+=/]{1,1024}")
-SNS_TOPIC = validate.re.compile(r"^arn:aws:sns:[^:]*:\w{12}:(.+)$")
+JOB_TAG = re.compile(r"[a-zA-Z0-9_.\-:+=/]{1,1024}")
+SNS_TOPIC = re.compile(r"^arn:aws:sns:[^:]*:\w{12}:(.+)$")
 
 
 def webhooks() -> dict[str, str]:
@@ -128,7 +129,7 @@ class VideoOperations(AccountableOperations):
     # -- results ------------------------------------------------------------------------------
 
     def _job(self, job_id) -> object:
-        if not isinstance(job_id, str) or not validate.re.fullmatch(r"[a-zA-Z0-9\-_]{1,64}", job_id):
+        if not isinstance(job_id, str) or not re.fullmatch(r"[a-zA-Z0-9\-_]{1,64}", job_id):
             raise InvalidParameterException("JobId is not valid.")
         j = tables.video_jobs
         with self.catalog.read() as conn:
@@ -211,7 +212,6 @@ class VideoOperations(AccountableOperations):
 
     def run_video_job(self, job_id: str, *, workers: int = 1, progress=None) -> str:
         """Do the job and store its outcome; returns SUCCEEDED or FAILED."""
-        from ..objects import video_file
         from ..video import analyze
         from ..video.decode import VideoError
 
@@ -222,7 +222,7 @@ class VideoOperations(AccountableOperations):
         try:
             video = request["Video"]
             if "S3Object" in video:
-                path, is_temp = video_file(self.objects, video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
+                path, is_temp = self.objects.local_file(video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
                 temp = path if is_temp else None
             else:
                 path = Path(video["Path"])

@@ -76,7 +76,6 @@ class Service:
         """Load the detector and the embedding network now, not on the first request."""
         from ..vision import models
 
-        self.engine.detector()
         models.hog_detector()
         models.shape_predictor_5()
         models.resnet_embedder()

@@ -4,6 +4,7 @@ native API, both over the same access keys; per-key rights and rate limits."""
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import threading
 import time
 from dataclasses import dataclass
@@ -118,8 +119,6 @@ class Authenticator:
         if scheme.lower() != "bearer" or not sep:
             raise UnrecognizedClientException("Use 'Authorization: Bearer ACCESS_KEY_ID:SECRET_ACCESS_KEY'.")
         key, secret = self._active(key_id)
-        import hmac
-
         if not hmac.compare_digest(secret.encode(), given.encode()):
             raise InvalidSignatureException("The secret access key does not match the access key id.")
         self.limiter.take(key.access_key_id)

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import records
 from ..vision.analyze import analyze_faces
+from ..vision.detect import HogDetector
 from ..vision.embed import DlibResnetEmbedder, face_chips
 from .decode import VideoMetadata, metadata, sampled_frames
 from .track import Tracker
@@ -31,21 +32,9 @@ class FrameAnalyzer:
     def __call__(self, item: tuple[int, np.ndarray]):
         ts, rgb = item
         h, w = rgb.shape[:2]
-        found = analyze_faces(rgb, _detector(), all_attributes=self.all_attributes)
+        found = analyze_faces(rgb, HogDetector(), all_attributes=self.all_attributes)
         chips = face_chips(rgb, [f.shape for f in found]) if self.chips and found else [None] * len(found)
         return ts, [records.face_detail(f, w, h) for f in found], chips
-
-
-_hog = None
-
-
-def _detector():
-    global _hog
-    if _hog is None:
-        from ..vision.detect import make_detector
-
-        _hog = make_detector("hog")
-    return _hog
 
 
 def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
