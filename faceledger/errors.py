@@ -31,6 +31,8 @@ ConflictException = _error("ConflictException", 400)
 IdempotentParameterMismatchException = _error("IdempotentParameterMismatchException", 400)
 ServiceQuotaExceededException = _error("ServiceQuotaExceededException", 400)
 InternalServerError = _error("InternalServerError", 500)
+# Rekognition's error for a model that is not deployed: here, attribute models not installed.
+ResourceNotReadyException = _error("ResourceNotReadyException", 400)
 ProvisionedThroughputExceededException = _error("ProvisionedThroughputExceededException", 400)
 # The AWS JSON protocol's own errors, which no operation models but every client knows.
 MissingAuthenticationTokenException = _error("MissingAuthenticationTokenException", 403)
@@ -55,6 +57,7 @@ BY_CODE = {
         IdempotentParameterMismatchException,
         ServiceQuotaExceededException,
         InternalServerError,
+        ResourceNotReadyException,
         ProvisionedThroughputExceededException,
         MissingAuthenticationTokenException,
         UnrecognizedClientException,

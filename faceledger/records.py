@@ -71,6 +71,31 @@ class BooleanAttribute(Record):
 
 
 @dataclass
+class AgeRange(Record):
+    low: int
+    high: int
+
+
+@dataclass
+class Gender(Record):
+    value: str
+    confidence: float
+
+
+@dataclass
+class Emotion(Record):
+    type: str
+    confidence: float
+
+
+@dataclass
+class EyeDirection(Record):
+    yaw: float
+    pitch: float
+    confidence: float
+
+
+@dataclass
 class FaceDetail(Record):
     bounding_box: BoundingBox
     confidence: float
@@ -79,6 +104,18 @@ class FaceDetail(Record):
     quality: ImageQuality
     eyes_open: BooleanAttribute | None = None
     mouth_open: BooleanAttribute | None = None
+    age_range: AgeRange | None = None
+    gender: Gender | None = None
+    emotions: list[Emotion] | None = None
+    smile: BooleanAttribute | None = None
+    eye_direction: EyeDirection | None = None
+
+
+# FaceDetail members by the Attributes value that asks for them (beyond DEFAULT's).
+DETAIL_OF_ATTRIBUTE = {
+    "EYES_OPEN": "eyes_open", "MOUTH_OPEN": "mouth_open", "AGE_RANGE": "age_range", "GENDER": "gender",
+    "EMOTIONS": "emotions", "SMILE": "smile", "EYE_DIRECTION": "eye_direction",
+}  # fmt: skip
 
 
 @dataclass
@@ -105,6 +142,8 @@ class CompareFacesMatch(Record):
 @dataclass
 class DetectFacesResponse(Record):
     face_details: list[FaceDetail] = field(default_factory=list)
+    # faceledger's own: the attributes asked for that could not be estimated, and why
+    face_ledger: dict | None = None
 
 
 @dataclass
@@ -126,6 +165,30 @@ def landmarks(face: FaceAnalysis, width: int, height: int) -> list[Landmark]:
     return [Landmark(type=k, x=float(p[0]) / width, y=float(p[1]) / height) for k, p in face.landmarks.items()]
 
 
+def _appearance(face: FaceAnalysis) -> dict:
+    """The model-based members of a FaceDetail (see vision/appearance.py)."""
+    from .vision.appearance import SMILE_THRESHOLD
+
+    out: dict = {}
+    if face.age_gender is not None:
+        ag = face.age_gender
+        out["age_range"] = AgeRange(low=ag.low, high=ag.high)
+        male = ag.male >= 0.5
+        out["gender"] = Gender(value="Male" if male else "Female", confidence=100.0 * (ag.male if male else 1.0 - ag.male))
+    if face.emotions is not None:
+        ranked = sorted(face.emotions.items(), key=lambda kv: -kv[1])
+        out["emotions"] = [Emotion(type=t, confidence=100.0 * p) for t, p in ranked]
+        happy = face.emotions["HAPPY"]
+        smiling = happy >= SMILE_THRESHOLD
+        out["smile"] = BooleanAttribute(value=smiling, confidence=100.0 * (happy if smiling else 1.0 - happy))
+    if face.gaze is not None:
+        # Confidence: how far the head is from frontal, where the iris reading is best.
+        turn = max(abs(face.pose.yaw), abs(face.pose.pitch))
+        conf = max(0.0, min(100.0, 100.0 - 1.5 * turn))
+        out["eye_direction"] = EyeDirection(yaw=face.gaze.yaw, pitch=face.gaze.pitch, confidence=conf)
+    return out
+
+
 def face_detail(face: FaceAnalysis, width: int, height: int) -> FaceDetail:
     def judgement(j):
         return None if j is None else BooleanAttribute(value=bool(j.value), confidence=j.confidence)
@@ -138,6 +201,7 @@ def face_detail(face: FaceAnalysis, width: int, height: int) -> FaceDetail:
         quality=ImageQuality(brightness=face.quality.brightness, sharpness=face.quality.sharpness),
         eyes_open=judgement(face.eyes_open),
         mouth_open=judgement(face.mouth_open),
+        **_appearance(face),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 from PIL import Image, ImageOps
 
 DATA = Path(__file__).parent / "data"
+
+# The attribute models installed by `faceledger models install` (the test command runs it): pinned
+# here, before any test points FACELEDGER_HOME at a temporary data directory.
+os.environ.setdefault("FACELEDGER_MODELS", str(__import__("faceledger.vision.model_store").vision.model_store.models_dir()))
 
 OBAMA_PORTRAIT = DATA / "obama_official_portrait.jpg"
 OBAMA_SPEECH = DATA / "obama_congress_address.jpg"

@@ -28,11 +28,12 @@ class CollectionPolicy:
     require_review: bool = False  # matches are candidates until two people confirm them
     retention_days: int | None = None  # faces older than this are deleted by the sweep
     keep_images: bool = False  # store the source image of indexed faces
+    min_liveness: float | None = None  # IndexFaces leaves out faces with a lower liveness score
 
     NAMES = {
         "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
         "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
-        "keep_images": "KeepImages",
+        "keep_images": "KeepImages", "min_liveness": "MinLiveness",
     }  # fmt: skip
 
     def to_dict(self) -> dict:
@@ -61,6 +62,10 @@ class CollectionPolicy:
             isinstance(self.min_threshold, bool) or not isinstance(self.min_threshold, (int, float)) or not 0 <= self.min_threshold <= 100
         ):
             raise InvalidParameterException("MinThreshold must be a number from 0 to 100.")
+        if self.min_liveness is not None and (
+            isinstance(self.min_liveness, bool) or not isinstance(self.min_liveness, (int, float)) or not 0 <= self.min_liveness <= 100
+        ):
+            raise InvalidParameterException("MinLiveness must be a number from 0 to 100.")
         if self.max_fmr is not None and (
             isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
         ):

@@ -21,7 +21,7 @@ from ..vision.models import FACE_MODEL_VERSION
 from . import validate
 from .accountability import AccountableOperations, CollectionPolicy
 from .base import ImageInput
-from .faces import _NEEDS_68, check_attributes
+from .faces import _NEEDS_68, check_attributes, not_live, only_wanted
 
 MAX_SEARCH_RESULTS = 4096
 
@@ -155,21 +155,28 @@ class CollectionOperations(AccountableOperations):
         QualityFilter: str | None = None,
         *,
         keep_image: bool = False,
+        liveness_threshold: float | None = None,
     ) -> list[PreparedFace]:
-        """The expensive half of IndexFaces (detect, filter, embed), touching no storage."""
+        """The expensive half of IndexFaces (detect, filter, embed), touching no storage.
+
+        With `liveness_threshold`, faces scoring below it for liveness are left out too, with
+        Rekognition's reason LOW_FACE_QUALITY."""
         wanted = check_attributes(DetectionAttributes)
         max_faces = validate.integer(MaxFaces, "MaxFaces", 1, 100, 100)
         level = quality_filter.check_level(QualityFilter, "AUTO")
         img = self.load_image(Image)
-        faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68))
+        faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        unlive = not_live(img.rgb, faces, liveness_threshold)
         kept, prepared = [], []
-        for face in faces:  # largest first, so MaxFaces keeps the largest good faces
+        for i, face in enumerate(faces):  # largest first, so MaxFaces keeps the largest good faces
             reasons = quality_filter.reasons(face, level)
+            if i in unlive and "LOW_FACE_QUALITY" not in reasons:
+                reasons.append("LOW_FACE_QUALITY")
             if not reasons and len(kept) >= max_faces:
                 reasons = ["EXCEEDS_MAX_FACES"]
             if not reasons:
                 kept.append(face)
-            prepared.append(PreparedFace(records.face_detail(face, img.width, img.height), None, reasons, img.sha256,
+            prepared.append(PreparedFace(only_wanted(records.face_detail(face, img.width, img.height), wanted), None, reasons, img.sha256,
                                          img.data if keep_image else None))  # fmt: skip
         embed_faces(img.rgb, kept)
         vectors = iter(f.embedding for f in kept)
@@ -229,13 +236,20 @@ class CollectionOperations(AccountableOperations):
         DetectionAttributes: Sequence[str] | None = None,
         MaxFaces: int | None = None,
         QualityFilter: str | None = None,
+        *,
+        liveness_threshold: float | None = None,
     ) -> records.IndexFacesResponse:
+        """`liveness_threshold` (faceledger's own, 0-100): leave out faces less live than this;
+        the collection's MinLiveness policy, when higher, wins."""
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
+        given = validate.percentage(liveness_threshold, "LivenessThreshold", None)
         with self.catalog.read() as conn:  # before the expensive part
             self._require(conn, cid)
-            keep = self.policy(conn, cid).keep_images
-        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=keep)
+            policy = self.policy(conn, cid)
+        floors = [t for t in (given, policy.min_liveness) if t is not None]
+        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=policy.keep_images,
+                                            liveness_threshold=max(floors) if floors else None)  # fmt: skip
         return self.store_indexed_faces(cid, prepared, ExternalImageId)
 
     # -- ListFaces, DeleteFaces -------------------------------------------------------------

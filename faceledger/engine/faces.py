@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import calibration, quality_filter, records
-from ..errors import InvalidParameterException
+from ..errors import InvalidParameterException, ResourceNotReadyException
+from ..vision import appearance
+from ..vision.model_store import ModelsUnavailable
 from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
 from . import validate
 from .accountability import AccountableOperations, CollectionPolicy
@@ -18,9 +20,8 @@ ATTRIBUTE_VALUES = (
     "DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES", "EYES_OPEN",
     "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES",
 )  # fmt: skip
-# Attributes that need the 68-point landmarks; the others of the list above come with the
-# attribute models and are left out of responses until then.
-_NEEDS_68 = {"ALL", "EYES_OPEN", "MOUTH_OPEN"}
+# Attributes that need the 68-point landmarks.
+_NEEDS_68 = {"ALL", "EYES_OPEN", "MOUTH_OPEN", "EYE_DIRECTION"}
 
 @dataclass
 class Probe:
@@ -60,13 +61,33 @@ class FaceOperations(AccountableOperations):
         """Up to 100 faces, largest first; no face gives an empty list."""
         wanted = check_attributes(Attributes)
         img = self.load_image(Image)
-        faces = analyze_faces(img.rgb, self.detector(detector), all_attributes=bool(wanted & _NEEDS_68))
-        details = [records.face_detail(f, img.width, img.height) for f in faces]
-        if "ALL" not in wanted:
-            for d in details:
-                d.eyes_open = d.eyes_open if "EYES_OPEN" in wanted else None
-                d.mouth_open = d.mouth_open if "MOUTH_OPEN" in wanted else None
-        return records.DetectFacesResponse(face_details=details)
+        faces = analyze_faces(img.rgb, self.detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        details = [only_wanted(records.face_detail(f, img.width, img.height), wanted) for f in faces]
+        missing = appearance.unavailable(wanted)
+        return records.DetectFacesResponse(face_details=details, face_ledger={"UnavailableAttributes": missing} if missing else None)
+
+    # -- DetectLiveness (faceledger's own) -------------------------------------------------
+
+    def detect_liveness(self, Image: ImageInput, LivenessThreshold: float | None = None, *,
+                        detector: str | None = None) -> records.Plain:  # fmt: skip
+        """Passive liveness of each face of a still image: is it a real, live capture?
+
+        Two small models, both must agree: one trained to tell real photos from computer-made or
+        edited faces, one to tell live captures from replayed recordings. Score 0-100 is the weaker.
+        """
+        threshold = validate.percentage(LivenessThreshold, "LivenessThreshold", appearance.LIVENESS_THRESHOLD)
+        img = self.load_image(Image)
+        faces = analyze_faces(img.rgb, self.detector(detector))
+        scores = liveness_of(img.rgb, faces)
+        out = []
+        for face, s in zip(faces, scores):
+            out.append({
+                "BoundingBox": records.bounding_box(face, img.width, img.height).to_dict(),
+                "Confidence": face.detection.confidence,
+                "Liveness": {"Live": s.score >= threshold, "Score": s.score, "RealFace": 100.0 * s.real,
+                             "LiveCapture": 100.0 * s.live},
+            })  # fmt: skip
+        return records.Plain(Faces=out, LivenessThreshold=threshold)
 
     # -- CompareFaces ---------------------------------------------------------------------
 
@@ -104,6 +125,29 @@ class FaceOperations(AccountableOperations):
             threshold, len(candidates), [m.similarity for m in response.face_matches], probe.sha256, target.sha256
         )
         return response
+
+
+def liveness_of(rgb, faces: list) -> list:
+    try:
+        return appearance.liveness(rgb, faces)
+    except ModelsUnavailable as e:
+        raise ResourceNotReadyException(f"Liveness cannot be assessed: {e}.") from None
+
+
+def not_live(rgb, faces: list, threshold: float | None) -> set[int]:
+    """Indexes of `faces` whose liveness score is below `threshold` (none when it is None)."""
+    if threshold is None or not faces:
+        return set()
+    return {i for i, s in enumerate(liveness_of(rgb, faces)) if s.score < threshold}
+
+
+def only_wanted(detail: records.FaceDetail, wanted: set[str]) -> records.FaceDetail:
+    """Drop the members of attributes not asked for (ALL keeps them all)."""
+    if "ALL" not in wanted:
+        for attribute, member in records.DETAIL_OF_ATTRIBUTE.items():
+            if attribute not in wanted:
+                setattr(detail, member, None)
+    return detail
 
 
 def check_attributes(attributes: Sequence[str] | None) -> set[str]:

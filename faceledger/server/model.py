@@ -130,6 +130,11 @@ def _range(meta: dict, value, where: str) -> None:
         _fail(where, value, f"Member must have value less than or equal to {meta['max']}")
 
 
+def parse_member(shape_name: str, value, where: str):
+    """One value checked against a named shape of the service model (for faceledger's own operations)."""
+    return _check(service_model().shape_for(shape_name), value, where)
+
+
 def parse_request(operation: str, body) -> dict:
     """The operation's parameters, checked against its input shape."""
     return _check(input_shape(operation), body, "")

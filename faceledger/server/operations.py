@@ -56,6 +56,7 @@ OPERATION_NAMES = (
 NATIVE_OPERATION_NAMES = (
     "PutCollectionPolicy", "GetCollectionPolicy", "ListLedger", "VerifyLedger",
     "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "Erase", "RunRetention",
+    "DetectLiveness",
 )  # fmt: skip
 
 # Operations that reach across collections unless one is named.

@@ -67,12 +67,15 @@ ROUTES = [
     Route("POST", "/detect-faces", "DetectFaces", "Detect faces in an image", {"Image": "Image"}),
     Route("POST", "/compare-faces", "CompareFaces", "Compare the largest face of one image with the faces of another",
           {"SourceImage": "SourceImage", "TargetImage": "TargetImage"}),
+    Route("POST", "/liveness", "DetectLiveness", "Passive liveness of each face of a still image (faceledger's own)",
+          {"Image": "Image"}, native=("Image", "LivenessThreshold")),
     Route("GET", "/collections", "ListCollections", "List collections"),
     Route("POST", "/collections", "CreateCollection", "Create a collection, optionally with a policy",
           extras={"Policy": "policy"}),
     Route("GET", C, "DescribeCollection", "Describe a collection"),
     Route("DELETE", C, "DeleteCollection", "Delete a collection and all its faces"),
-    Route("POST", f"{C}/faces", "IndexFaces", "Index the faces of an image", {"Image": "Image"}),
+    Route("POST", f"{C}/faces", "IndexFaces", "Index the faces of an image", {"Image": "Image"},
+          extras={"LivenessThreshold": "liveness_threshold"}),
     Route("GET", f"{C}/faces", "ListFaces", "List faces"),
     Route("POST", f"{C}/faces/delete", "DeleteFaces", "Delete faces"),
     Route("DELETE", f"{C}/faces/{{FaceId}}", "DeleteFaces", "Delete one face", adapt=_one_face),
@@ -117,6 +120,8 @@ ROUTES = [
 ]  # fmt: skip
 
 NATIVE_INTEGERS = {"MaxResults", "HeadSeq", "CandidateId"}
+# Members of faceledger's own that are numbers, and faceledger's members of Rekognition's operations.
+NATIVE_KINDS = {**{n: "integer" for n in NATIVE_INTEGERS}, "LivenessThreshold": "float"}
 CONTEXT_MEMBERS = ("Purpose", "CaseId", "MaxFalseMatchRate")
 
 
@@ -133,7 +138,7 @@ def _coerce(operation: str, name: str, values: list[str]):
         member = model.input_shape(operation).members.get(name)
     except Exception:  # faceledger's own operation: no shape
         member = None
-    kind = member.type_name if member is not None else ("integer" if name in NATIVE_INTEGERS else "string")
+    kind = member.type_name if member is not None else NATIVE_KINDS.get(name, "string")
     try:
         if kind == "list":
             if len(values) == 1 and values[0].lstrip().startswith("["):
@@ -216,6 +221,8 @@ def _endpoint(route: Route):
                                                 f"{', '.join(sorted(allowed)) or 'none'}.")  # fmt: skip
             if params.get("Status") == "ALL":
                 params["Status"] = None
+            if "Image" in params:  # checked as Rekognition's Image: bytes or an S3Object, never a path
+                params["Image"] = model.parse_member("Image", params["Image"], "Image")
             checked = params
         else:
             checked = model.parse_request(route.operation, params)
@@ -268,13 +275,20 @@ def native_openapi(route: Route) -> dict:
     path = _path_names(route.path)
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in path]
     members = [n for n in route.native if n not in path]
-    schema = lambda n: {"type": "integer"} if n in NATIVE_INTEGERS else ({"type": "object"} if n == "Policy" else {"type": "string"})  # noqa: E731
+    def schema(n: str) -> dict:
+        if n in ("Policy", "Image"):
+            return {"type": "object"}
+        return {"type": {"integer": "integer", "float": "number"}.get(NATIVE_KINDS.get(n, ""), "string")}
+
     extra: dict = {"parameters": params}
     if route.method == "GET":
         params += [{"name": n, "in": "query", "required": False, "schema": schema(n)} for n in members]
     elif members:
-        extra["requestBody"] = {"content": {"application/json": {"schema": {
-            "type": "object", "properties": {n: schema(n) for n in members}}}}}  # fmt: skip
+        content = {"application/json": {"schema": {"type": "object", "properties": {n: schema(n) for n in members}}}}
+        if route.files:
+            form = {n: ({"type": "string", "format": "binary"} if n in route.files else schema(n)) for n in members}
+            content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
+        extra["requestBody"] = {"content": content}
     return extra
 
 

@@ -136,6 +136,7 @@ collection_policies = Table(
     Column("require_review", Boolean, nullable=False, default=False),
     Column("retention_days", Integer),
     Column("keep_images", Boolean, nullable=False, default=False),
+    Column("min_liveness", Float),
 )
 
 # Search results waiting for two people, and their decisions.
@@ -271,11 +272,26 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def add_new_columns(engine) -> None:
+    """Columns added to a table after a catalog was made (all nullable) are added to it on open."""
+    from sqlalchemy import inspect
+
+    have = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            existing = {c["name"] for c in have.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in existing and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+
+
 class Catalog:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        add_new_columns(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

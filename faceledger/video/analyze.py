@@ -32,7 +32,8 @@ class FrameAnalyzer:
     def __call__(self, item: tuple[int, np.ndarray]):
         ts, rgb = item
         h, w = rgb.shape[:2]
-        found = analyze_faces(rgb, HogDetector(), all_attributes=self.all_attributes)
+        found = analyze_faces(rgb, HogDetector(), all_attributes=self.all_attributes,
+                              appearance={"ALL"} if self.all_attributes else frozenset())
         chips = face_chips(rgb, [f.shape for f in found]) if self.chips and found else [None] * len(found)
         return ts, [records.face_detail(f, w, h) for f in found], chips
 

