@@ -192,12 +192,18 @@ class PrepareTask:
     max_faces: int | None
     quality_filter: str | None
     attributes: tuple[str, ...]
+    liveness_threshold: float | None = None
 
     def __call__(self, path: Path) -> dict:
         prepared = _engine().prepare_index_faces(
-            Image=path, DetectionAttributes=list(self.attributes), MaxFaces=self.max_faces, QualityFilter=self.quality_filter
+            Image=path, DetectionAttributes=list(self.attributes), MaxFaces=self.max_faces, QualityFilter=self.quality_filter,
+            liveness_threshold=self.liveness_threshold,
         )
         return {"Prepared": prepared}
+
+
+def cmd_detect_liveness(args) -> int:
+    return _call(lambda e: e.detect_liveness(Image=args.image, LivenessThreshold=args.threshold, detector=args.detector))
 
 
 def cmd_index_faces(args) -> int:
@@ -209,9 +215,10 @@ def cmd_index_faces(args) -> int:
     engine = _engine()
     target = Path(args.image)
     try:
-        keep = engine.get_collection_policy(CollectionId=args.collection)["Policy"]["KeepImages"]
+        policy, floor = engine.index_policy(args.collection, args.liveness_threshold)
     except FaceLedgerError as e:
         return _fail(e.code, e.message)
+    keep = policy.keep_images
 
     def kept(prepared, path: Path):
         if keep and prepared:  # the collection keeps source images: attach the file's bytes
@@ -220,7 +227,7 @@ def cmd_index_faces(args) -> int:
                 p.image = data
         return prepared
 
-    task = PrepareTask(args.max_faces, args.quality_filter, tuple(args.attributes or ["DEFAULT"]))
+    task = PrepareTask(args.max_faces, args.quality_filter, tuple(args.attributes or ["DEFAULT"]), floor)
     if not target.is_dir():
         try:
             prepared = task(target)["Prepared"]
@@ -424,8 +431,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-faces", type=int, metavar="N")
     p.add_argument("--quality-filter", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"], default="AUTO")
     p.add_argument("--attributes", nargs="+", metavar="ATTR", help="DetectionAttributes: DEFAULT or ALL")
+    p.add_argument("--liveness-threshold", type=float, metavar="N",
+                   help="leave out faces scoring below N (0-100) for liveness (the collection's MinLiveness, if higher, wins)")
     p.add_argument("--workers", type=int, metavar="N", help="processes for a folder (default: one per core)")
     p.set_defaults(func=cmd_index_faces)
+
+    p = sub.add_parser("detect-liveness", help="passive liveness of each face of a still image (faceledger's own)")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--threshold", type=float, metavar="N", help="LivenessThreshold 0-100 (default: the measured one)")
+    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    p.set_defaults(func=cmd_detect_liveness)
 
     p = sub.add_parser("search-faces-by-image", help="search a collection with the largest face of an image")
     p.add_argument("collection", metavar="COLLECTION")

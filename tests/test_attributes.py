@@ -133,3 +133,19 @@ def test_index_faces_leaves_out_faces_below_the_liveness_bar(fl):
     assert r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
     with pytest.raises(InvalidParameterException, match="MinLiveness"):
         fl.put_collection_policy(CollectionId="live", Policy={"MinLiveness": 300})
+
+
+@needs_models
+def test_cli_liveness_and_the_policy_bar(tmp_path, capsys, monkeypatch):
+    import json
+
+    from faceledger.cli import main
+
+    home = str(tmp_path)
+    monkeypatch.setenv("FACELEDGER_HOME", home)  # main() sets it for --home; restored after the test
+    assert main(["--home", home, "detect-liveness", str(OBAMA_PORTRAIT)]) == 0
+    assert json.loads(capsys.readouterr().out)["Faces"][0]["Liveness"]["Live"] is True
+    assert main(["--home", home, "collections", "create", "c", "--min-liveness", "100"]) == 0
+    capsys.readouterr()
+    assert main(["--home", home, "index-faces", "c", str(OBAMA_PORTRAIT), "--liveness-threshold", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]

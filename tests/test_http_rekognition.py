@@ -22,6 +22,7 @@ from rekognition_shapes import assert_matches
 
 from faceledger.server.app import Settings
 from faceledger.server.keys import KeyStore
+from faceledger.vision import model_store
 
 
 def _strip(response: dict) -> dict:
@@ -87,6 +88,8 @@ def test_detect_and_compare_faces(service, group_photo):
     assert_matches("DetectFaces", _strip(found))
     assert len(found["FaceDetails"]) == 3
     assert "EyesOpen" in found["FaceDetails"][0]
+    if model_store.installed() is not None:  # the attribute models reach boto3 in Rekognition's shapes
+        assert {"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection"} <= set(found["FaceDetails"][0])
     compared = c.compare_faces(
         SourceImage={"Bytes": OBAMA_PORTRAIT.read_bytes()}, TargetImage={"Bytes": group_photo.read_bytes()}
     )

@@ -150,3 +150,34 @@ def test_accountability_routes(api):
     assert h.post("/collections/watch/erase", json={"Nope": 1}).status_code == 400
     # a key limited to some collections must name one to read the ledger
     assert api.reader.get("/ledger").status_code == 403
+
+
+needs_models = pytest.mark.skipif(
+    __import__("faceledger.vision.model_store").vision.model_store.installed() is None,
+    reason="attribute models not installed: run `faceledger models install` (needs npm)",
+)
+
+
+@needs_models
+def test_liveness_and_attributes_over_rest(api):
+    r = api.http.post("/liveness", files=_files(OBAMA_PORTRAIT), data={"LivenessThreshold": "20"})
+    assert r.status_code == 200, r.text
+    face = r.json()["Faces"][0]
+    assert r.json()["LivenessThreshold"] == 20 and face["Liveness"]["Live"] is True
+    assert set(face["Liveness"]) == {"Live", "Score", "RealFace", "LiveCapture"}
+    as_json = {"Image": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()}}
+    assert api.http.post("/liveness", json=as_json).json()["Faces"][0]["BoundingBox"]
+    # A native operation's Image is Rekognition's Image: never a path on the server.
+    refused = api.http.post("/liveness", json={"Image": "/etc/passwd"})
+    assert refused.status_code == 400 and refused.json()["Code"] == "SerializationException"
+    assert api.http.post("/liveness", json={"Image": as_json["Image"], "LivenessThreshold": 200}).status_code == 400
+    # IndexFaces takes faceledger's LivenessThreshold beside Rekognition's members.
+    assert api.http.post("/collections", json={"CollectionId": "liveness"}).status_code == 200
+    r = api.http.post("/collections/liveness/faces", files=_files(OBAMA_PORTRAIT), data={"LivenessThreshold": "100"})
+    assert r.status_code == 200 and r.json()["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
+    detail = api.http.post("/detect-faces", files=_files(OBAMA_PORTRAIT), data={"Attributes": "ALL"}).json()
+    assert_matches("DetectFaces", {k: v for k, v in detail.items() if k != "FaceLedger"})
+    assert {"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection"} <= set(detail["FaceDetails"][0])
+    assert {m["Attribute"] for m in detail["FaceLedger"]["UnavailableAttributes"]} >= {"BEARD", "SUNGLASSES"}
+    paths = httpx.get(f"{api.url}/openapi.json").json()["paths"]
+    assert "multipart/form-data" in paths["/v1/liveness"]["post"]["requestBody"]["content"]

@@ -185,6 +185,17 @@ class CollectionOperations(AccountableOperations):
                 p.embedding = next(vectors)
         return prepared
 
+    def index_policy(self, CollectionId: str, liveness_threshold: float | None = None) -> tuple[CollectionPolicy, float | None]:
+        """The collection's policy and the liveness bar IndexFaces holds faces to: the higher of
+        the one asked for and the policy's MinLiveness (None: no liveness check)."""
+        cid = validate.collection_id(CollectionId)
+        given = validate.percentage(liveness_threshold, "LivenessThreshold", None)
+        with self.catalog.read() as conn:
+            self._require(conn, cid)
+            policy = self.policy(conn, cid)
+        floors = [t for t in (given, policy.min_liveness) if t is not None]
+        return policy, (max(floors) if floors else None)
+
     def store_indexed_faces(
         self, CollectionId: str, prepared: list[PreparedFace], ExternalImageId: str | None = None
     ) -> records.IndexFacesResponse:
@@ -243,13 +254,9 @@ class CollectionOperations(AccountableOperations):
         the collection's MinLiveness policy, when higher, wins."""
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
-        given = validate.percentage(liveness_threshold, "LivenessThreshold", None)
-        with self.catalog.read() as conn:  # before the expensive part
-            self._require(conn, cid)
-            policy = self.policy(conn, cid)
-        floors = [t for t in (given, policy.min_liveness) if t is not None]
+        policy, floor = self.index_policy(cid, liveness_threshold)  # before the expensive part
         prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=policy.keep_images,
-                                            liveness_threshold=max(floors) if floors else None)  # fmt: skip
+                                            liveness_threshold=floor)  # fmt: skip
         return self.store_indexed_faces(cid, prepared, ExternalImageId)
 
     # -- ListFaces, DeleteFaces -------------------------------------------------------------

@@ -21,7 +21,7 @@ MODEL_OF = {
 NO_MODEL = ("BEARD", "EYEGLASSES", "FACE_OCCLUDED", "MUSTACHE", "SUNGLASSES")
 NO_MODEL_REASON = "faceledger has no model that estimates it, so it is left out rather than guessed"
 # The liveness score (0-100) below which a face is judged not live: see the README's figures.
-LIVENESS_THRESHOLD = 50.0
+LIVENESS_THRESHOLD = 40.0
 # Smile is read from the expression model: a face smiles when HAPPY is its likelier reading.
 SMILE_THRESHOLD = 0.5
 
