@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import httpx
 import numpy as np
 import pytest
-from conftest import BIDEN, OBAMA_PORTRAIT
+from conftest import OBAMA_PORTRAIT
 from http_server import running_app
 from PIL import Image
+from synthetic import fairness_report
 from videos import compose, two_people
 
 from faceledger.errors import ExpiredTokenException, UnrecognizedClientException
@@ -217,25 +218,10 @@ def test_calibration_report_and_plots(api):
 
 
 def test_fairness_report_from_the_data_directory(api):
-    from faceledger import fairness, reports
-
     h = _bearer(_sign_in(api, api.admin, api.secret)["SessionToken"])
     missing = api.http.get("/fairness", headers=h)
     assert missing.status_code == 404 and "faceledger evaluate" in missing.json()["Message"]
-    # Two synthetic groups of 6 people with 3 faces each; group b's people are closer together.
-    rng = np.random.default_rng(7)
-    embeddings, identities = [], []
-    for group, spread in (("a", 0.5), ("b", 0.2)):
-        for person in range(6):
-            centre = rng.normal(0, spread / np.sqrt(128), 128)
-            for _ in range(3):
-                embeddings.append(centre + rng.normal(0, 0.3 / np.sqrt(128), 128))
-                identities.append(f"{group}{person}")
-    groups = {i: i[0] for i in identities}
-    report = fairness.evaluate(np.asarray(embeddings, dtype=np.float32), identities, groups, 50.0)
-    out = api.home / "fairness"
-    out.mkdir()
-    reports.fairness_report(report, out)
+    report = fairness_report(api.home / "fairness")
     got = api.http.get("/fairness", headers=h).json()
     assert [g["Group"] for g in got["Groups"]] == ["a", "b"]
     assert got["Groups"][1]["FalseMatchRate"] == report.groups[1].fmr > report.groups[0].fmr
