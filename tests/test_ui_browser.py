@@ -258,6 +258,7 @@ def test_collection_search_review_and_ledger(page, service):
     page.get_by_role("button", name="Apply filters").click()
     search_row = page.get_by_role("row").filter(has_text="SearchFacesByImage")
     expect(search_row).to_contain_text("1 match(es) of 2 faces")
+    expect(search_row).to_contain_text("Überprüfung: test of the UI")  # percent-encoded on the way, decoded by the service
     shot(page, "ledger")
 
 

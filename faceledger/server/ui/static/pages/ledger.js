@@ -19,6 +19,7 @@ export function toCsv(entries) {
 function summary(e) {
   const d = e.Detail || {};
   if (e.Operation === "ReviewCandidate") return `candidate ${d.CandidateId}: ${d.Decision} → ${d.Status}`;
+  if (d.Comparisons !== undefined) return `${d.Comparisons} comparison(s), ${(d.MatchSimilarities || []).length} match(es)`;
   if (d.Matches) return `${d.Matches.length} match(es) of ${d.CollectionSize} faces; expected false ${fmt.count(d.ExpectedFalseCandidates)}`;
   if (d.FaceIds) return `${d.FaceIds.length} face(s)${d.ExternalImageId ? ` of ${d.ExternalImageId}` : ""}${d.Unindexed ? `, ${d.Unindexed} not indexed` : ""}`;
   if (d.Policy) return "policy set";
@@ -47,8 +48,8 @@ export async function render(root) {
     try {
       const page = await api("/ledger", { query: { ...filters(), MaxResults: 200, NextToken: token } });
       shown = token ? shown.concat(page.Entries) : page.Entries;
-      const rows = shown.map((e) => [String(e.Seq), fmt.time(e.At), e.Actor, e.Operation, e.CollectionId || "—", e.CaseId || "—", summary(e)]);
-      fill(body, shown.length ? table(["#", "Time", "Key / actor", "Operation", "Collection", "Case", "What"], rows, `${shown.length} entries`)
+      const rows = shown.map((e) => [String(e.Seq), fmt.time(e.At), e.Actor, e.Operation, e.CollectionId || "—", e.CaseId || "—", e.Purpose || "—", summary(e)]);
+      fill(body, shown.length ? table(["#", "Time", "Key / actor", "Operation", "Collection", "Case", "Purpose", "What"], rows, `${shown.length} entries`)
         : notice("info", "No entry matches these filters."));
       fill(more, page.NextToken ? h("button", { type: "button", class: "secondary", onclick: () => load(page.NextToken) }, "Load more") : "");
     } catch (e) {
