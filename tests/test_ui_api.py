@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from types import SimpleNamespace
 
 import httpx
@@ -78,8 +79,6 @@ def api(tmp_path_factory):
     home = tmp_path_factory.mktemp("ui-api")
     bucket = tmp_path_factory.mktemp("ui-bucket")
     compose(bucket / "two.mp4", two_people())
-    import os
-
     os.environ["FACELEDGER_BUCKETS"] = f"clips={bucket}"
     try:
         with running_app(Settings(home=str(home), warm_up=False, retention_interval=0, video_jobs=False)) as (url, app):

@@ -163,6 +163,7 @@ def test_collection_search_review_and_ledger(page, service):
     row = page.get_by_role("row").filter(has_text="watchlist")
     expect(row).to_contain_text("two reviewers")
     expect(row).to_contain_text("purpose required")
+    shot(page, "collections")
 
     # Index two photos: progress per file, one face each.
     open_page(page, "Index")
@@ -260,6 +261,32 @@ def test_collection_search_review_and_ledger(page, service):
     expect(search_row).to_contain_text("1 match(es) of 2 faces")
     expect(search_row).to_contain_text("Überprüfung: test of the UI")  # percent-encoded on the way, decoded by the service
     shot(page, "ledger")
+
+
+def test_index_says_what_was_not_indexed_and_why(page, service, group_photo, tmp_path):
+    from playwright.sync_api import expect
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(OBAMA_PORTRAIT.read_bytes()[:5000])  # a JPEG cut short
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    sign_in(page, service.url, service.admin)
+    open_page(page, "Collections")
+    page.get_by_label("Collection ID").fill("group-photos")
+    page.get_by_role("button", name="Create collection").click()
+    expect(page.get_by_text("Created group-photos.")).to_be_visible()
+    open_page(page, "Index")
+    page.get_by_label("Collection", exact=True).select_option("group-photos")
+    page.get_by_label("Most faces per photo").fill("1")
+    page.locator("#photos").set_input_files([str(group_photo), str(broken), str(notes)])
+    expect(page.get_by_text("3 of 3 files done: 1 faces indexed, 2 faces not indexed, 1 files failed, 1 skipped")).to_be_visible()
+    files = page.get_by_role("list", name="Files")
+    # Three faces in the group photo, one allowed: the two smaller ones are listed with the reason.
+    expect(files.get_by_role("listitem").filter(has_text="group.jpg")).to_contain_text(
+        "1 face indexed; not indexed: EXCEEDS_MAX_FACES, EXCEEDS_MAX_FACES")
+    expect(files.get_by_role("listitem").filter(has_text="broken.jpg")).to_contain_text("InvalidImageFormatException")
+    expect(files.get_by_role("listitem").filter(has_text="notes.txt")).to_contain_text("skipped: not a JPEG or PNG file")
+    shot(page, "index-refusals")
 
 
 def test_video_job_timeline_and_frame(page, service):
