@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
 from http_server import start_serve
@@ -310,6 +311,32 @@ def test_video_job_timeline_and_frame(page, service):
     expect(frame.locator(".box")).to_have_count(2)
     images_shown(page, "figure.boxed img", 1, min_width=640)
     expect(page.get_by_role("table").filter(has_text="Jobs started from this browser")).to_contain_text("clips/two.mp4")
+
+    # A face search of a collection: one timeline row per person, named by the match.
+    auth = {"Authorization": f"Bearer {service.admin[0]}:{service.admin[1]}"}
+    with httpx.Client(base_url=f"{service.url}/v1", headers=auth, timeout=120) as api:
+        assert api.post("/collections", json={"CollectionId": "video-people"}).status_code == 200
+        for path in (OBAMA_PORTRAIT, BIDEN):
+            r = api.post("/collections/video-people/faces", data={"ExternalImageId": path.stem},
+                         files={"Image": (path.name, path.read_bytes(), "image/jpeg")})  # fmt: skip
+            assert r.status_code == 200, r.text
+    page.reload()
+    page.locator("main .page-video").wait_for()
+    page.get_by_label("What to do").select_option("FaceSearch")
+    page.get_by_label("Collection", exact=True).select_option("video-people")
+    page.get_by_label("Bucket").fill("clips")
+    page.get_by_label("Video (object name)").fill("two.mp4")
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Done: \d+ face sightings"))).to_be_visible()
+    labels = page.locator(".timeline svg > text > title").all_text_contents()  # the full names
+    assert [t for t in labels if "person" in t] == ["obama_official_portrait (person 0)", "biden_blue_room_crop (person 1)",
+                                                   "obama_official_portrait (person 2)"]  # fmt: skip
+    page.get_by_role("button", name="biden_blue_room_crop (person 1) at 1.4 s").click()
+    frame = page.locator("figure.boxed")
+    expect(frame.locator(".box.match")).to_have_count(2)
+    expect(frame).to_contain_text("biden_blue_room_crop")
+    expect(page.locator('[data-fact="Expected false candidates"]')).to_contain_text("2 faces × FMR")
+    images_shown(page, "figure.boxed img", 1, min_width=640)
     shot(page, "video")
 
 

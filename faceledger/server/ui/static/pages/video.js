@@ -47,7 +47,7 @@ export function timelineRows(kind, items) {
 
 function timeline(kind, items, duration, onPick) {
   const rows = timelineRows(kind, items);
-  const left = 190, width = 1000, rowH = 30, top = 24;
+  const left = 250, width = 1000, rowH = 30, top = 24;
   const x = (t) => left + (t / Math.max(1, duration)) * (width - left - 10);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${top + rows.length * rowH + 10}`, role: "group", "aria-label": "Who appears when" });
   for (let s = 0; s <= duration / 1000; s += Math.max(1, Math.ceil(duration / 10000))) {
@@ -56,7 +56,8 @@ function timeline(kind, items, duration, onPick) {
   }
   rows.forEach((row, i) => {
     const y = top + i * rowH + rowH / 2;
-    add(chart, svg("text", { x: 4, y: y + 4, "font-size": 13, fill: "#1d2330" }, row.label));
+    const short = row.label.length > 32 ? `${row.label.slice(0, 15)}…${row.label.slice(-16)}` : row.label;
+    add(chart, add(svg("text", { x: 4, y: y + 4, "font-size": 13, fill: "#1d2330" }, short), svg("title", {}, row.label)));
     for (const t of row.times) {
       const dot = svg("circle", { cx: x(t), cy: y, r: 6, fill: kind === "FaceSearch" ? "#1f5fbf" : "#1c7a3e", class: "dot", tabindex: 0, role: "button", "aria-label": `${row.label} at ${fmt.secs(t)}` });
       add(dot, svg("title", {}, `${row.label} at ${fmt.secs(t)}`));
