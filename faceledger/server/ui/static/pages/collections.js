@@ -13,6 +13,8 @@ export function policyBadges(p) {
   if (p.RequireReview) out.push("two reviewers");
   if (p.RetentionDays != null) out.push(`kept ${p.RetentionDays} days`);
   if (p.KeepImages) out.push("keeps images");
+  const known = ["MinThreshold", "MaxFalseMatchRate", "RequirePurpose", "RequireCase", "RequireReview", "RetentionDays", "KeepImages"];
+  for (const [k, v] of Object.entries(p)) if (!known.includes(k) && v !== null && v !== false) out.push(v === true ? k : `${k} ${v}`);
   return out.length ? out.map((t) => h("span", { class: `badge ${/review|required/.test(t) ? "strong" : ""}` }, t)) : h("span", { class: "hint" }, "none");
 }
 
