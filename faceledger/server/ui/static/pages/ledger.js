@@ -1,7 +1,7 @@
 // Ledger: the hash-chained record, filtered; verifying the chain; exporting what the filter
 // selects as JSON lines or CSV.
 
-import { allPages, api, may } from "../api.js";
+import { allPages, api, may, session } from "../api.js";
 import { add, download, errorNotice, field, fill, fmt, h, notice, pageHeading, table } from "../dom.js";
 
 const COLUMNS = ["Seq", "At", "Actor", "Operation", "CollectionId", "CaseId", "Purpose", "Threshold", "FalseMatchRate", "ProbeSha256", "Detail", "PrevHash", "Hash"];
@@ -36,6 +36,8 @@ export async function render(root) {
     Since: h("input", { name: "Since", type: "date" }),
     Until: h("input", { name: "Until", type: "date" }),
   };
+  const limited = session.load().Collections;
+  if (limited !== "*") inputs.CollectionId.value = limited[0] || ""; // such a key must name a collection
   const labels = { CollectionId: "Collection", CaseId: "Case ID", Actor: "Key / actor", Operation: "Operation", Since: "From (UTC date)", Until: "Before (UTC date)" };
   const body = h("div", { class: "scroll" });
   const more = h("div");

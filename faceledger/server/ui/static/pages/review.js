@@ -55,8 +55,9 @@ function candidateCard(c, me, onDecided) {
 }
 
 export async function render(root) {
-  const me = session.load().AccessKeyId;
-  const collection = await collectionSelect("CollectionId", { allowAll: true });
+  const { AccessKeyId: me, Collections: mine } = session.load();
+  // A key limited to some collections may only ask about one of them at a time.
+  const collection = await collectionSelect("CollectionId", { allowAll: mine === "*" });
   const status = h("select", { name: "Status" }, ["PENDING", "CONFIRMED", "REJECTED", "ALL"].map((s) => h("option", { value: s }, s.toLowerCase())));
   const list = h("ul", { class: "candidates", "aria-label": "Candidates" });
   const outcome = h("div", { "aria-live": "polite" });
