@@ -288,6 +288,11 @@ def test_index_says_what_was_not_indexed_and_why(page, service, group_photo, tmp
     expect(files.get_by_role("listitem").filter(has_text="broken.jpg")).to_contain_text("InvalidImageFormatException")
     expect(files.get_by_role("listitem").filter(has_text="notes.txt")).to_contain_text("skipped: not a JPEG or PNG file")
     shot(page, "index-refusals")
+    # Delete it again from the list (the confirmation dialog is accepted).
+    open_page(page, "Collections")
+    page.get_by_role("button", name="Delete group-photos").click()
+    expect(page.get_by_text("Deleted group-photos.")).to_be_visible()
+    expect(page.get_by_role("link", name="group-photos")).to_have_count(0)
 
 
 def test_video_job_timeline_and_frame(page, service):
