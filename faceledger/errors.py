@@ -41,6 +41,7 @@ InvalidSignatureException = _error("InvalidSignatureException", 403)
 IncompleteSignatureException = _error("IncompleteSignatureException", 400)
 SerializationException = _error("SerializationException", 400)
 UnknownOperationException = _error("UnknownOperationException", 400)
+ExpiredTokenException = _error("ExpiredTokenException", 403)  # a web UI session past its expiry
 
 BY_CODE = {
     cls.code: cls
@@ -65,5 +66,6 @@ BY_CODE = {
         IncompleteSignatureException,
         SerializationException,
         UnknownOperationException,
+        ExpiredTokenException,
     )
 }

@@ -154,3 +154,13 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+
+
+def encode_jpeg(rgb: np.ndarray, max_side: int | None = None, quality: int = 85) -> bytes:
+    """An RGB picture as JPEG bytes, scaled down to at most `max_side` pixels on its longer side."""
+    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -89,13 +90,23 @@ th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max
 </head><body>{body}</body></html>"""
 
 
+def calibration_table(cal: Calibration) -> list[dict]:
+    """What each threshold of the report's table means: FMR, its upper bound, FNMR, and the
+    false candidates a search of 10k, 100k and 1M faces should expect."""
+    return [
+        {"Threshold": t, "FalseMatchRate": cal.fmr(t), "FalseMatchRateUpper95": cal.fmr_upper95(t),
+         "FalseNonMatchRate": cal.fnmr(t), "ExpectedFalseCandidates": {str(n): n * cal.fmr(t) for n in SIZES}}
+        for t in TABLE_THRESHOLDS
+    ]  # fmt: skip
+
+
 def calibration_report(cal: Calibration, out: Path) -> Path:
     plots = calibration_plots(cal, out)
     rows = []
-    for t in TABLE_THRESHOLDS:
-        expected = "".join(f"<td>{n * cal.fmr(t):,.1f}</td>" for n in SIZES)
-        rows.append(f"<tr><td>{t:g}</td><td>{cal.fmr(t):.2e}</td><td>{cal.fmr_upper95(t):.2e}</td>"
-                    f"<td>{cal.fnmr(t):.3f}</td>{expected}</tr>")  # fmt: skip
+    for row in calibration_table(cal):
+        expected = "".join(f"<td>{v:,.1f}</td>" for v in row["ExpectedFalseCandidates"].values())
+        rows.append(f"<tr><td>{row['Threshold']:g}</td><td>{row['FalseMatchRate']:.2e}</td>"
+                    f"<td>{row['FalseMatchRateUpper95']:.2e}</td><td>{row['FalseNonMatchRate']:.3f}</td>{expected}</tr>")  # fmt: skip
     body = f"""<h1>Calibration: {html.escape(cal.name)}</h1>
 <p>{html.escape(cal.description)}. Measured {html.escape(cal.created)}: {cal.faces:,} faces of {cal.people:,} people,
 {cal.genuine_pairs:,} same-person pairs and {cal.impostor_pairs:,} different-person pairs. Rates below
@@ -156,4 +167,5 @@ each group's FMR with the lowest observed. {report.ungrouped_faces} faces had no
 shows how the system's errors differ between the groups of the people it will be used on.</p>"""
     path = out / "report.html"
     path.write_text(_page("faceledger fairness report", body))
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))  # for the web UI
     return path

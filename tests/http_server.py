@@ -1,11 +1,18 @@
-"""The HTTP service run in a thread of the test process on 127.0.0.1, and signing helpers."""
+"""The HTTP service run in a thread of the test process or as a real `faceledger serve`
+process on 127.0.0.1, and signing helpers."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
 
 import boto3
 from botocore.auth import SigV4Auth
@@ -42,6 +49,33 @@ def running_app(settings):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def start_serve(home: Path, *args: str, env: dict | None = None, scheme: str = "http",
+                verify=True) -> tuple[subprocess.Popen, str, Path]:
+    """`faceledger serve` on a free loopback port with `home` as its data directory, once
+    /health answers; returns (process, url, log file)."""
+    port = free_port()
+    log = home / f"serve-{port}.log"
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "faceledger"), "--home", str(home), "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        env={**os.environ, "FACELEDGER_HOME": str(home), **(env or {})},
+    )
+    url = f"{scheme}://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"faceledger serve exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2, verify=verify).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"faceledger serve did not become healthy: {log.read_text()}")
 
 
 def client(url: str, key_id: str, secret: str, *, retries: int = 0, service: str = "rekognition", region: str = "us-east-1"):

@@ -15,33 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import OBAMA_PORTRAIT, OBAMA_SPEECH
-from http_server import free_port
+from http_server import start_serve
 
 BIN = Path(sys.executable).parent
 
 
 def _start(home: Path, *args: str, scheme: str = "http", verify=True) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    log = home / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [str(BIN / "faceledger"), "--home", str(home), "serve", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        env={**os.environ, "FACELEDGER_HOME": str(home)},
-    )
-    url = f"{scheme}://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"faceledger serve exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2, verify=verify).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"faceledger serve did not become healthy: {log.read_text()}")
+    return start_serve(home, *args, scheme=scheme, verify=verify)
 
 
 def _stop(proc: subprocess.Popen) -> int:

@@ -6,13 +6,15 @@ Surfaces (CLI, HTTP) adapt to these methods; none of them repeats an operation.
 """
 
 from .faces import FaceOperations
+from .media import MediaOperations
 from .retention import RetentionOperations
 from .review import ReviewOperations
 from .users import UserOperations
 from .video import VideoOperations
 
 
-class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations, VideoOperations):
+class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations, MediaOperations,
+                 VideoOperations):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""
 

@@ -68,8 +68,11 @@ class Service:
         keys = KeyStore(self.engine.catalog, self.engine.home)
         # Each worker process keeps its own buckets: its share of the service's rate.
         rate = settings.rate_limit / max(1, settings.workers) if settings.rate_limit else None
+        from .sessions import SessionTokens
+
         self.auth = Authenticator(
-            keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate
+            keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate,
+            sessions=SessionTokens.for_home(self.engine.home),
         )
 
     def warm_up(self) -> None:
@@ -133,7 +136,7 @@ def create_app(settings: Settings | None = None):
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
 
-    from . import docs, rekognition, rest
+    from . import docs, rekognition, rest, ui, ui_api
 
     settings = settings or Settings.from_env()
     setup_logging()
@@ -185,8 +188,10 @@ def create_app(settings: Settings | None = None):
         return {"Status": "ok", "Version": __version__}
 
     app.include_router(rest.router)
+    app.include_router(ui_api.router)
     rest.install_error_handlers(app)
     docs.mount(app)
+    ui.mount(app)
     return app
 
 

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from . import sigv4
 from .keys import AccessKey, KeyStore
+from .sessions import PREFIX as SESSION_PREFIX, SessionTokens
 
 SERVICE = "rekognition"
 
@@ -78,6 +79,7 @@ class Authenticator:
         allow_anonymous: bool = False,
         rate_limit: float | None = None,
         clock=lambda: dt.datetime.now(dt.timezone.utc),
+        sessions: SessionTokens | None = None,
     ):
         """`region`: the only region a signature may be scoped to (None: any, since the region
         adds no secret). `allow_anonymous`: requests without credentials get every right."""
@@ -86,6 +88,7 @@ class Authenticator:
         self.allow_anonymous = allow_anonymous
         self.limiter = RateLimiter(rate_limit)
         self.clock = clock
+        self.sessions = sessions  # None: web UI session tokens are not accepted
 
     def _anonymous_or_raise(self, error: Exception) -> Principal:
         if self.allow_anonymous:
@@ -115,11 +118,25 @@ class Authenticator:
         if not value:
             return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
         scheme, _, token = value.partition(" ")
-        key_id, sep, given = token.strip().partition(":")
+        token = token.strip()
+        if scheme.lower() == "bearer" and self.sessions is not None and token.startswith(SESSION_PREFIX):
+            return self.session(token)
+        key_id, sep, given = token.partition(":")
         if scheme.lower() != "bearer" or not sep:
             raise UnrecognizedClientException("Use 'Authorization: Bearer ACCESS_KEY_ID:SECRET_ACCESS_KEY'.")
+        return self.key_secret(key_id, given)
+
+    def key_secret(self, key_id: str, given: str) -> Principal:
+        """An access key id and its secret, as given in a bearer header or at sign-in."""
         key, secret = self._active(key_id)
         if not hmac.compare_digest(secret.encode(), given.encode()):
             raise InvalidSignatureException("The secret access key does not match the access key id.")
+        self.limiter.take(key.access_key_id)
+        return Principal(key)
+
+    def session(self, token: str) -> Principal:
+        """A web UI session token: the key it names, with that key's rights, if still active."""
+        key_id = self.sessions.verify(token)
+        key, _ = self._active(key_id)  # revoked since sign-in: refused now
         self.limiter.take(key.access_key_id)
         return Principal(key)

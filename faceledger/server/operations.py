@@ -79,6 +79,15 @@ async def run(service, principal: Principal, operation: str, params: dict, conte
     return result, f"queue;dur={(started - queued) * 1000:.1f}, engine;dur={(done - started) * 1000:.1f}"
 
 
+def authorize_video_job(engine, principal: Principal, operation: str, job_id) -> None:
+    """A job's results go to keys that may call `operation` on the collection it searches; a
+    detection job names none, so a key limited to some collections may not see it."""
+    job_collection = engine.video_job_collection(job_id)
+    principal.authorize(operation, job_collection)
+    if job_collection is None and principal.key is not None and principal.key.collections is not None:
+        raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
+
+
 def call(engine, principal: Principal, operation: str, params: dict, context: dict | None = None) -> dict:
     """Run one operation for `principal`; `params` already checked against the service model.
     `context`: Purpose, CaseId and MaxFalseMatchRate given with the request, for the ledger
@@ -95,9 +104,6 @@ def call(engine, principal: Principal, operation: str, params: dict, context: di
         if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
             params = {**params, "only": principal.key.collections}  # filtered in the query, tokens too
         if operation in ("GetFaceDetection", "GetFaceSearch"):
-            job_collection = engine.video_job_collection(params.get("JobId"))
-            principal.authorize(operation, job_collection)
-            if job_collection is None and principal.key is not None and principal.key.collections is not None:
-                raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
+            authorize_video_job(engine, principal, operation, params.get("JobId"))
         result = getattr(engine, OPERATIONS[operation])(**params).to_dict()
     return result

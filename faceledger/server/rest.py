@@ -35,6 +35,7 @@ STATUS = {
     "MissingAuthenticationTokenException": 401,
     "UnrecognizedClientException": 401,
     "InvalidSignatureException": 401,
+    "ExpiredTokenException": 401,
     "ProvisionedThroughputExceededException": 429,
     "ImageTooLargeException": 413,
     "InternalServerError": 500,

@@ -113,3 +113,32 @@ def sampled_frames(path: Path, rate: float = DEFAULT_SAMPLE_RATE) -> Iterator[tu
         container.close()
     if decoded == 0:
         raise VideoError("The video has no frame that can be decoded.")
+
+
+def frame_at(path: Path, millis: int) -> tuple[int, np.ndarray]:
+    """The first frame at or after `millis` (the last frame if the video ends before), as
+    (its timestamp in ms, RGB): what a sample at that time saw."""
+    import av
+
+    container = _open(Path(path))
+    found = None
+    try:
+        stream = container.streams.video[0]
+        if stream.time_base is not None and millis > 0:
+            # Seek to the key frame before the time, then decode forward to it.
+            container.seek(int(millis / 1000 / stream.time_base), stream=stream, backward=True, any_frame=False)
+        for index, frame in enumerate(container.decode(stream)):
+            if frame.pts is None or frame.time_base is None:
+                t = index * 1000.0 / float(stream.average_rate or 25)
+            else:
+                t = float(frame.pts * frame.time_base) * 1000.0
+            found = (int(round(t)), frame)
+            if t + 0.5 >= millis:
+                break
+        if found is None:
+            raise VideoError("The video has no frame that can be decoded.")
+        return found[0], found[1].to_ndarray(format="rgb24")
+    except av.FFmpegError as e:
+        raise VideoError(f"The video cannot be decoded at {millis} ms: {e}") from None
+    finally:
+        container.close()

@@ -1,0 +1,203 @@
+// Video jobs: start a face detection or face search on a video in a bucket, follow its progress,
+// and read the result as a timeline of who appears when; a point opens the frame at that time.
+
+import { allPages, api, contextHeaders, may } from "../api.js";
+import { add, boxedFigure, collectionSelect, errorNotice, field, fill, fmt, h, notice, pageHeading, table } from "../dom.js";
+import { policyBadges } from "./collections.js";
+import { contextFields, meaning } from "./search.js";
+
+const RECENT = "faceledger.videoJobs";
+const SVG = "http://www.w3.org/2000/svg";
+const KINDS = { FaceSearch: "face-search", FaceDetection: "face-detection" };
+
+function recentJobs() {
+  try { return JSON.parse(localStorage.getItem(RECENT) || "[]"); } catch { return []; }
+}
+
+function remember(job) {
+  const jobs = [job, ...recentJobs().filter((j) => j.JobId !== job.JobId)].slice(0, 20);
+  localStorage.setItem(RECENT, JSON.stringify(jobs));
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) add(el, c);
+  return el;
+}
+
+// Rows of the timeline: one per tracked person (a search) or one for all faces (a detection).
+export function timelineRows(kind, items) {
+  const rows = new Map();
+  for (const item of items) {
+    let key, label;
+    if (kind === "FaceSearch") {
+      const best = (item.FaceMatches || [])[0];
+      key = item.Person.Index;
+      label = best ? `${best.Face.ExternalImageId || best.Face.FaceId.slice(0, 8)} (person ${key})` : `unknown (person ${key})`;
+    } else {
+      key = "faces";
+      label = "faces found";
+    }
+    if (!rows.has(key)) rows.set(key, { label, times: new Set() });
+    rows.get(key).times.add(item.Timestamp);
+  }
+  return [...rows.values()].map((r) => ({ label: r.label, times: [...r.times].sort((a, b) => a - b) }));
+}
+
+function timeline(kind, items, duration, onPick) {
+  const rows = timelineRows(kind, items);
+  const left = 250, width = 1000, rowH = 30, top = 24;
+  const x = (t) => left + (t / Math.max(1, duration)) * (width - left - 10);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${top + rows.length * rowH + 10}`, role: "group", "aria-label": "Who appears when" });
+  for (let s = 0; s <= duration / 1000; s += Math.max(1, Math.ceil(duration / 10000))) {
+    add(chart, svg("line", { x1: x(s * 1000), x2: x(s * 1000), y1: top - 6, y2: top + rows.length * rowH, stroke: "#e2e5ea" }),
+      svg("text", { x: x(s * 1000), y: 14, "font-size": 11, "text-anchor": "middle", fill: "#5b6475" }, `${s}s`));
+  }
+  rows.forEach((row, i) => {
+    const y = top + i * rowH + rowH / 2;
+    const short = row.label.length > 32 ? `${row.label.slice(0, 15)}…${row.label.slice(-16)}` : row.label;
+    add(chart, add(svg("text", { x: 4, y: y + 4, "font-size": 13, fill: "#1d2330" }, short), svg("title", {}, row.label)));
+    for (const t of row.times) {
+      const dot = svg("circle", { cx: x(t), cy: y, r: 6, fill: kind === "FaceSearch" ? "#1f5fbf" : "#1c7a3e", class: "dot", tabindex: 0, role: "button", "aria-label": `${row.label} at ${fmt.secs(t)}` });
+      add(dot, svg("title", {}, `${row.label} at ${fmt.secs(t)}`));
+      dot.addEventListener("click", () => onPick(t));
+      dot.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onPick(t); } });
+      add(chart, dot);
+    }
+  });
+  return h("div", { class: "timeline" }, chart);
+}
+
+async function frameView(jobId, kind, items, t) {
+  const blob = await api(`/videos/${encodeURIComponent(jobId)}/frame`, { query: { Timestamp: t }, as: "blob" });
+  const img = h("img", { src: URL.createObjectURL(blob), alt: `frame at ${fmt.secs(t)}` });
+  const here = items.filter((i) => i.Timestamp === t);
+  const boxes = here.map((i) => kind === "FaceSearch"
+    ? { box: i.Person.BoundingBox, kind: i.FaceMatches && i.FaceMatches.length ? "match" : "", label: i.FaceMatches && i.FaceMatches.length ? `${i.FaceMatches[0].Face.ExternalImageId || "match"} ${fmt.sim(i.FaceMatches[0].Similarity)}` : `person ${i.Person.Index}` }
+    : { box: i.Face.BoundingBox, label: `${fmt.sim(i.Face.Confidence)}` });
+  return boxedFigure(img, boxes, `The frame at ${fmt.secs(t)} with the ${here.length} face(s) found there.`);
+}
+
+async function jobView(holder, job) {
+  const title = h("h2", {}, `Job ${job.JobId} (${job.Kind === "FaceSearch" ? "face search" : "face detection"})`);
+  const state = h("div", { "aria-live": "polite" });
+  const body = h("div");
+  fill(holder, title, state, body);
+  const path = `/videos/${KINDS[job.Kind]}/${encodeURIComponent(job.JobId)}`;
+  for (;;) {
+    let r;
+    try {
+      r = await api(path, { query: { MaxResults: 1000 } });
+    } catch (e) {
+      fill(state, errorNotice(e));
+      return;
+    }
+    if (!holder.isConnected) return; // the page was left
+    if (r.JobStatus === "IN_PROGRESS") {
+      const p = (r.FaceLedger && r.FaceLedger.Progress) || 0;
+      fill(state, h("p", {}, `In progress: ${Math.round(p * 100)}%`), h("progress", { max: "1", value: String(p), "aria-label": "job progress" }));
+      await new Promise((done) => setTimeout(done, 1000));
+      continue;
+    }
+    if (r.JobStatus === "FAILED") {
+      fill(state, notice("error", `The job failed: ${r.StatusMessage}`));
+      return;
+    }
+    const member = job.Kind === "FaceSearch" ? "Persons" : "Faces";
+    const items = r.NextToken ? await allPages(path, member, { MaxResults: 1000 }) : r[member];
+    const meta = r.VideoMetadata;
+    fill(state, notice("ok", `Done: ${items.length} face sightings in ${fmt.secs(meta.DurationMillis)} of video (${meta.FrameWidth}×${meta.FrameHeight}, ${meta.Codec}).`));
+    const frame = h("div", { "aria-live": "polite" });
+    const pick = async (t) => {
+      fill(frame, notice("info", `Loading the frame at ${fmt.secs(t)}…`));
+      try { fill(frame, await frameView(job.JobId, job.Kind, items, t)); } catch (e) { fill(frame, errorNotice(e)); }
+    };
+    fill(body, 
+      h("h3", {}, "Who appears when"),
+      items.length ? timeline(job.Kind, items, meta.DurationMillis, pick) : notice("info", "No face was found in the video."),
+      h("p", { class: "hint" }, "Choose a point (click, or Tab to it and press Enter) to see that frame."),
+      frame,
+      r.FaceLedger && r.FaceLedger.Threshold !== undefined ? meaning(r.FaceLedger) : null);
+    return;
+  }
+}
+
+export async function render(root) {
+  const canStart = may("StartFaceDetection") || may("StartFaceSearch");
+  const holder = h("section", { class: "card", "aria-label": "Job" });
+  const recent = h("div");
+  const showRecent = () => {
+    const jobs = recentJobs();
+    fill(recent, jobs.length
+      ? table(["Job", "Kind", "Video", "Started"], jobs.map((j) => [
+        h("button", { type: "button", class: "link", onclick: () => jobView(holder, j) }, j.JobId),
+        j.Kind, `${j.Bucket}/${j.Name}`, fmt.time(j.Started)]), "Jobs started from this browser")
+      : h("p", { class: "hint" }, "No job started from this browser yet."));
+  };
+
+  add(root, ...pageHeading("Video jobs", "Find every face in a stored video, or the people of a collection with when they appear. Videos are read from the service's buckets (FACELEDGER_BUCKETS folders or an S3 store)."));
+  if (canStart) add(root, await startForm(holder, showRecent));
+  const openId = h("input", { name: "JobId", pattern: "[a-zA-Z0-9\\-_]{1,64}" });
+  const openKind = h("select", { name: "Kind" }, h("option", { value: "FaceSearch" }, "face search"), h("option", { value: "FaceDetection" }, "face detection"));
+  const open = h("form", { class: "card row", "aria-label": "Open a job" }, field("Job ID", openId), field("Kind", openKind), h("button", { type: "submit" }, "Open job"));
+  open.addEventListener("submit", (e) => { e.preventDefault(); jobView(holder, { JobId: openId.value.trim(), Kind: openKind.value }); });
+  add(root, open, recent, holder);
+  showRecent();
+}
+
+async function startForm(holder, showRecent) {
+  const kind = h("select", { name: "Kind" },
+    may("StartFaceSearch") ? h("option", { value: "FaceSearch" }, "search a collection for the people in it") : null,
+    may("StartFaceDetection") ? h("option", { value: "FaceDetection" }, "find every face") : null);
+  const bucket = h("input", { name: "Bucket", required: true });
+  const name = h("input", { name: "Name", required: true, placeholder: "folder/clip.mp4" });
+  const collection = await collectionSelect();
+  const threshold = h("input", { name: "FaceMatchThreshold", type: "number", min: "0", max: "100", step: "0.1" });
+  const policyView = h("div");
+  const ctxHolder = h("div");
+  let ctx = contextFields(null);
+  add(ctxHolder, ctx.el);
+  const searchOnly = h("div", {}, h("div", { class: "row" }, field("Collection", collection), field("Similarity threshold", threshold, "empty: the collection's floor or the default")), policyView, ctxHolder);
+  const status = h("div", { "aria-live": "polite" });
+  const sync = async () => {
+    searchOnly.hidden = kind.value !== "FaceSearch";
+    collection.required = !searchOnly.hidden;
+    fill(policyView);
+    let policy = null;
+    if (!searchOnly.hidden && collection.value && may("GetCollectionPolicy", collection.value)) {
+      policy = (await api(`/collections/${encodeURIComponent(collection.value)}/policy`).catch(() => ({}))).Policy || null;
+      if (policy) add(policyView, h("span", {}, "Policy: ", policyBadges(policy)));
+    }
+    ctx = contextFields(policy);
+    fill(ctxHolder, ctx.el);
+  };
+  kind.addEventListener("change", sync);
+  collection.addEventListener("change", sync);
+  await sync();
+  const form = h("form", { class: "card", "aria-labelledby": "start-title" },
+    h("h2", { id: "start-title" }, "Start a job"),
+    h("div", { class: "row" }, field("What to do", kind), field("Bucket", bucket), field("Video (object name)", name)),
+    searchOnly,
+    h("button", { type: "submit" }, "Start"), status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = { Video: { S3Object: { Bucket: bucket.value.trim(), Name: name.value.trim() } } };
+    if (kind.value === "FaceSearch") {
+      body.CollectionId = collection.value;
+      if (threshold.value) body.FaceMatchThreshold = Number(threshold.value);
+    }
+    try {
+      const headers = kind.value === "FaceSearch" ? contextHeaders({ purpose: ctx.purpose.value.trim(), caseId: ctx.caseId.value.trim() }) : {};
+      const r = await api(`/videos/${KINDS[kind.value]}`, { method: "POST", json: body, headers });
+      const job = { JobId: r.JobId, Kind: kind.value, Bucket: body.Video.S3Object.Bucket, Name: body.Video.S3Object.Name, Started: new Date().toISOString() };
+      remember(job);
+      showRecent();
+      fill(status, notice("ok", `Started job ${r.JobId}.`));
+      jobView(holder, job);
+    } catch (err) {
+      fill(status, errorNotice(err));
+    }
+  });
+  return form;
+}

@@ -1,0 +1,175 @@
+"""The /v1 routes the web UI needs beside the operations: sign-in sessions and the caller's
+rights, face thumbnails, video frames, and the calibration and fairness reports with their
+plots. Every route but sign-in takes the same credentials as the rest of the REST API."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import reports
+from ..calibration import DEFAULT_SIMILARITY_THRESHOLD
+from ..errors import InvalidParameterException, ResourceNotFoundException, SerializationException
+from .auth import Principal
+from .operations import authorize_video_job
+from .rekognition import read_body
+from .rest import principal
+
+router = APIRouter(prefix="/v1", tags=["web UI"])
+
+# Pictures of faces are biometric data: no cache may keep them.
+PRIVATE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+JPEG = {200: {"content": {"image/jpeg": {}}, "description": "a JPEG picture"}}
+PNG = {200: {"content": {"image/png": {}}, "description": "a PNG plot"}}
+CALIBRATION_PLOTS = ("histogram", "det")
+FAIRNESS_PLOTS = ("det_by_group", "fmr_by_group")
+
+
+def _rights(who: Principal) -> dict:
+    key = who.key
+    return {
+        "AccessKeyId": who.name,
+        "Name": key.name if key else "anonymous",
+        "Operations": list(key.operations) if key and key.operations is not None else "*",
+        "Collections": list(key.collections) if key and key.collections is not None else "*",
+    }
+
+
+async def _computed(request: Request, fn, *args):
+    """Run picture work in one of the service's engine slots, as the operations do."""
+    async with request.app.state.faceledger.engine_slots:
+        return await run_in_threadpool(fn, *args)
+
+
+def _whole_number(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameterException(f"{name} must be a whole number, not {value!r}.") from None
+
+
+@router.post("/sessions", summary="Sign in with an access key: a short-lived session token for the web UI",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                 "type": "object", "required": ["AccessKeyId", "SecretAccessKey"],
+                 "properties": {"AccessKeyId": {"type": "string"}, "SecretAccessKey": {"type": "string"}}}}}}})  # fmt: skip
+async def create_session(request: Request):
+    """The token goes in `Authorization: Bearer <SessionToken>` until it expires
+    (FACELEDGER_SESSION_SECONDS, default 8 hours), with the key's rights; the secret is not
+    needed again. A revoked key's sessions end at once."""
+    try:
+        body = json.loads(await read_body(request) or b"{}")
+    except ValueError:
+        raise SerializationException("The request body is not valid JSON.") from None
+    key_id, secret = (body.get("AccessKeyId"), body.get("SecretAccessKey")) if isinstance(body, dict) else (None, None)
+    if not isinstance(key_id, str) or not isinstance(secret, str) or not key_id or not secret:
+        raise InvalidParameterException("Sign in with AccessKeyId and SecretAccessKey.")
+    auth = request.app.state.faceledger.auth
+    who = await run_in_threadpool(auth.key_secret, key_id, secret)
+    request.state.access_key = who.name
+    token, expires = auth.sessions.issue(who.name)
+    return JSONResponse({"SessionToken": token, "Expiration": expires, **_rights(who)}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/sessions/current", summary="The caller's access key and its rights")
+async def current_session(who: Principal = Depends(principal)):
+    return _rights(who)
+
+
+@router.get("/collections/{CollectionId}/faces/{FaceId}/image", summary="A stored face as a JPEG thumbnail",
+            description="Cut from the source image a collection with KeepImages holds; needs the ListFaces right. "
+                        "Query: Size (32-1024 pixels, default 160).", responses=JPEG)  # fmt: skip
+async def face_image(request: Request, CollectionId: str, FaceId: str, who: Principal = Depends(principal)):
+    request.state.operation = "ListFaces"
+    who.authorize("ListFaces", CollectionId)
+    engine = request.app.state.faceledger.engine
+    data = await _computed(request, engine.face_image, CollectionId, FaceId, _whole_number(request, "Size"))
+    return Response(data, media_type="image/jpeg", headers=PRIVATE)
+
+
+@router.get("/videos/{JobId}/frame", summary="The frame of a video job's video at a time, as a JPEG",
+            description="Query: Timestamp (ms). Needs the right to get the job's results (GetFaceDetection or "
+                        "GetFaceSearch). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.", responses=JPEG)  # fmt: skip
+async def video_frame(request: Request, JobId: str, who: Principal = Depends(principal)):
+    engine = request.app.state.faceledger.engine
+    operation = "Get" + await run_in_threadpool(engine.video_job_kind, JobId)
+    request.state.operation = operation
+    await run_in_threadpool(authorize_video_job, engine, who, operation, JobId)
+    at, data = await _computed(request, engine.video_frame, JobId, _whole_number(request, "Timestamp"))
+    return Response(data, media_type="image/jpeg", headers={**PRIVATE, "X-FaceLedger-Frame-Timestamp": str(at)})
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+_plots: dict[tuple, dict[str, bytes]] = {}
+_plots_lock = threading.Lock()
+
+
+def _calibration_plots(cal) -> dict[str, bytes]:
+    """Drawn once per calibration per process (matplotlib takes about a second)."""
+    key = (cal.name, cal.created, cal.impostor_pairs, cal.genuine_pairs)
+    with _plots_lock:
+        if key not in _plots:
+            with tempfile.TemporaryDirectory() as tmp:
+                files = reports.calibration_plots(cal, Path(tmp))
+                _plots[key] = {name: (Path(tmp) / file).read_bytes() for name, file in files.items()}
+        return _plots[key]
+
+
+@router.get("/calibration", summary="The calibration in use: what each threshold means")
+async def calibration_summary(request: Request, who: Principal = Depends(principal)):
+    cal = request.app.state.faceledger.engine.calibration
+    return {
+        "Name": cal.name, "Description": cal.description, "Created": cal.created, "Faces": cal.faces,
+        "People": cal.people, "GenuinePairs": cal.genuine_pairs, "ImpostorPairs": cal.impostor_pairs,
+        "SmallestResolvableFalseMatchRate": cal.smallest_resolvable_fmr(), "DefaultThreshold": DEFAULT_SIMILARITY_THRESHOLD,
+        "Table": reports.calibration_table(cal), "Plots": list(CALIBRATION_PLOTS),
+    }  # fmt: skip
+
+
+@router.get("/calibration/plots/{Plot}", summary="A plot of the calibration: histogram or det", responses=PNG)
+async def calibration_plot(request: Request, Plot: str, who: Principal = Depends(principal)):
+    if Plot not in CALIBRATION_PLOTS:
+        raise ResourceNotFoundException(f"No plot {Plot!r}: use {' or '.join(CALIBRATION_PLOTS)}.")
+    plots = await _computed(request, _calibration_plots, request.app.state.faceledger.engine.calibration)
+    return Response(plots[Plot], media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+def fairness_folder(home: Path) -> Path:
+    """FACELEDGER_FAIRNESS_REPORT, else `fairness/` in the data directory: where
+    `faceledger evaluate ... -o` wrote its report."""
+    return Path(os.environ.get("FACELEDGER_FAIRNESS_REPORT") or home / "fairness")
+
+
+def _fairness_file(request: Request, name: str) -> Path:
+    path = fairness_folder(request.app.state.faceledger.engine.home) / name
+    if not path.is_file():
+        raise ResourceNotFoundException(
+            "No fairness report in this data directory: make one with `faceledger evaluate DATASET --groups groups.csv "
+            f"-o {path.parent}` (or set FACELEDGER_FAIRNESS_REPORT to its folder)."
+        )
+    return path
+
+
+@router.get("/fairness", summary="The fairness report of this data directory: error rates by group")
+async def fairness_summary(request: Request, who: Principal = Depends(principal)):
+    report = json.loads(_fairness_file(request, "report.json").read_text())
+    return {**report, "Plots": list(FAIRNESS_PLOTS)}
+
+
+@router.get("/fairness/plots/{Plot}", summary="A plot of the fairness report: det_by_group or fmr_by_group", responses=PNG)
+async def fairness_plot(request: Request, Plot: str, who: Principal = Depends(principal)):
+    if Plot not in FAIRNESS_PLOTS:
+        raise ResourceNotFoundException(f"No plot {Plot!r}: use {' or '.join(FAIRNESS_PLOTS)}.")
+    return Response(_fairness_file(request, f"{Plot}.png").read_bytes(), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=300"})  # fmt: skip
