@@ -108,11 +108,13 @@ def test_sigterm_stops_gracefully(tmp_path):
         if workers == "1":  # a request in flight when the signal comes is still answered
             key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", log.read_text())[1]
             secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())[1]
-            answer = {}
+            answer, sent = {}, threading.Event()
             big = {"Bytes": OBAMA_BLUE_ROOM.read_bytes()}
-            slow = threading.Thread(target=lambda: answer.update(
-                client(url, key_id, secret).compare_faces(SourceImage=big, TargetImage=big)))  # fmt: skip
+            rek = client(url, key_id, secret)
+            rek.meta.events.register("before-send.rekognition", lambda **kw: sent.set())
+            slow = threading.Thread(target=lambda: answer.update(rek.compare_faces(SourceImage=big, TargetImage=big)))
             slow.start()
+            assert sent.wait(30)  # the request is on its way (a loaded machine may take a while to sign it)
             time.sleep(0.3)
         # uvicorn re-raises the signal once it has shut down, so the exit reads as SIGTERM's
         assert _stop(proc) in (0, -signal.SIGTERM)
