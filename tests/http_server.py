@@ -52,9 +52,10 @@ def running_app(settings):
 
 
 def start_serve(home: Path, *args: str, env: dict | None = None, scheme: str = "http",
-                verify=True) -> tuple[subprocess.Popen, str, Path]:
+                verify=True, new_session: bool = False) -> tuple[subprocess.Popen, str, Path]:
     """`faceledger serve` on a free loopback port with `home` as its data directory, once
-    /health answers; returns (process, url, log file)."""
+    /health answers; returns (process, url, log file). `new_session`: in a process group of
+    its own, so that a signal can reach every worker (os.killpg)."""
     port = free_port()
     log = home / f"serve-{port}.log"
     proc = subprocess.Popen(
@@ -62,6 +63,7 @@ def start_serve(home: Path, *args: str, env: dict | None = None, scheme: str = "
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
         env={**os.environ, "FACELEDGER_HOME": str(home), **(env or {})},
+        start_new_session=new_session,
     )
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -18,13 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import BIDEN, OBAMA_PORTRAIT
-from http_server import client, free_port
+from http_server import client, free_port, start_serve
 from videos import Appearance, compose, obama_face, two_people
 
 from faceledger import FaceLedger
-
-BIN = Path(sys.executable).parent
-
 
 class Hooks(BaseHTTPRequestHandler):
     received: list = []
@@ -48,21 +43,10 @@ def webhook():
 
 
 def start_service(home: Path, bucket: Path, hook: str | None = None, stale: str = "60") -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "FACELEDGER_BUCKETS": f"videos={bucket}", "FACELEDGER_JOB_STALE_SECONDS": stale,
+    env = {"FACELEDGER_BUCKETS": f"videos={bucket}", "FACELEDGER_JOB_STALE_SECONDS": stale,
            "FACELEDGER_WEBHOOKS": f"done={hook}" if hook else "", "FACELEDGER_VIDEO_WORKERS": "1"}  # fmt: skip
-    log = (home / f"serve-{port}.log").open("w")
-    proc = subprocess.Popen([str(BIN / "faceledger"), "--home", str(home), "serve", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the service did not start")
+    proc, url, _ = start_serve(home, "--workers", "1", env=env, new_session=True)
+    return proc, url
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:

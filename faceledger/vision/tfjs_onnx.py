@@ -353,7 +353,7 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
         raise ConversionError(f"{name}: constants without weights: {missing[:5]}")
     b = _Builder(consts=consts)
     consumed = {_input_name(i) for n in nodes for i in n.get("input", []) if not i.startswith("^")}
-    inputs, outputs = [], []
+    inputs = []
     for node in nodes:
         op = node["op"]
         if op == "Const":
