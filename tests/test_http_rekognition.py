@@ -339,6 +339,38 @@ def test_policy_purpose_and_case_travel_as_headers(service):
     assert entry["FalseMatchRate"] <= 1e-4
 
 
+@pytest.mark.skipif(model_store.installed() is None, reason="attribute models not installed: run `faceledger models install`")
+def test_liveness_threshold_travels_as_a_header_and_the_policy_holds_without_it(service):
+    c = service.admin
+    c.create_collection(CollectionId="door")
+    image = {"Bytes": OBAMA_PORTRAIT.read_bytes()}
+
+    def bar(value):
+        def add(request, **_):
+            request.headers["X-FaceLedger-Liveness-Threshold"] = value
+        return add
+
+    for value, indexed in (("100", 0), ("1", 1)):
+        hook = bar(value)
+        c.meta.events.register("before-sign.rekognition.IndexFaces", hook)
+        try:
+            r = c.index_faces(CollectionId="door", Image=image)
+        finally:
+            c.meta.events.unregister("before-sign.rekognition.IndexFaces", hook)
+        assert len(r["FaceRecords"]) == indexed
+        assert [u["Reasons"] for u in r["UnindexedFaces"]] == ([] if indexed else [["LOW_FACE_QUALITY"]])
+    hook = bar("lots")
+    c.meta.events.register("before-sign.rekognition.IndexFaces", hook)
+    try:
+        _error(lambda: c.index_faces(CollectionId="door", Image=image), "InvalidParameterException")
+    finally:
+        c.meta.events.unregister("before-sign.rekognition.IndexFaces", hook)
+    # A plain boto3 call, no header: the collection's MinLiveness still applies.
+    service.app.state.faceledger.engine.put_collection_policy(CollectionId="door", Policy={"MinLiveness": 100})
+    r = c.index_faces(CollectionId="door", Image=image)
+    assert not r["FaceRecords"] and r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
+
+
 def test_the_extension_member_is_on_the_wire(service):
     """botocore drops members it does not know, so raw JSON shows what the service adds."""
     key_id, secret = service.admin_key

@@ -15,6 +15,7 @@ from ..errors import (
     FaceLedgerError,
     ImageTooLargeException,
     InternalServerError,
+    InvalidParameterException,
     SerializationException,
     UnknownOperationException,
 )
@@ -81,6 +82,18 @@ def _json_body(body: bytes):
         raise SerializationException(f"The request body is not valid JSON: {e}.") from None
 
 
+def header_members(operation: str, headers: dict[str, str]) -> dict:
+    """faceledger's own members of Rekognition's operations, which its protocol cannot carry in
+    the body (botocore would refuse them): X-FaceLedger-Liveness-Threshold for IndexFaces."""
+    value = headers.get("x-faceledger-liveness-threshold")
+    if value is None or operation != "IndexFaces":
+        return {}
+    try:
+        return {"liveness_threshold": float(value)}
+    except ValueError:
+        raise InvalidParameterException(f"X-FaceLedger-Liveness-Threshold must be a number from 0 to 100; got {value!r}.") from None
+
+
 async def handle(request: Request) -> Response:
     app = request.app.state.faceledger
     request_id = request.state.request_id
@@ -94,7 +107,7 @@ async def handle(request: Request) -> Response:
         request.state.access_key = principal.name
         operation = _operation(headers.get("x-amz-target"))
         request.state.operation = operation
-        params = model.parse_request(operation, _json_body(body))
+        params = {**model.parse_request(operation, _json_body(body)), **header_members(operation, headers)}
         result, timing = await run(app, principal, operation, params, request_context(headers))
     except FaceLedgerError as e:
         request.state.error = e.code
