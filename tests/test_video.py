@@ -47,6 +47,16 @@ def test_faces_found_at_the_right_timestamps(fl, clip):
     assert not wrong, f"wrong face counts at {wrong} ms"
 
 
+@pytest.mark.skipif(__import__("faceledger.vision.model_store").vision.model_store.installed() is None,
+                    reason="attribute models not installed: run `faceledger models install`")
+def test_face_attributes_all_in_video(fl, clip):
+    job = fl.start_face_detection(Video=str(clip), FaceAttributes="ALL")["JobId"]
+    assert run(fl, job) == "SUCCEEDED"
+    faces = fl.get_face_detection(JobId=job, MaxResults=10)["Faces"]
+    assert faces and all({"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection", "EyesOpen"} <= set(f["Face"]) for f in faces)
+    assert all(f["Face"]["Gender"]["Value"] == "Male" for f in faces)  # Obama and Biden
+
+
 def test_search_follows_each_appearance_and_names_the_person(fl, clip):
     job = fl.start_face_search(Video=str(clip), CollectionId="people")["JobId"]
     assert run(fl, job) == "SUCCEEDED"
