@@ -191,10 +191,15 @@ def main() -> None:
     ap.add_argument("--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "faces")
     ap.add_argument("--per-person", type=int, default=4)
     ap.add_argument("--age-only", action="store_true", help="only the photos with a known age (LFW's)")
+    ap.add_argument("--gender-only", action="store_true", help="only gender, with the FaceRes input in use")
     ap.add_argument("--limit", type=int, default=0, help="at most this many photos, chosen at random (0: all)")
     ap.add_argument("--workers", type=int, default=default_workers())
     args = ap.parse_args()
     manifest, gender, born, expression = _read_labels(args.faces)
+    if args.gender_only:
+        global FACERES, EMOTION, ATTACKS
+        FACERES, EMOTION, ATTACKS = {"authors m0.25": FACERES["authors m0.25"]}, {}, {}
+        expression = {}
     if args.age_only:
         manifest = [r for r in manifest if r["identity"] in born and r["source_repo"] == "muxspace/facial_expressions"]
     rows = _select(manifest, gender, born, expression, args.per_person)
@@ -224,6 +229,16 @@ def main() -> None:
         overall = np.mean([(m["faceres"][name]["male"] >= 0.5) == (gender[r["identity"]] == "male") for r, m in g_rows])
         report["gender"][name] = {"accuracy": float(overall), **acc}
         print(f"  {name:22s} accuracy {overall:.3f}  (men {acc['male']:.3f}, women {acc['female']:.3f})")
+
+    chosen = "authors m0.25"  # face_models.CHIPS["faceres"]
+    print(f"  {chosen}, by the probability above which a face is called male:")
+    report["gender_by_cut"] = {}
+    for cut in (0.4, 0.5, 0.6, 0.7):
+        men = np.mean([m["faceres"][chosen]["male"] >= cut for r, m in g_rows if gender[r["identity"]] == "male"])
+        women = np.mean([m["faceres"][chosen]["male"] < cut for r, m in g_rows if gender[r["identity"]] == "female"])
+        overall = np.mean([(m["faceres"][chosen]["male"] >= cut) == (gender[r["identity"]] == "male") for r, m in g_rows])
+        report["gender_by_cut"][cut] = {"accuracy": float(overall), "male": float(men), "female": float(women)}
+        print(f"    {cut:.1f}: accuracy {overall:.3f} (men {men:.3f}, women {women:.3f})")
 
     # Age
     print(f"\n## Age (true age taken as {PHOTO_YEAR} - birth year, +-1 year)")

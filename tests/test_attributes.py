@@ -57,6 +57,22 @@ def test_official_portrait_smiles():
 
 
 @needs_models
+def test_many_faces_each_get_their_own_attributes(fl):
+    # 16 faces: more than one model batch, so the batches must be put back together in order
+    face = Image.open(OBAMA_PORTRAIT).convert("RGB").crop((300, 80, 700, 480)).resize((160, 160))
+    collins = Image.open(COLLINS).convert("RGB").crop((140, 0, 360, 220)).resize((160, 160))
+    grid = Image.new("RGB", (640, 640), "white")
+    for i in range(16):
+        grid.paste(collins if i % 5 == 0 else face, (160 * (i % 4), 160 * (i // 4)))
+    response = fl.detect_faces(Image={"Bytes": jpeg_bytes(grid)}, Attributes=["GENDER"]).to_dict()
+    details = response["FaceDetails"]
+    assert len(details) == 16
+    for d in details:
+        col, row = int((d["BoundingBox"]["Left"] + d["BoundingBox"]["Width"] / 2) * 4), int((d["BoundingBox"]["Top"] + d["BoundingBox"]["Height"] / 2) * 4)
+        assert d["Gender"]["Value"] == ("Female" if (4 * row + col) % 5 == 0 else "Male"), (row, col, d["Gender"])
+
+
+@needs_models
 def test_eye_direction_mirrors_with_the_picture(fl):
     im = Image.open(OBAMA_SPEECH)
     _, d = _detail(fl, jpeg_bytes(im), ["EYE_DIRECTION"])
@@ -93,8 +109,8 @@ def test_damaged_model_is_refused(tmp_path, monkeypatch):
     import shutil
 
     root = tmp_path / "models"
-    shutil.copytree(model_store.models_dir(), root)
-    path = root / "onnx" / "emotion.onnx"
+    shutil.copytree(model_store.models_dir(), root, ignore=shutil.ignore_patterns(".install.lock"))
+    path = model_store.current_set(root) / "onnx" / "emotion.onnx"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -104,6 +120,63 @@ def test_damaged_model_is_refused(tmp_path, monkeypatch):
     response, d = _detail(FaceLedger(home=tmp_path / "home"), OBAMA_PORTRAIT, ["EMOTIONS", "GENDER"])
     assert "Gender" in d and "Emotions" not in d
     assert response["FaceLedger"]["UnavailableAttributes"][0]["Attribute"] == "EMOTIONS"
+
+
+@needs_models
+def test_damaged_manifest_is_reported_not_a_crash(tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(model_store.models_dir(), root, ignore=shutil.ignore_patterns(".install.lock"))
+    manifest = model_store.current_set(root) / "manifest.json"
+    manifest.write_text(manifest.read_text()[:100])
+    monkeypatch.setenv("FACELEDGER_MODELS", str(root))
+    assert model_store.installed() is None
+    with pytest.raises(model_store.ModelsUnavailable, match="damaged"):
+        model_store.onnx_path("faceres")
+    response, _ = _detail(FaceLedger(home=tmp_path / "home"), OBAMA_PORTRAIT, ["GENDER"])
+    assert "damaged" in response["FaceLedger"]["UnavailableAttributes"][0]["Reason"]
+
+
+def _tiny_package(tmp_path) -> bytes:
+    """A package tarball holding one tiny TF.js graph model (y = relu(x)), as npm would pack it."""
+    import json
+    import tarfile
+
+    model = {"format": "graph-model", "weightsManifest": [], "modelTopology": {"node": [
+        {"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": [{"size": "-1"}, {"size": "3"}]}}}},
+        {"name": "y", "op": "Relu", "input": ["x"]}]}}  # fmt: skip
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("package/models/tiny.json", json.dumps(model).encode()), ("package/models/tiny.bin", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_install_that_dies_half_way_leaves_the_old_models_in_use(tmp_path, monkeypatch):
+    from faceledger.vision import tfjs_onnx
+
+    package = _tiny_package(tmp_path)
+    tgz = tmp_path / "package.tgz"
+    tgz.write_bytes(package)
+    monkeypatch.setattr(model_store, "INTEGRITY", model_store._integrity(package))
+    monkeypatch.setattr(model_store, "MODELS", {"tiny": model_store.ModelInfo("tiny", "relu", "test", "none", "nothing")})
+    monkeypatch.setattr(model_store, "ALTERNATIVES", ())
+    root = tmp_path / "models"
+    model_store.install(root, tarball=tgz, progress=lambda m: None)
+    first = model_store.current_set(root)
+    assert model_store.onnx_path("tiny", root).is_file()
+
+    def dies(*_a, **_k):
+        raise KeyboardInterrupt  # as a kill in the middle of converting
+
+    monkeypatch.setattr(tfjs_onnx, "convert_files", dies)
+    with pytest.raises(KeyboardInterrupt):
+        model_store.install(root, tarball=tgz, progress=lambda m: None)
+    assert model_store.current_set(root) == first and model_store.onnx_path("tiny", root).is_file()
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("set-")) == [first.name]
 
 
 # -- liveness -----------------------------------------------------------------------------------

@@ -157,3 +157,29 @@ def test_processes_writing_at_once_lose_nothing(tmp_path):
         assert fl.describe_collection(CollectionId="c").to_dict()["FaceCount"] == 181
         assert index_agrees_with_catalog(fl, "c")
         assert all(finds_itself(fl, "c", f) for s in (1, 2, 3) for f in synthetic_faces(60, seed=s))
+
+
+def _open_catalog(url: str) -> str:
+    from faceledger.store.catalog import Catalog
+
+    Catalog(url).engine.dispose()
+    return "ok"
+
+
+def test_an_old_catalog_gains_new_columns_when_many_processes_open_it_at_once(tmp_path, database_url):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sqlalchemy import create_engine, inspect
+
+    from faceledger.store.catalog import Catalog
+
+    url = database_url or f"sqlite:///{tmp_path / 'catalog.db'}"
+    Catalog(url).engine.dispose()
+    old = create_engine(url)
+    with old.begin() as conn:  # as a catalog made before MinLiveness was a policy member
+        conn.exec_driver_sql('ALTER TABLE collection_policies DROP COLUMN min_liveness')
+    with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert list(pool.map(_open_catalog, [url] * 6)) == ["ok"] * 6
+    assert "min_liveness" in {c["name"] for c in inspect(old).get_columns("collection_policies")}
+    old.dispose()

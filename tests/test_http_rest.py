@@ -171,6 +171,8 @@ def test_liveness_and_attributes_over_rest(api):
     refused = api.http.post("/liveness", json={"Image": "/etc/passwd"})
     assert refused.status_code == 400 and refused.json()["Code"] == "SerializationException"
     assert api.http.post("/liveness", json={"Image": as_json["Image"], "LivenessThreshold": 200}).status_code == 400
+    missing = api.http.post("/liveness", json={})
+    assert missing.status_code == 400 and "Image is required" in missing.json()["Message"]
     # IndexFaces takes faceledger's LivenessThreshold beside Rekognition's members.
     assert api.http.post("/collections", json={"CollectionId": "liveness"}).status_code == 200
     r = api.http.post("/collections/liveness/faces", files=_files(OBAMA_PORTRAIT), data={"LivenessThreshold": "100"})
@@ -181,3 +183,4 @@ def test_liveness_and_attributes_over_rest(api):
     assert {m["Attribute"] for m in detail["FaceLedger"]["UnavailableAttributes"]} >= {"BEARD", "SUNGLASSES"}
     paths = httpx.get(f"{api.url}/openapi.json").json()["paths"]
     assert "multipart/form-data" in paths["/v1/liveness"]["post"]["requestBody"]["content"]
+    assert paths["/v1/liveness"]["post"]["tags"] == ["images"]

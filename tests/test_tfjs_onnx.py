@@ -93,6 +93,19 @@ def test_depthwise_with_multiplier_and_strided_slice_match_numpy():
     np.testing.assert_allclose(got, ref[:, :2, :2, 3], rtol=1e-5, atol=1e-5)
 
 
+def test_nodes_in_any_order_and_a_mean_over_no_axes():
+    nodes = [
+        {"name": "out", "op": "Mean", "input": ["r", "none"], "attr": {"keep_dims": {"b": False}}},
+        {"name": "r", "op": "Relu", "input": ["x"]},
+    ]
+    model_json, weights = _graph(nodes, {"none": np.zeros((0,), np.int32)}, [1, 3])
+    x = np.array([[-1.0, 0.5, 2.0]], np.float32)
+    np.testing.assert_array_equal(_run(convert(model_json, weights), x)["out"], np.maximum(x, 0))
+    cycle, _ = _graph([{"name": "a", "op": "Relu", "input": ["b"]}, {"name": "b", "op": "Relu", "input": ["a"]}], {}, [1, 3])
+    with pytest.raises(ConversionError, match="cycle"):
+        convert(cycle, {})
+
+
 def test_unknown_op_fails_with_its_name():
     model_json, weights = _graph([{"name": "odd", "op": "FancyNewOp", "input": ["x"]}], {}, [1, 2])
     with pytest.raises(ConversionError, match="'FancyNewOp' is not supported"):

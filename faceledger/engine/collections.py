@@ -166,12 +166,12 @@ class CollectionOperations(AccountableOperations):
         level = quality_filter.check_level(QualityFilter, "AUTO")
         img = self.load_image(Image)
         faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
-        unlive = not_live(img.rgb, faces, liveness_threshold)
+        reasons_of = [quality_filter.reasons(face, level) for face in faces]
+        passing = [i for i, r in enumerate(reasons_of) if not r]  # only these are worth a liveness score
+        for j in not_live(img.rgb, [faces[i] for i in passing], liveness_threshold):
+            reasons_of[passing[j]].append("LOW_FACE_QUALITY")
         kept, prepared = [], []
-        for i, face in enumerate(faces):  # largest first, so MaxFaces keeps the largest good faces
-            reasons = quality_filter.reasons(face, level)
-            if i in unlive and "LOW_FACE_QUALITY" not in reasons:
-                reasons.append("LOW_FACE_QUALITY")
+        for face, reasons in zip(faces, reasons_of):  # largest first, so MaxFaces keeps the largest good faces
             if not reasons and len(kept) >= max_faces:
                 reasons = ["EXCEEDS_MAX_FACES"]
             if not reasons:

@@ -68,13 +68,15 @@ class FaceOperations(AccountableOperations):
 
     # -- DetectLiveness (faceledger's own) -------------------------------------------------
 
-    def detect_liveness(self, Image: ImageInput, LivenessThreshold: float | None = None, *,
+    def detect_liveness(self, Image: ImageInput | None = None, LivenessThreshold: float | None = None, *,
                         detector: str | None = None) -> records.Plain:  # fmt: skip
         """Passive liveness of each face of a still image: is it a real, live capture?
 
         Two small models, both must agree: one trained to tell real photos from computer-made or
         edited faces, one to tell live captures from replayed recordings. Score 0-100 is the weaker.
         """
+        if Image is None:
+            raise InvalidParameterException("Image is required: {'Bytes': ...} or {'S3Object': ...}.")
         threshold = validate.percentage(LivenessThreshold, "LivenessThreshold", appearance.LIVENESS_THRESHOLD)
         img = self.load_image(Image)
         faces = analyze_faces(img.rgb, self.detector(detector))

@@ -293,6 +293,14 @@ def native_openapi(route: Route) -> dict:
     return extra
 
 
+def _tag(route: Route) -> str:
+    if route.files:  # a picture goes in: DetectFaces, IndexFaces, DetectLiveness, ...
+        return "collections" if route.path.startswith("/collections") else "images"
+    if route.native is not None:
+        return "accountability"
+    return "collections" if route.path.startswith("/collections") else "video" if route.path.startswith("/videos") else "images"
+
+
 def openapi_extra(route: Route) -> dict:
     if route.native is not None:
         return native_openapi(route)
@@ -344,8 +352,7 @@ for _route in ROUTES:
         summary=_route.summary,
         description=(f"faceledger's `{_route.operation}`." if _route.native is not None
                      else f"Rekognition's `{_route.operation}`: the same members and the same response."),
-        tags=["accountability" if _route.native is not None else "collections" if _route.path.startswith("/collections")
-              else "video" if _route.path.startswith("/videos") else "images"],
+        tags=[_tag(_route)],
         openapi_extra=openapi_extra(_route),
         response_class=JSONResponse,
     )

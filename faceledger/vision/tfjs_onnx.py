@@ -206,13 +206,19 @@ def _pool(b: _Builder, node: dict, ins: list[str], out: str) -> str:
 
 def _matmul(b: _Builder, node: dict, ins: list[str], out: str) -> str:
     a, m = ins[0], ins[1]
+    batched = node["op"] == "BatchMatMulV2"  # rank unknown here: only constants can be transposed
+
+    def transposed(x: str, which: str) -> str:
+        if x in b.consts:
+            return b.const(np.swapaxes(b.consts[x], -1, -2).copy(), "matrix")
+        if batched:
+            raise ConversionError(f"{node['name']}: BatchMatMulV2 with {which} on a computed tensor is not supported")
+        return b.op("Transpose", [x], perm=[1, 0])
+
     if _attr(node, "transpose_a", False) or _attr(node, "adj_x", False):
-        a = b.op("Transpose", [a], perm=[1, 0])
+        a = transposed(a, "adj_x")
     if _attr(node, "transpose_b", False) or _attr(node, "adj_y", False):
-        if m in b.consts:
-            m = b.const(b.consts[m].T.copy(), "matrix")
-        else:
-            m = b.op("Transpose", [m], perm=[1, 0])
+        m = transposed(m, "adj_y")
     y = b.op("MatMul", [a, m])
     if node["op"] == "_FusedMatMul":
         return _fused_tail(b, node, y, out, ins[2:], bias_in_op=False)
@@ -222,6 +228,8 @@ def _matmul(b: _Builder, node: dict, ins: list[str], out: str) -> str:
 def _reduce(b: _Builder, node: dict, ins: list[str], out: str) -> str:
     kind = {"Mean": "ReduceMean", "Max": "ReduceMax", "Min": "ReduceMin", "Sum": "ReduceSum", "Prod": "ReduceProd"}[node["op"]]
     axes = np.atleast_1d(b.value(ins[1], f"{node['name']}: the axes")).astype(np.int64)
+    if axes.size == 0:  # TensorFlow reduces nothing; ONNX's empty axes would reduce everything
+        return b.op("Identity", [ins[0]], out)
     keep = int(bool(_attr(node, "keep_dims", False)))
     if kind == "ReduceSum":  # ReduceSum takes its axes as an input from opset 13
         return b.op(kind, [ins[0], b.const(axes, "axes")], out, keepdims=keep)
@@ -336,6 +344,36 @@ def _input_name(ref: str) -> str:
     return name
 
 
+def _in_order(nodes: list[dict]) -> list[dict]:
+    """The nodes with every node after the nodes it reads (model.json need not list them so)."""
+    by_name = {n["name"]: n for n in nodes}
+    done: set[str] = set()
+    open_: set[str] = set()  # on the current path: meeting one again is a cycle
+    out: list[dict] = []
+    for start in nodes:
+        stack = [(start["name"], False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                open_.discard(name)
+                done.add(name)
+                out.append(by_name[name])
+                continue
+            if name in done:
+                continue
+            if name in open_:
+                raise ConversionError(f"{name}: the graph has a cycle (control flow is not supported)")
+            open_.add(name)
+            stack.append((name, True))
+            for ref in by_name[name].get("input", []):
+                dep = _input_name(ref.lstrip("^"))
+                if dep not in by_name:
+                    raise ConversionError(f"{name}: reads {dep!r}, which the graph does not define")
+                if dep not in done:
+                    stack.append((dep, False))
+    return out
+
+
 def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model"):
     """An onnx.ModelProto computing the same outputs as the TF.js graph model."""
     import onnx
@@ -346,7 +384,7 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
     topo = model_json["modelTopology"]
     if topo.get("library", {}).get("function"):
         raise ConversionError(f"{name}: graph functions (control flow) are not supported")
-    nodes = topo["node"]
+    nodes = _in_order(topo["node"])
     consts = {n["name"]: weights[n["name"]] for n in nodes if n["op"] == "Const" and n["name"] in weights}
     missing = [n["name"] for n in nodes if n["op"] == "Const" and n["name"] not in weights]
     if missing:
