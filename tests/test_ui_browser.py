@@ -71,7 +71,7 @@ def service(tmp_path_factory):
     bucket = tmp_path_factory.mktemp("ui-clips")
     compose(bucket / "two.mp4", two_people())
     fairness_report(home / "fairness")
-    admin, reviewer, limited = _make_keys(home, ("admin", None, None), ("second reviewer", None, None),
+    admin, reviewer, limited = _make_keys(home, ("admin", None, None), ("second reviewer", None, ["watchlist"]),
                                           ("auditor of other", ["ListCollections", "ListLedger"], ["other"]))
     env = {"FACELEDGER_BUCKETS": f"clips={bucket}", "FACELEDGER_VIDEO_WORKERS": "1", "FACELEDGER_RETENTION_INTERVAL": "0"}
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
@@ -239,6 +239,12 @@ def test_collection_search_review_and_ledger(page, service):
     card = page.get_by_role("listitem").filter(has_text="obama_official_portrait.jpg")
     expect(card).to_contain_text("CONFIRMED, 2 of 2 confirmations")
     shot(page, "review-confirmed")
+    # The second reviewer's key is limited to this collection: it sees the ledger of it, and may
+    # not verify the whole chain, which the auditor (the admin key here) does.
+    open_page(page, "Ledger")
+    expect(page.get_by_text("Verifying the whole chain needs a key not limited")).to_be_visible()
+    sign_out(page)
+    sign_in(page, service.url, service.admin)
 
     # Both decisions in the ledger, the chain intact, and the export holds them.
     open_page(page, "Ledger")
@@ -256,6 +262,9 @@ def test_collection_search_review_and_ledger(page, service):
         page.get_by_role("button", name="Export CSV").click()
     exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert [(e["Actor"], e["Operation"]) for e in exported] == [(service.admin[0], "ReviewCandidate"), (service.reviewer[0], "ReviewCandidate")]
+    # A cell that a spreadsheet would run as a formula is exported as text.
+    cells = page.evaluate("""async () => (await import('/ui/static/pages/ledger.js')).toCsv([{Seq: 1, Purpose: '=HYPERLINK("http://x/")', CaseId: '+1', Actor: '@a'}])""")
+    assert """'=HYPERLINK(""http://x/"")""" in cells and ",'+1," in cells and ",'@a," in cells
     page.get_by_label("Operation").fill("")
     page.get_by_role("button", name="Apply filters").click()
     search_row = page.get_by_role("row").filter(has_text="SearchFacesByImage")

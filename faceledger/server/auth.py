@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import (
     AccessDeniedException,
+    ExpiredTokenException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     ProvisionedThroughputExceededException,
@@ -137,6 +138,8 @@ class Authenticator:
     def session(self, token: str) -> Principal:
         """A web UI session token: the key it names, with that key's rights, if still active."""
         key_id = self.sessions.verify(token)
+        if self.keys.session_ended(token):
+            raise ExpiredTokenException("This session was signed out: sign in again.")
         key, _ = self._active(key_id)  # revoked since sign-in: refused now
         self.limiter.take(key.access_key_id)
         return Principal(key)

@@ -11,16 +11,17 @@ catalog alone (a backup, a shared PostgreSQL) reveals no secret.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from ..errors import InternalServerError, InvalidParameterException, ResourceNotFoundException
-from ..store.catalog import Catalog, access_keys, now
+from ..store.catalog import Catalog, access_keys, ended_sessions, now
 
 KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -150,6 +151,19 @@ class KeyStore:
         if not done and key.revoked_at is None:
             raise ResourceNotFoundException(f"No access key {access_key_id!r}.")
         return key
+
+    def end_session(self, token: str, expires: int, clock: float) -> None:
+        """Remember a signed-out session token until it would have expired anyway."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.catalog.write() as conn:
+            conn.execute(delete(ended_sessions).where(ended_sessions.c.expires_at < int(clock)))
+            if not conn.execute(select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)).first():
+                conn.execute(insert(ended_sessions).values(token_sha256=digest, expires_at=int(expires)))
+
+    def session_ended(self, token: str) -> bool:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.catalog.read() as conn:
+            return conn.execute(select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)).first() is not None
 
     def active_secret(self, access_key_id: str) -> tuple[AccessKey, str] | None:
         """The key and its secret, or None if there is no such key or it is revoked."""

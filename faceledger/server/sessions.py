@@ -2,7 +2,7 @@
 then holds only a signed token naming the key and its expiry, never the secret.
 
 A token is `fls1.<payload>.<signature>`: the payload is base64url JSON {"k": key id, "e":
-expiry, "i": issued} and the signature HMAC-SHA256 over it. The HMAC key is derived from the
+expiry, "i": issued, "n": nonce} and the signature HMAC-SHA256 over it. The HMAC key is derived from the
 master key (master.key, mode 0600), so every worker and every machine that shares the master
 key accepts the same tokens and nothing new must be copied. A token carries no rights of its
 own: each request looks the key up again, so a revoked key's tokens stop working at once."""
@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -64,8 +65,14 @@ class SessionTokens:
         """A token for the key and its expiry (epoch seconds)."""
         issued = int(self.clock())
         expires = issued + self.lifetime
-        payload = _b64(json.dumps({"k": access_key_id, "e": expires, "i": issued}, separators=(",", ":")).encode())
+        # "n": a nonce, so that two sign-ins in one second are two sessions (one can sign out alone)
+        claims = {"k": access_key_id, "e": expires, "i": issued, "n": secrets.token_urlsafe(9)}
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{PREFIX}{payload}.{self._sign(payload)}", expires
+
+    def expiry(self, token: str) -> int:
+        """The expiry (epoch seconds) of a token `verify` accepted."""
+        return int(json.loads(_unb64(token[len(PREFIX):].partition(".")[0]))["e"])
 
     def verify(self, token: str) -> str:
         """The access key id the token was issued to; UnrecognizedClientException for a token

@@ -17,8 +17,15 @@ from starlette.responses import JSONResponse, Response
 
 from .. import reports
 from ..calibration import DEFAULT_SIMILARITY_THRESHOLD
-from ..errors import InvalidParameterException, ResourceNotFoundException, SerializationException
+from ..errors import (
+    InvalidParameterException,
+    InvalidSignatureException,
+    ResourceNotFoundException,
+    SerializationException,
+    UnrecognizedClientException,
+)
 from .auth import Principal
+from .sessions import PREFIX as SESSION_PREFIX
 from .operations import authorize_video_job
 from .rekognition import read_body
 from .rest import principal
@@ -75,7 +82,11 @@ async def create_session(request: Request):
     if not isinstance(key_id, str) or not isinstance(secret, str) or not key_id or not secret:
         raise InvalidParameterException("Sign in with AccessKeyId and SecretAccessKey.")
     auth = request.app.state.faceledger.auth
-    who = await run_in_threadpool(auth.key_secret, key_id, secret)
+    try:
+        who = await run_in_threadpool(auth.key_secret, key_id, secret)
+    except (UnrecognizedClientException, InvalidSignatureException):
+        # One answer for an unknown key and a wrong secret: sign-in must not tell which key ids exist.
+        raise UnrecognizedClientException("The access key ID or the secret is wrong (or the key is revoked).") from None
     request.state.access_key = who.name
     token, expires = auth.sessions.issue(who.name)
     return JSONResponse({"SessionToken": token, "Expiration": expires, **_rights(who)}, headers={"Cache-Control": "no-store"})
@@ -84,6 +95,16 @@ async def create_session(request: Request):
 @router.get("/sessions/current", summary="The caller's access key and its rights")
 async def current_session(who: Principal = Depends(principal)):
     return _rights(who)
+
+
+@router.delete("/sessions/current", summary="Sign out: the caller's session token stops working now, not at its expiry")
+async def end_session(request: Request, who: Principal = Depends(principal)):
+    auth = request.app.state.faceledger.auth
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if not token.startswith(SESSION_PREFIX):
+        raise InvalidParameterException("Only a web UI session token can be signed out; revoke an access key instead.")
+    await run_in_threadpool(auth.keys.end_session, token, auth.sessions.expiry(token), auth.sessions.clock())
+    return JSONResponse({"SignedOut": True})
 
 
 @router.get("/collections/{CollectionId}/faces/{FaceId}/image", summary="A stored face as a JPEG thumbnail",

@@ -213,6 +213,14 @@ access_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# Web UI sessions ended by signing out before they expired (by the token's SHA-256), kept until then.
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("expires_at", Integer, nullable=False),  # epoch seconds, as in the token
+)
+
 
 @dataclass(frozen=True)
 class FaceRow:

@@ -23,7 +23,7 @@ export const session = {
     }
   },
   save(s) { sessionStorage.setItem(STORE, JSON.stringify(s)); },
-  clear() { sessionStorage.removeItem(STORE); },
+  clear() { sessionStorage.removeItem(STORE); sessionStorage.removeItem("faceledger.videoJobs"); },
 };
 
 export async function signIn(accessKeyId, secretAccessKey) {

@@ -63,7 +63,11 @@ function showNav(s) {
   fill(nav, h("ul", {}, PAGES.filter(allowed).map((p) => h("li", {}, h("a", { href: `#/${p.path}`, "data-page": p.path }, p.title)))));
   nav.hidden = false;
   const out = h("button", { type: "button", class: "link" }, "Sign out");
-  out.addEventListener("click", () => { session.clear(); location.hash = ""; showSignIn(); });
+  out.addEventListener("click", async () => {
+    // The service forgets the token too, so a copy of it (another tab, a log) is useless now.
+    await api("/sessions/current", { method: "DELETE" }).catch(() => {});
+    session.clear(); location.hash = ""; showSignIn();
+  });
   fill(who, h("span", {}, "Signed in as ", h("strong", {}, s.Name), ` (${s.AccessKeyId})`), out);
   who.hidden = false;
 }
@@ -113,6 +117,8 @@ window.addEventListener("faceledger:expired", () => {
   showSignIn("Your session has expired: sign in again.");
 });
 window.addEventListener("hashchange", route);
+// The skip link moves focus to the page, not to a page called "main".
+document.getElementById("skip").addEventListener("click", (e) => { e.preventDefault(); main.focus(); });
 
 if (session.load()) {
   // Check the stored token still works (the key may have been revoked) before showing pages.

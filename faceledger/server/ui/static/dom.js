@@ -80,7 +80,8 @@ export const fmt = {
   rate: (x) => (x === null || x === undefined ? "—" : x === 0 ? "0" : Number(x).toExponential(1)),
   count: (x) => (x === null || x === undefined ? "—" : x >= 10 ? x.toFixed(0) : x >= 0.1 ? x.toFixed(2) : x.toExponential(1)),
   sim: (x) => (x === null || x === undefined ? "—" : Number(x).toFixed(1)),
-  time: (iso) => (iso ? new Date(iso).toLocaleString() : "—"),
+  // The catalog's times are UTC; some come without an offset, which Date would read as local.
+  time: (iso) => (iso ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}Z`).toLocaleString() : "—"),
   secs: (ms) => `${(ms / 1000).toFixed(1)} s`,
 };
 
@@ -124,15 +125,38 @@ export function download(name, text, type) {
   setTimeout(() => URL.revokeObjectURL(u), 1000);
 }
 
+// Every file under dropped entries, folders walked (a dropped folder is one entry, not its files).
+async function filesOf(entries) {
+  const out = [];
+  const walk = async (entry, path) => {
+    if (entry.isFile) {
+      const file = await new Promise((ok, bad) => entry.file(ok, bad));
+      Object.defineProperty(file, "webkitRelativePath", { value: path + file.name });
+      out.push(file);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {  // readEntries answers in batches until an empty one
+        const batch = await new Promise((ok, bad) => reader.readEntries(ok, bad));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child, `${path}${entry.name}/`);
+      }
+    }
+  };
+  for (const entry of entries) await walk(entry, "");
+  return out;
+}
+
 // A drop zone that is also a keyboard-usable file picker (the input inside it).
 export function dropZone(input, text, onFiles) {
   const zone = h("div", { class: "dropzone" }, h("p", {}, text), input);
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
+  zone.addEventListener("drop", async (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    onFiles([...e.dataTransfer.files]);
+    const entries = [...e.dataTransfer.items].map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+    if (entries.some((x) => x && x.isDirectory)) onFiles(await filesOf(entries.filter(Boolean)));
+    else onFiles([...e.dataTransfer.files]);
   });
   input.addEventListener("change", () => onFiles([...input.files]));
   return zone;

@@ -7,7 +7,9 @@ import { add, download, errorNotice, field, fill, fmt, h, notice, pageHeading, t
 const COLUMNS = ["Seq", "At", "Actor", "Operation", "CollectionId", "CaseId", "Purpose", "Threshold", "FalseMatchRate", "ProbeSha256", "Detail", "PrevHash", "Hash"];
 
 function csvCell(value) {
-  const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  let text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  // A spreadsheet would run a cell starting like a formula: a purpose or note must stay text.
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -89,7 +91,10 @@ export async function render(root) {
       h("button", { type: "submit" }, "Apply filters"),
       h("button", { type: "button", class: "secondary", onclick: () => exportAs("jsonl") }, "Export JSON lines"),
       h("button", { type: "button", class: "secondary", onclick: () => exportAs("csv") }, "Export CSV"),
-      may("VerifyLedger") ? h("button", { type: "button", class: "secondary", onclick: verify }, "Verify the chain") : null));
+      // The chain is one for all collections: a key limited to some may not check it whole.
+      may("VerifyLedger") && session.load().Collections === "*"
+        ? h("button", { type: "button", class: "secondary", onclick: verify }, "Verify the chain")
+        : h("span", { class: "hint" }, "Verifying the whole chain needs a key not limited to some collections.")));
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
   add(root, ...pageHeading("Ledger", "Every search, comparison, change and review decision, in order, each entry carrying the hash of the one before: an edited, deleted or reordered entry breaks the chain."),
     form, verifyOut, exportOut, body, more);

@@ -20,7 +20,9 @@ function candidateCard(c, me, onDecided) {
   const canDecide = c.Status === "PENDING" && !mine && may("ReviewCandidate", c.CollectionId);
   async function decide(decision) {
     try {
-      const r = await api(`/review/${c.CandidateId}`, { method: "POST", json: { Decision: decision, Note: note.value.trim() || undefined } });
+      // Through the collection's route: a key limited to some collections may only decide there.
+      const r = await api(`/collections/${encodeURIComponent(c.CollectionId)}/review/${c.CandidateId}`,
+        { method: "POST", json: { Decision: decision, Note: note.value.trim() || undefined } });
       fill(status, notice("ok", `Candidate ${c.CandidateId} is now ${r.Candidate.Status}.`));
       await onDecided(c.CandidateId, r.Candidate.Status);
     } catch (e) {
@@ -69,6 +71,7 @@ export async function render(root) {
         fill(outcome, notice("ok", `Candidate ${id} is now ${now}.`));
       })));
       if (!page.Candidates.length) add(list, h("li", {}, notice("info", `No ${status.value.toLowerCase()} candidate.`)));
+      if (page.NextToken) add(list, h("li", {}, notice("warn", "Showing the first 200 candidates: decide on these, or choose one collection, to see the rest.")));
     } catch (e) {
       fill(list, h("li", {}, errorNotice(e)));
     }

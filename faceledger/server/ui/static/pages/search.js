@@ -48,17 +48,22 @@ async function searchSection() {
   let ctx = contextFields(null);
   add(ctxHolder, ctx.el);
 
+  let generation = 0; // the latest choice wins over an answer still on its way
   async function loadPolicy() {
-    policy = null;
-    fill(policyView);
+    const mine = ++generation;
+    let found = null, shown;
     if (collection.value && may("GetCollectionPolicy", collection.value)) {
       try {
-        policy = (await api(`/collections/${encodeURIComponent(collection.value)}/policy`)).Policy;
-        add(policyView, h("span", {}, "Policy: ", policyBadges(policy)));
+        found = (await api(`/collections/${encodeURIComponent(collection.value)}/policy`)).Policy;
+        shown = h("span", {}, "Policy: ", policyBadges(found));
       } catch (e) {
-        add(policyView, errorNotice(e));
+        shown = errorNotice(e);
       }
     }
+    if (mine !== generation) return;
+    policy = found;
+    fill(policyView);
+    if (shown) add(policyView, shown);
     ctx = contextFields(policy);
     fill(ctxHolder, ctx.el);
   }

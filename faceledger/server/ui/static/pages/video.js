@@ -10,13 +10,14 @@ const RECENT = "faceledger.videoJobs";
 const SVG = "http://www.w3.org/2000/svg";
 const KINDS = { FaceSearch: "face-search", FaceDetection: "face-detection" };
 
+// Kept with the session (this tab, this key), not in the browser for the next person.
 function recentJobs() {
-  try { return JSON.parse(localStorage.getItem(RECENT) || "[]"); } catch { return []; }
+  try { return JSON.parse(sessionStorage.getItem(RECENT) || "[]"); } catch { return []; }
 }
 
 function remember(job) {
   const jobs = [job, ...recentJobs().filter((j) => j.JobId !== job.JobId)].slice(0, 20);
-  localStorage.setItem(RECENT, JSON.stringify(jobs));
+  sessionStorage.setItem(RECENT, JSON.stringify(jobs));
 }
 
 function svg(tag, attrs = {}, ...children) {
@@ -160,15 +161,18 @@ async function startForm(holder, showRecent) {
   add(ctxHolder, ctx.el);
   const searchOnly = h("div", {}, h("div", { class: "row" }, field("Collection", collection), field("Similarity threshold", threshold, "empty: the collection's floor or the default")), policyView, ctxHolder);
   const status = h("div", { "aria-live": "polite" });
+  let generation = 0; // the latest change wins over an answer still on its way
   const sync = async () => {
+    const mine = ++generation;
     searchOnly.hidden = kind.value !== "FaceSearch";
     collection.required = !searchOnly.hidden;
-    fill(policyView);
     let policy = null;
     if (!searchOnly.hidden && collection.value && may("GetCollectionPolicy", collection.value)) {
       policy = (await api(`/collections/${encodeURIComponent(collection.value)}/policy`).catch(() => ({}))).Policy || null;
-      if (policy) add(policyView, h("span", {}, "Policy: ", policyBadges(policy)));
     }
+    if (mine !== generation) return;
+    fill(policyView);
+    if (policy) add(policyView, h("span", {}, "Policy: ", policyBadges(policy)));
     ctx = contextFields(policy);
     fill(ctxHolder, ctx.el);
   };
