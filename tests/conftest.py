@@ -56,6 +56,20 @@ def engine():
     return FaceLedger()
 
 
+def synthetic_faces(n: int, seed: int) -> list:
+    """Faces with random embeddings (PreparedFace): storage is tested without paying for the vision models."""
+    from faceledger import records
+    from faceledger.engine.collections import PreparedFace
+
+    rng = np.random.default_rng(seed)
+    detail = records.FaceDetail(
+        bounding_box=records.BoundingBox(width=0.2, height=0.2, left=0.1, top=0.1),
+        confidence=99.0, landmarks=[], pose=records.Pose(roll=0.0, yaw=0.0, pitch=0.0),
+        quality=records.ImageQuality(brightness=50.0, sharpness=50.0),
+    )  # fmt: skip
+    return [PreparedFace(detail, rng.normal(0, 0.1, 128).astype(np.float32), []) for _ in range(n)]
+
+
 def jpeg_bytes(im: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, "JPEG", quality=92, **kw)

@@ -16,21 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH
+from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, synthetic_faces
 from faceledger import FaceLedger
 from faceledger import records
 from faceledger.engine.collections import PreparedFace
-
-
-def synthetic_faces(n: int, seed: int) -> list[PreparedFace]:
-    """Faces with random embeddings: storage is tested without paying for the vision models."""
-    rng = np.random.default_rng(seed)
-    detail = records.FaceDetail(
-        bounding_box=records.BoundingBox(width=0.2, height=0.2, left=0.1, top=0.1),
-        confidence=99.0, landmarks=[], pose=records.Pose(roll=0.0, yaw=0.0, pitch=0.0),
-        quality=records.ImageQuality(brightness=50.0, sharpness=50.0),
-    )  # fmt: skip
-    return [PreparedFace(detail, rng.normal(0, 0.1, 128).astype(np.float32), []) for _ in range(n)]
 
 
 def finds_itself(fl: FaceLedger, cid: str, face: PreparedFace) -> bool:

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
+from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH, synthetic_faces
 from http_server import start_serve
 from synthetic import fairness_report
 from videos import compose, two_people
@@ -73,6 +73,11 @@ def service(tmp_path_factory):
     fairness_report(home / "fairness")
     admin, reviewer, limited = _make_keys(home, ("admin", None, None), ("second reviewer", None, ["watchlist"]),
                                           ("auditor of other", ["ListCollections", "ListLedger"], ["other"]))
+    from faceledger import FaceLedger
+
+    with FaceLedger(home=home) as fl:  # a collection longer than one page of faces
+        fl.create_collection(CollectionId="many")
+        fl.store_indexed_faces("many", synthetic_faces(205, seed=5), "crowd")
     env = {"FACELEDGER_BUCKETS": f"clips={bucket}", "FACELEDGER_VIDEO_WORKERS": "1", "FACELEDGER_RETENTION_INTERVAL": "0"}
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
     yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited)
@@ -352,6 +357,17 @@ def test_video_job_timeline_and_frame(page, service):
     expect(page.locator('[data-fact="Expected false candidates"]')).to_contain_text("2 faces × FMR")
     images_shown(page, "figure.boxed img", 1, min_width=640)
     shot(page, "video")
+
+
+def test_a_long_collection_pages_its_faces(page, service):
+    from playwright.sync_api import expect
+
+    sign_in(page, service.url, service.admin)
+    page.goto(f"{service.url}/ui/#/collections/many")
+    expect(page.get_by_text("Showing 200 faces; there are more.")).to_be_visible(timeout=WAIT)
+    page.get_by_role("button", name="Load more faces").click()
+    expect(page.get_by_text("205 face(s).")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_role("button", name="Load more faces")).to_be_hidden()
 
 
 def test_report_pages(page, service):

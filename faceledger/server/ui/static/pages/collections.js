@@ -118,22 +118,37 @@ async function detailView(root, id) {
   add(root, faces);
   if (!may("ListFaces", id)) add(faces, notice("error", "This key may not list this collection's faces (ListFaces)."));
   else {
-    try {
-      const page = await api(`/collections/${enc}/faces`, { query: { MaxResults: 200 } });
-      if (!page.Faces.length) add(faces, notice("info", "No face indexed yet."));
-      else if (policy && policy.KeepImages) {
-        add(faces, h("ul", { class: "thumbs" }, page.Faces.map((f) => h("li", {},
-          authImage(`/collections/${enc}/faces/${f.FaceId}/image`, `face ${f.ExternalImageId || f.FaceId}`),
-          h("div", {}, f.ExternalImageId || "(no external id)"), h("div", { class: "hint" }, f.FaceId.slice(0, 8))))));
-      } else {
-        add(faces, notice("info", "This collection keeps no images (its policy has no KeepImages): faces are listed by their metadata."),
-          table(["FaceId", "ExternalImageId", "UserId", "Confidence", "ImageId"],
-            page.Faces.map((f) => [h("code", {}, f.FaceId), f.ExternalImageId || "—", f.UserId || "—", fmt.sim(f.Confidence), h("code", {}, f.ImageId)])));
+    const thumbs = Boolean(policy && policy.KeepImages);
+    const list = thumbs ? h("ul", { class: "thumbs" }) : null;
+    const rows = [];
+    const holder = h("div");
+    const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more faces");
+    const count = h("p", { class: "hint", "aria-live": "polite" });
+    let next;
+    const load = async () => {
+      try {
+        const page = await api(`/collections/${enc}/faces`, { query: { MaxResults: 200, NextToken: next } });
+        next = page.NextToken;
+        if (thumbs) {
+          add(list, ...page.Faces.map((f) => h("li", {},
+            authImage(`/collections/${enc}/faces/${f.FaceId}/image`, `face ${f.ExternalImageId || f.FaceId}`),
+            h("div", {}, f.ExternalImageId || "(no external id)"), h("div", { class: "hint" }, f.FaceId.slice(0, 8)))));
+        } else {
+          rows.push(...page.Faces.map((f) => [h("code", {}, f.FaceId), f.ExternalImageId || "—", f.UserId || "—", fmt.sim(f.Confidence), h("code", {}, f.ImageId)]));
+          fill(holder, table(["FaceId", "ExternalImageId", "UserId", "Confidence", "ImageId"], rows));
+        }
+        const shown = thumbs ? list.children.length : rows.length;
+        fill(count, next ? `Showing ${shown} faces; there are more.` : `${shown} face(s).`);
+        more.hidden = !next;
+      } catch (e) {
+        fill(count, errorNotice(e));
       }
-      if (page.NextToken) add(faces, h("p", { class: "hint" }, `Showing the first ${page.Faces.length} faces.`));
-    } catch (e) {
-      add(faces, errorNotice(e));
-    }
+    };
+    more.addEventListener("click", load);
+    if (!thumbs) add(faces, notice("info", "This collection keeps no images (its policy has no KeepImages): faces are listed by their metadata."));
+    add(faces, thumbs ? list : holder, count, more);
+    await load();
+    if (!next && (thumbs ? !list.children.length : !rows.length)) fill(count, notice("info", "No face indexed yet."));
   }
 
   const users = h("section", { "aria-labelledby": "users-title" }, h("h2", { id: "users-title" }, "Users"));
