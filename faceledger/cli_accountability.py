@@ -25,6 +25,8 @@ def add_policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--require-review", action=argparse.BooleanOptionalAction, default=None, help="policy: two reviewers confirm matches")
     p.add_argument("--retention-days", type=int, metavar="N", help="policy: faces are deleted N days after indexing")
     p.add_argument("--keep-images", action=argparse.BooleanOptionalAction, default=None, help="policy: store source images")
+    p.add_argument("--independent-review", action=argparse.BooleanOptionalAction, default=None,
+                   help="policy: whoever ran a search may not review its matches")
     p.add_argument("--min-liveness", type=float, metavar="N", help="policy: IndexFaces leaves out faces scoring below N (0-100) for liveness")
 
 

@@ -92,6 +92,27 @@ def test_two_different_reviewers_confirm_a_match(fl, obama_prepared):
     assert [(e["Actor"], e["Detail"]["Status"]) for e in decisions] == [("reviewer-a", "PENDING"), ("reviewer-b", "CONFIRMED")]
 
 
+def test_independent_review_keeps_the_searcher_out(fl, obama_prepared):
+    fl.create_collection(CollectionId="c", policy={"RequireReview": True})
+    fl.store_indexed_faces("c", obama_prepared, "obama")
+    with acting("investigator"):
+        first = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
+        # Without the member the searcher may be one of the two reviewers (the default rule).
+        assert fl.review_candidate(CandidateId=first, Decision="CONFIRM")["Candidate"]["Status"] == "PENDING"
+    policy = fl.put_collection_policy(CollectionId="c", Policy={"IndependentReview": True})["Policy"]
+    assert policy["IndependentReview"] is True and policy["RequireReview"] is True
+    with acting("investigator"):
+        second = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
+        with pytest.raises(ConflictException, match="requires independent review"):
+            fl.review_candidate(CandidateId=second, Decision="CONFIRM")
+    for who in ("reviewer-a", "reviewer-b"):
+        with acting(who):
+            status = fl.review_candidate(CandidateId=second, Decision="CONFIRM")["Candidate"]["Status"]
+    assert status == "CONFIRMED"
+    with pytest.raises(InvalidParameterException, match="IndependentReview"):
+        fl.put_collection_policy(CollectionId="c", Policy={"IndependentReview": "yes"})
+
+
 def test_one_rejection_ends_a_candidate(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
     fl.store_indexed_faces("c", obama_prepared)

@@ -29,11 +29,12 @@ class CollectionPolicy:
     retention_days: int | None = None  # faces older than this are deleted by the sweep
     keep_images: bool = False  # store the source image of indexed faces
     min_liveness: float | None = None  # IndexFaces leaves out faces with a lower liveness score
+    independent_review: bool = False  # the one who searched may not review the match
 
     NAMES = {
         "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
         "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
-        "keep_images": "KeepImages", "min_liveness": "MinLiveness",
+        "keep_images": "KeepImages", "min_liveness": "MinLiveness", "independent_review": "IndependentReview",
     }  # fmt: skip
 
     def to_dict(self) -> dict:
@@ -70,7 +71,7 @@ class CollectionPolicy:
             isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
         ):
             raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1.")
-        for f in ("require_purpose", "require_case", "require_review", "keep_images"):
+        for f in ("require_purpose", "require_case", "require_review", "keep_images", "independent_review"):
             if not isinstance(getattr(self, f), bool):
                 raise InvalidParameterException(f"{self.NAMES[f]} must be true or false.")
         if self.retention_days is not None and (
@@ -82,7 +83,10 @@ class CollectionPolicy:
     def from_row(cls, row) -> "CollectionPolicy":
         if row is None:
             return cls()
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        values = {f.name: getattr(row, f.name) for f in fields(cls)}
+        if values["independent_review"] is None:  # a row from before the member: the old rule
+            values["independent_review"] = False
+        return cls(**values)
 
 
 def load_calibration(home: Path) -> calibration.Calibration:

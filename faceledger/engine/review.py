@@ -88,6 +88,11 @@ class ReviewOperations(AccountableOperations):
                 raise ResourceNotFoundException(f"No review candidate {CandidateId}" + (f" in {CollectionId!r}." if CollectionId else "."))
             if row.status != "PENDING":
                 raise ConflictException(f"Candidate {CandidateId} is already {row.status}.")
+            if reviewer == row.searched_by and self.policy(conn, row.collection_id).independent_review:
+                raise ConflictException(
+                    f"{reviewer} ran the search that found candidate {CandidateId}; collection {row.collection_id!r} "
+                    "requires independent review: the decision must come from someone else."
+                )
             if conn.execute(select(d.c.reviewer).where(d.c.candidate_id == CandidateId, d.c.reviewer == reviewer)).first():
                 raise ConflictException(
                     f"{reviewer} has already decided on candidate {CandidateId}: a second decision must come from another reviewer."

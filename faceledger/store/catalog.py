@@ -137,6 +137,7 @@ collection_policies = Table(
     Column("retention_days", Integer),
     Column("keep_images", Boolean, nullable=False, default=False),
     Column("min_liveness", Float),
+    Column("independent_review", Boolean),  # NULL in catalogs made before it: false
 )
 
 # Search results waiting for two people, and their decisions.

@@ -14,7 +14,8 @@ export function policyBadges(p) {
   if (p.RetentionDays != null) out.push(`kept ${p.RetentionDays} days`);
   if (p.KeepImages) out.push("keeps images");
   if (p.MinLiveness != null) out.push(`liveness at least ${p.MinLiveness}`);
-  const known = ["MinThreshold", "MaxFalseMatchRate", "RequirePurpose", "RequireCase", "RequireReview", "RetentionDays", "KeepImages", "MinLiveness"];
+  if (p.IndependentReview) out.push("independent review");
+  const known = ["MinThreshold", "MaxFalseMatchRate", "RequirePurpose", "RequireCase", "RequireReview", "RetentionDays", "KeepImages", "MinLiveness", "IndependentReview"];
   for (const [k, v] of Object.entries(p)) if (!known.includes(k) && v !== null && v !== false) out.push(v === true ? k : `${k} ${v}`);
   return out.length ? out.map((t) => h("span", { class: `badge ${/review|required/.test(t) ? "strong" : ""}` }, t)) : h("span", { class: "hint" }, "none");
 }
@@ -46,13 +47,14 @@ function createForm(onCreated) {
       checkbox("Require a purpose for every search", "RequirePurpose"),
       checkbox("Require a case ID for every search", "RequireCase"),
       checkbox("Matches need two reviewers before they count", "RequireReview"),
+      checkbox("Whoever ran a search may not review its matches", "IndependentReview"),
       checkbox("Keep the source images (for thumbnails and review)", "KeepImages")),
     h("button", { type: "submit" }, "Create collection"),
     status);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const policy = {};
-    for (const name of ["RequirePurpose", "RequireCase", "RequireReview", "KeepImages"]) policy[name] = form.elements[name].checked;
+    for (const name of ["RequirePurpose", "RequireCase", "RequireReview", "IndependentReview", "KeepImages"]) policy[name] = form.elements[name].checked;
     if (minT.value) policy.MinThreshold = Number(minT.value);
     if (maxFmr.value) policy.MaxFalseMatchRate = Number(maxFmr.value);
     if (days.value) policy.RetentionDays = Number(days.value);
