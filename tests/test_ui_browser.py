@@ -359,6 +359,25 @@ def test_video_job_timeline_and_frame(page, service):
     shot(page, "video")
 
 
+@pytest.mark.skipif(__import__("faceledger.vision.model_store").vision.model_store.installed() is None,
+                    reason="attribute models not installed: run `faceledger models install`")
+def test_detect_page_shows_attributes_liveness_and_what_was_not_estimated(page, service, group_photo):
+    from playwright.sync_api import expect
+
+    sign_in(page, service.url, service.admin)
+    open_page(page, "Detect")
+    expect(page.get_by_text("do not use them to make decisions about people")).to_be_visible()
+    page.locator("#detect-photo").set_input_files(str(group_photo))
+    table = page.get_by_role("table").filter(has_text="What the models estimate")
+    expect(table.get_by_role("row")).to_have_count(4, timeout=WAIT)  # a header and three faces
+    first = table.get_by_role("row").nth(1)
+    expect(first).to_contain_text("Male")
+    expect(first).to_contain_text(re.compile(r"\d+–\d+"))  # an age range
+    expect(first).to_contain_text(re.compile(r"(live|not live) \(score \d+\)"))
+    expect(page.get_by_role("region", name="Not estimated")).to_contain_text("SUNGLASSES")
+    shot(page, "detect")
+
+
 def test_a_long_collection_pages_its_faces(page, service):
     from playwright.sync_api import expect
 

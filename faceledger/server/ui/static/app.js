@@ -7,6 +7,7 @@ import { field, fill, h, notice, pageHeading, releaseImages } from "./dom.js";
 const PAGES = [
   { path: "collections", title: "Collections", needs: ["ListCollections"], what: "list collections", module: "./pages/collections.js" },
   { path: "index", title: "Index", needs: ["IndexFaces"], what: "index faces", module: "./pages/indexing.js" },
+  { path: "detect", title: "Detect", needs: ["DetectFaces"], what: "detect faces", module: "./pages/detect.js" },
   { path: "search", title: "Search", needs: ["SearchFacesByImage", "CompareFaces"], what: "search or compare faces", module: "./pages/search.js" },
   { path: "review", title: "Review", needs: ["ListReviewCandidates"], what: "list review candidates", module: "./pages/review.js" },
   { path: "ledger", title: "Ledger", needs: ["ListLedger"], what: "read the ledger", module: "./pages/ledger.js" },
