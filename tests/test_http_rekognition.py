@@ -15,7 +15,7 @@ from unittest import mock
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, jpeg_bytes
+from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, jpeg_bytes, needs_models
 from http_server import client, free_port, running_app, signed_request
 from PIL import Image
 from rekognition_shapes import assert_matches
@@ -339,7 +339,7 @@ def test_policy_purpose_and_case_travel_as_headers(service):
     assert entry["FalseMatchRate"] <= 1e-4
 
 
-@pytest.mark.skipif(model_store.installed() is None, reason="attribute models not installed: run `faceledger models install`")
+@needs_models
 def test_liveness_threshold_travels_as_a_header_and_the_policy_holds_without_it(service):
     c = service.admin
     c.create_collection(CollectionId="door")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import BIDEN, OBAMA_PORTRAIT, OBAMA_SPEECH
+from conftest import BIDEN, OBAMA_PORTRAIT, OBAMA_SPEECH, needs_models
 from http_server import running_app
 from rekognition_shapes import assert_matches
 
@@ -150,12 +150,6 @@ def test_accountability_routes(api):
     assert h.post("/collections/watch/erase", json={"Nope": 1}).status_code == 400
     # a key limited to some collections must name one to read the ledger
     assert api.reader.get("/ledger").status_code == 403
-
-
-needs_models = pytest.mark.skipif(
-    __import__("faceledger.vision.model_store").vision.model_store.installed() is None,
-    reason="attribute models not installed: run `faceledger models install` (needs npm)",
-)
 
 
 @needs_models

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH, synthetic_faces
+from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH, needs_models, synthetic_faces
 from http_server import start_serve
 from synthetic import fairness_report
 from videos import compose, two_people
@@ -359,8 +359,7 @@ def test_video_job_timeline_and_frame(page, service):
     shot(page, "video")
 
 
-@pytest.mark.skipif(__import__("faceledger.vision.model_store").vision.model_store.installed() is None,
-                    reason="attribute models not installed: run `faceledger models install`")
+@needs_models
 def test_detect_page_shows_attributes_liveness_and_what_was_not_estimated(page, service, group_photo):
     from playwright.sync_api import expect
 

@@ -4,7 +4,7 @@ right person matched, and damaged or wrong files failing their job with a clear 
 from __future__ import annotations
 
 import pytest
-from conftest import BIDEN, OBAMA_PORTRAIT
+from conftest import BIDEN, OBAMA_PORTRAIT, needs_models
 from videos import compose, expected_faces, two_people
 
 from faceledger import FaceLedger
@@ -47,8 +47,7 @@ def test_faces_found_at_the_right_timestamps(fl, clip):
     assert not wrong, f"wrong face counts at {wrong} ms"
 
 
-@pytest.mark.skipif(__import__("faceledger.vision.model_store").vision.model_store.installed() is None,
-                    reason="attribute models not installed: run `faceledger models install`")
+@needs_models
 def test_face_attributes_all_in_video(fl, clip):
     job = fl.start_face_detection(Video=str(clip), FaceAttributes="ALL")["JobId"]
     assert run(fl, job) == "SUCCEEDED"

@@ -59,14 +59,10 @@ class CollectionPolicy:
         return policy
 
     def check(self) -> None:
-        if self.min_threshold is not None and (
-            isinstance(self.min_threshold, bool) or not isinstance(self.min_threshold, (int, float)) or not 0 <= self.min_threshold <= 100
-        ):
-            raise InvalidParameterException("MinThreshold must be a number from 0 to 100.")
-        if self.min_liveness is not None and (
-            isinstance(self.min_liveness, bool) or not isinstance(self.min_liveness, (int, float)) or not 0 <= self.min_liveness <= 100
-        ):
-            raise InvalidParameterException("MinLiveness must be a number from 0 to 100.")
+        for f in ("min_threshold", "min_liveness"):
+            value = getattr(self, f)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100):
+                raise InvalidParameterException(f"{self.NAMES[f]} must be a number from 0 to 100.")
         if self.max_fmr is not None and (
             isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
         ):

@@ -423,7 +423,9 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
 
 
 def _attr_shape(node: dict) -> list[dict]:
-    return node.get("attr", {}).get("shape", {}).get("shape", node.get("attr", {}).get("shape", {})).get("dim", [])
+    """A Placeholder's dims: attr.shape is {"shape": {"dim": [...]}}, or the shape itself in older files."""
+    shape = node.get("attr", {}).get("shape", {})
+    return shape.get("shape", shape).get("dim", [])
 
 
 def convert_files(model_json_path: Path):
