@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .config import ImageLimits
 from .errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
@@ -114,19 +115,22 @@ def decode_image(
                     f"The image is {width}x{height} = {width * height} pixels; "
                     f"the limit is {limits.max_pixels} pixels."
                 )
-            if fmt == "PNG":
-                im.verify()  # chunk CRCs: catches corruption Pillow would otherwise decode
-                im = Image.open(io.BytesIO(data), formats=[fmt])
-            im.load()
             orientation = int(im.getexif().get(0x0112, 1) or 1)
-            im = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(im)
+            if fmt == "JPEG":
+                rgb = _decode_jpeg(data, im)
+            else:
+                # chunk CRCs: catches corruption Pillow would otherwise decode
+                Image.open(io.BytesIO(data), formats=[fmt]).verify()
+                im.load()
+                rgb = _to_rgb(im)
+            rgb = upright(rgb, orientation)
     except (ImageTooLargeException, InvalidImageFormatException):
         raise
-    except Image.DecompressionBombError as e:
-        raise ImageTooLargeException(str(e)) from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError) as e:
-        raise InvalidImageFormatException(f"The {fmt} image cannot be decoded: {e}") from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeException(f"The image is over the limit of {limits.max_pixels} pixels.") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError, struct.error):
+        # Pillow's own messages name its internals (file objects, offsets): say what is wrong instead.
+        raise InvalidImageFormatException(f"The {fmt} image is damaged or truncated and cannot be decoded.") from None
     h, w = rgb.shape[:2]
     if min(h, w) < limits.min_side:
         raise InvalidParameterException(
@@ -135,10 +139,53 @@ def decode_image(
     return DecodedImage(
         rgb=rgb,
         format=fmt,
-        exif_orientation=orientation if 1 <= orientation <= 8 else 1,
+        exif_orientation=orientation if orientation in _ORIENTATIONS else 1,
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
     )
+
+
+# libjpeg warnings about metadata, not pixels: seen in real cameras' files, decoded anyway.
+_HARMLESS_JPEG_WARNINGS = ("extraneous bytes before marker", "Adobe color transform", "JFIF", "ICC profile",
+                           "Invalid SOS parameters for sequential JPEG")  # fmt: skip
+
+
+def _decode_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
+    """libjpeg-turbo with its warnings made errors where they mean missing data: a JPEG cut short
+    and given its end marker back would otherwise decode, padded with grey, as if it were whole."""
+    import simplejpeg
+
+    plain = im.mode in ("RGB", "L")
+    try:
+        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB" if plain else "CMYK", strict=True,
+                                     min_factor=1 if plain else 8)  # fmt: skip
+    except ValueError as e:
+        reason = str(e)
+        if plain and any(w in reason for w in _HARMLESS_JPEG_WARNINGS):  # decode as viewers do
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False)
+        # A marker where data should be, a premature end, a bad Huffman code: pixels are missing.
+        raise InvalidImageFormatException(f"The JPEG image is truncated or damaged: {reason[:120]}.") from None
+    if plain:
+        return rgb
+    im.load()  # CMYK and YCCK: Pillow knows Adobe's inverted CMYK
+    return _to_rgb(im)
+
+
+# EXIF orientation -> how to turn the stored pixels upright (as ImageOps.exif_transpose does).
+_ORIENTATIONS = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    return np.ascontiguousarray(_ORIENTATIONS.get(orientation, _ORIENTATIONS[1])(rgb))
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

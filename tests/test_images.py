@@ -65,6 +65,44 @@ def test_truncated_jpeg_is_refused_not_padded(fraction):
         decode_image(data[: int(len(data) * fraction)])
 
 
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.9, 0.999])
+def test_truncated_jpeg_with_its_end_marker_put_back_is_refused(fraction):
+    # The decoder pads what is missing with grey; only its premature-end warning tells.
+    data = OBAMA_PORTRAIT.read_bytes()
+    with pytest.raises(InvalidImageFormatException, match="truncated"):
+        decode_image(data[: int(len(data) * fraction)] + b"\xff\xd9")
+
+
+def test_jpeg_frame_header_claiming_more_pixels_than_its_data_is_refused():
+    data = bytearray(OBAMA_PORTRAIT.read_bytes())
+    sof = data.rindex(b"\xff\xc0")  # the main frame's header (the first is the EXIF thumbnail's): length(2) precision(1) height(2) width(2)
+    data[sof + 5 : sof + 9] = (7000).to_bytes(2, "big") + (7000).to_bytes(2, "big")
+    with pytest.raises(InvalidImageFormatException, match="truncated"):
+        decode_image(bytes(data))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_upright_as_pillow_does(orientation):
+    from PIL import ImageOps
+
+    stored = Image.open(COLLINS).convert("RGB").resize((160, 120))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg_bytes(stored, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    decoded = decode_image(data)
+    assert decoded.exif_orientation == orientation and decoded.rgb.shape == expected.shape
+    assert np.abs(decoded.rgb.astype(int) - expected).mean() < 2  # two JPEG decoders, same picture
+
+
+def test_damaged_png_message_says_what_is_wrong_not_how_it_was_read():
+    data = bytearray(COLLINS.read_bytes())
+    data[data.index(b"IDAT") + 100] ^= 0xFF
+    with pytest.raises(InvalidImageFormatException) as e:
+        decode_image(bytes(data))
+    assert "damaged" in e.value.message and "object at 0x" not in e.value.message and "_io" not in e.value.message
+
+
 @pytest.mark.parametrize("cut", [0.5, "before-iend"])
 def test_truncated_png_is_refused(cut):
     data = COLLINS.read_bytes()
