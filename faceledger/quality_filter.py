@@ -1,13 +1,18 @@
 """QualityFilter: which faces are good enough to compare or index, and why not.
 
 A face fails a level when any measure is past that level's bar; the reasons are Rekognition's
-UnindexedFaces reasons. NONE filters nothing; AUTO is MEDIUM.
+UnindexedFaces reasons. NONE filters nothing. Each bar was placed by bench/quality_bars.py where
+the true match rate at the default threshold falls: for LOW, to under half the overall rate (the
+unusable); for AUTO, 10 points or more below it with 95% confidence (the clearly worse); for
+MEDIUM, 5 points below; for HIGH, 2 points below. Where no measured bin is worse, the bar sits
+at the edge of what was measured (faces past it were never measured well enough to vouch for).
 
 | level  | min box side (px) | Confidence | Sharpness | Brightness | abs(Yaw), abs(Pitch) |
 |--------|------------------:|-----------:|----------:|-----------:|---------------------:|
-| LOW    | 20                | 50         | 5         | 5 to 97    | 75                   |
-| MEDIUM | 40                | 80         | 15        | 10 to 95   | 60                   |
-| HIGH   | 64                | 95         | 30        | 20 to 90   | 40                   |
+| LOW    | 36                | 90         | 1         | 2 to 95    | 45                   |
+| AUTO   | 36                | 90         | 1.5       | 8 to 80    | 45                   |
+| MEDIUM | 44                | 92         | 3         | 10 to 70   | 45                   |
+| HIGH   | 52                | 98         | 6         | 40 to 70   | 30                   |
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ class Bar:
 
 
 BARS = {
-    "LOW": Bar(20, 50, 5, 5, 97, 75),
-    "MEDIUM": Bar(40, 80, 15, 10, 95, 60),
-    "HIGH": Bar(64, 95, 30, 20, 90, 40),
+    "LOW": Bar(36, 90, 1, 2, 95, 45),
+    "AUTO": Bar(36, 90, 1.5, 8, 80, 45),
+    "MEDIUM": Bar(44, 92, 3, 10, 70, 45),
+    "HIGH": Bar(52, 98, 6, 40, 70, 30),
 }
 LEVELS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 
@@ -47,7 +53,7 @@ def reasons(face: FaceAnalysis, level: str) -> list[str]:
     """Why `face` falls below `level` (empty when it passes)."""
     if level == "NONE":
         return []
-    bar = BARS["MEDIUM" if level == "AUTO" else level]
+    bar = BARS[level]
     out = []
     d, q, p = face.detection, face.quality, face.pose
     if max(abs(p.yaw), abs(p.pitch)) > bar.max_angle:
