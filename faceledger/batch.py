@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .errors import FaceLedgerError
+from .lifeline import die_with_parent
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -30,6 +33,7 @@ _task: Callable[[Path], dict] | None = None
 
 def _init(task: Callable[[Path], dict]) -> None:
     global _task
+    die_with_parent()  # SIGKILL: a worker only computes, the parent stores
     _task = task
 
 
@@ -54,7 +58,9 @@ def run_over_files(task: Callable[[Path], dict], paths: list[Path], workers: int
         for p in paths:
             yield p, guarded(task, p)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(paths)), initializer=_init, initargs=(task,)) as pool:
+    # Each platform's default before Python 3.14, whose forkserver would be the workers' parent (lifeline needs us)
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=context, initializer=_init, initargs=(task,)) as pool:
         yield from zip(paths, pool.map(_run_one, paths, chunksize=1))
 
 

@@ -225,4 +225,13 @@ def _catalog_ping(service: Service) -> None:
 
 def app_from_env():
     """The factory uvicorn's worker processes call."""
+    from .serve import GRACEFUL_SHUTDOWN, SUPERVISOR_PID
+
+    supervisor = os.environ.pop(SUPERVISOR_PID, None)  # popped: this worker's own children have other parents
+    if supervisor:  # SIGTERM: stop accepting at once (freeing the port), answer the requests in flight, then exit
+        import signal
+
+        from ..lifeline import die_with_parent
+
+        die_with_parent(int(supervisor), signal.SIGTERM, grace=GRACEFUL_SHUTDOWN + 10)
     return create_app(Settings.from_env())

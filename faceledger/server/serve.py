@@ -9,6 +9,9 @@ import os
 import socket
 import sys
 
+GRACEFUL_SHUTDOWN = 30  # seconds a stopping worker gives the requests in flight
+SUPERVISOR_PID = "FACELEDGER_SUPERVISOR_PID"  # tells a worker which process to die with (see app_from_env)
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -95,13 +98,15 @@ def serve(
         workers=workers,
         access_log=False,  # faceledger writes its own structured line per request
         log_level="warning",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
     )
     if workers == 1:
+        os.environ.pop(SUPERVISOR_PID, None)
         uvicorn.Server(config).run()
         return 0
+    os.environ[SUPERVISOR_PID] = str(os.getpid())  # the spawned workers inherit the environment
     from uvicorn.supervisors import Multiprocess
 
     sock = config.bind_socket()

@@ -1,5 +1,6 @@
 """The work of a video job: faces in every sampled frame, and for a search, face tracks, each
-searched once against the collection with its best face."""
+searched once against the collection with its best face. Tracks end at shot cuts and split
+where their face turns out to be someone else, so that no face inherits a match it would not get."""
 
 from __future__ import annotations
 
@@ -12,40 +13,50 @@ from pathlib import Path
 import numpy as np
 
 from .. import records
+from ..calibration import DEFAULT_SIMILARITY_THRESHOLD, distance_from_similarity
+from ..lifeline import die_with_parent
 from ..vision.analyze import analyze_faces
 from ..vision.detect import HogDetector
 from ..vision.embed import DlibResnetEmbedder, face_chips
+from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
-from .track import Tracker
+from .track import Tracker, look, same_look
 
 Progress = Callable[[float], None]
 
+# A face re-verified against its track's embedding stays in the track only if it would match it
+# at the default search threshold (distance 0.531, a false match rate of 0.09% on the default
+# calibration; dlib's 0.6 has 1.0%): what is carried along a track meets the bar of a search.
+SAME_PERSON = distance_from_similarity(DEFAULT_SIMILARITY_THRESHOLD)
+
 
 class FrameAnalyzer:
-    """Faces of one frame as FaceDetails (and embeddings): picklable, so that worker processes
-    can take frames in turn; dlib holds Python's lock, so processes are what use the cores."""
+    """Faces of one frame as FaceDetails: picklable, so that worker processes can take frames in
+    turn; dlib holds Python's lock, so processes are what use the cores. For tracking, also the
+    faces' aligned chips and the frame's shot signature."""
 
-    def __init__(self, all_attributes: bool = False, chips: bool = False):
+    def __init__(self, all_attributes: bool = False, tracking: bool = False):
         self.all_attributes = all_attributes
-        self.chips = chips
+        self.tracking = tracking
 
     def __call__(self, item: tuple[int, np.ndarray]):
         ts, rgb = item
         h, w = rgb.shape[:2]
         found = analyze_faces(rgb, HogDetector(), all_attributes=self.all_attributes,
                               appearance={"ALL"} if self.all_attributes else frozenset())
-        chips = face_chips(rgb, [f.shape for f in found]) if self.chips and found else [None] * len(found)
-        return ts, [records.face_detail(f, w, h) for f in found], chips
+        chips = face_chips(rgb, [f.shape for f in found]) if self.tracking and found else [None] * len(found)
+        signature = shots.signature(rgb) if self.tracking else None
+        return ts, [records.face_detail(f, w, h) for f in found], chips, signature
 
 
 def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
-    """(timestamp, details, embeddings) for each sampled frame, in order, `workers` frames at a time."""
+    """(timestamp, details, chips, shot signature) for each sampled frame, in order, `workers` frames at a time."""
     frames = sampled_frames(path, rate)
     if workers <= 1:
         yield from map(analyzer, frames)
         return
     ctx = multiprocessing.get_context("spawn")  # safe inside a threaded server process
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
         pending: deque = deque()
         for item in frames:
             pending.append(pool.submit(analyzer, item))
@@ -63,7 +74,7 @@ def detect_faces(path: Path, *, rate: float, all_attributes: bool = False, worke
     """(metadata, [{"Timestamp", "Face": FaceDetail}]) for every face of every sampled frame."""
     meta = metadata(path)
     faces = []
-    for ts, details, _ in analyzed_frames(path, rate, FrameAnalyzer(all_attributes), workers):
+    for ts, details, _, _ in analyzed_frames(path, rate, FrameAnalyzer(all_attributes), workers):
         faces += [{"Timestamp": ts, "Face": d.to_dict()} for d in details]
         if progress:
             progress(_fraction(ts, meta))
@@ -73,18 +84,31 @@ def detect_faces(path: Path, *, rate: float, all_attributes: bool = False, worke
 def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress | None = None):
     """(metadata, detections [(timestamp, track index, FaceDetail)], tracks): each track keeps the
     embedding of its best face (largest and surest), the one it is searched with. Workers hand
-    back aligned chips; only a track's first face, and a face 25% better than its best so far,
-    go through the network."""
+    back aligned chips; only some faces go through the network: a track's first, one 25% better
+    than its best so far, and one whose chip no longer looks like the last embedded (the same
+    picture of the same face, see track.SAME_LOOK). Each such face is compared with the track's
+    embedding and starts a new track if it is not the same person; a shot cut ends all tracks.
+    So every face of a track was embedded and verified, or looks like one that was."""
     meta = metadata(path)
     tracker = Tracker()
     detections = []
     embedder = DlibResnetEmbedder()
-    for ts, details, chips in analyzed_frames(path, rate, FrameAnalyzer(chips=True), workers):
+    previous = None
+    for ts, details, chips, signature in analyzed_frames(path, rate, FrameAnalyzer(tracking=True), workers):
+        if shots.is_cut(previous, signature):
+            tracker.cut()
+        previous = signature
         boxes = [(d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height) for d in details]
         for detail, chip, track in zip(details, chips, tracker.update(boxes)):
             score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
-            if track.embedding is None or score > 1.25 * track.best_score:
-                track.embedding, track.best_score = embedder.embed_chips([chip])[0], score
+            face_look = look(chip)
+            if track.embedding is None or score > 1.25 * track.best_score or not same_look(track.look, face_look):
+                vector = embedder.embed_chips([chip])[0]
+                if track.embedding is not None and np.linalg.norm(vector - track.embedding) > SAME_PERSON:
+                    track = tracker.split(track)  # someone else: a new track, searched with this face
+                if track.embedding is None or score > 1.25 * track.best_score:
+                    track.embedding, track.best_score = vector, score
+                track.look = face_look
             detections.append((ts, track.index, detail))
         if progress:
             progress(_fraction(ts, meta))
