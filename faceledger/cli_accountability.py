@@ -278,25 +278,29 @@ def cmd_video(args, engine, fail) -> int:
 
     from .batch import default_workers
     from .errors import FaceLedgerError
+    from .video.jobs import JobRunner
 
     video = Path(args.video)
+    runner = JobRunner(engine, workers=args.workers or default_workers())
     try:
         if args.action == "detect-faces":
-            job = engine.start_face_detection(Video=str(video.resolve()), FaceAttributes=args.attributes, sample_rate=args.sample_rate)
+            job = engine.start_face_detection(Video=str(video.resolve()), FaceAttributes=args.attributes, sample_rate=args.sample_rate,
+                                              run_by=runner.name)  # fmt: skip
         else:
             if not args.collection:
                 return fail("InvalidParameterException", "video search-faces needs --collection")
             job = engine.start_face_search(Video=str(video.resolve()), CollectionId=args.collection,
-                                           FaceMatchThreshold=args.threshold, sample_rate=args.sample_rate)  # fmt: skip
+                                           FaceMatchThreshold=args.threshold, sample_rate=args.sample_rate,
+                                           run_by=runner.name)  # fmt: skip
     except FaceLedgerError as e:
         return fail(e.code, e.message)
-    job_id = job["JobId"]
-    engine.claim_video_job(f"cli-{job_id}", 0.0)  # this process runs it: no service takes it too
+    job_id = job["JobId"]  # started as this runner's: no service takes it too while its heartbeat goes on
     with Progress(TextColumn(f"[bold]{args.action}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeRemainingColumn(), transient=True) as bar:  # fmt: skip
         task = bar.add_task(args.action, total=1.0)
-        status = engine.run_video_job(job_id, workers=args.workers or default_workers(),
-                                      progress=lambda f: bar.update(task, completed=f))  # fmt: skip
+        status = runner.run(job_id, progress=lambda f: bar.update(task, completed=f))
+    if status is None:
+        return fail("InternalServerError", f"The video job {job_id} broke; the log above says why.")
     getter = engine.get_face_detection if args.action == "detect-faces" else engine.get_face_search
     result, items, token = None, [], None
     member = "Faces" if args.action == "detect-faces" else "Persons"

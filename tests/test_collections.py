@@ -41,12 +41,33 @@ def test_collection_lifecycle(fl):
     created = fl.create_collection(CollectionId="staff.2026").to_dict()
     assert_matches("CreateCollection", created)
     assert created["StatusCode"] == 200 and created["CollectionArn"].endswith("collection/staff.2026")
+    from botocore.utils import ArnParser
+
+    arn = ArnParser().parse_arn(created["CollectionArn"])
+    assert (arn["partition"], arn["service"], arn["resource"]) == ("aws", "rekognition", "collection/staff.2026")
+    assert len(arn["account"]) == 12 and arn["account"].isdigit() and arn["region"]
     described = fl.describe_collection(CollectionId="staff.2026").to_dict()
     assert_matches("DescribeCollection", described)
     assert described["FaceCount"] == 0 and described["UserCount"] == 0 and described["CreationTimestamp"] > 1.7e9
     assert fl.list_collections().to_dict()["CollectionIds"] == ["staff.2026"]
     assert fl.delete_collection(CollectionId="staff.2026").to_dict() == {"StatusCode": 200}
     assert fl.list_collections().to_dict()["CollectionIds"] == []
+
+
+def test_the_arn_names_the_configured_region_and_account(fl, monkeypatch):
+    monkeypatch.setenv("FACELEDGER_REGION", "eu-west-1")
+    monkeypatch.setenv("FACELEDGER_ACCOUNT_ID", "123456789012")
+    arn = fl.create_collection(CollectionId="arn").to_dict()["CollectionArn"]
+    assert arn == "arn:aws:rekognition:eu-west-1:123456789012:collection/arn"
+    assert fl.describe_collection(CollectionId="arn").to_dict()["CollectionARN"] == arn
+
+
+def test_max_faces_above_100_is_accepted_and_capped(fl, group_photo):
+    fl.create_collection(CollectionId="many")
+    indexed = fl.index_faces(CollectionId="many", Image=group_photo, MaxFaces=5000).to_dict()
+    assert len(indexed["FaceRecords"]) == 3
+    with pytest.raises(InvalidParameterException):
+        fl.index_faces(CollectionId="many", Image=group_photo, MaxFaces=0)
 
 
 def test_collection_errors(fl):

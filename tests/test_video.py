@@ -10,6 +10,8 @@ from videos import compose, expected_faces, two_people
 from faceledger import FaceLedger
 from faceledger.errors import IdempotentParameterMismatchException, InvalidParameterException, ResourceNotFoundException
 
+pytestmark = pytest.mark.slow  # video decoding and analysis
+
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
@@ -120,6 +122,26 @@ def test_start_parameters(fl, clip):
         fl.start_face_detection(Video=str(clip), NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t", "RoleArn": "r"})
     with pytest.raises(InvalidParameterException):
         fl.start_face_detection(Video=str(clip), FaceAttributes="SOME")
+
+
+def test_the_cli_runs_its_own_job_and_leaves_queued_ones_alone(fl, clip):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    queued = fl.start_face_detection(Video=str(clip), JobTag="queued-for-the-service")["JobId"]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "faceledger"), "--home", str(fl.home), "video", "detect-faces", str(clip),
+         "--workers", "1", "--sample-rate", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ran = json.loads(done.stdout)
+    assert ran["JobId"] != queued and ran["JobStatus"] == "SUCCEEDED"
+    assert fl.get_face_detection(JobId=queued)["JobStatus"] == "IN_PROGRESS"
+    assert fl.claim_video_job("test", 60, queued) == queued  # still there for a service to take, untouched
+    assert fl.run_video_job(queued) == "SUCCEEDED"
 
 
 def test_cli_video_search_draws_the_video_and_a_timeline(fl, clip, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from .. import calibration, quality_filter, records
-from ..errors import InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..errors import InternalServerError, InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
@@ -26,9 +26,18 @@ from .faces import _NEEDS_68, check_attributes, not_live, only_wanted
 MAX_SEARCH_RESULTS = 4096
 
 
+DEFAULT_ACCOUNT_ID = "000000000000"
+MAX_INDEXED_FACES = 100  # IndexFaces indexes at most this many faces of one image, as Rekognition
+
+
 def collection_arn(collection_id: str) -> str:
-    region = os.environ.get("FACELEDGER_REGION", "local")
-    return f"aws:rekognition:{region}:000000000000:collection/{collection_id}"
+    """arn:aws:rekognition:REGION:ACCOUNT:collection/ID, as Rekognition's: the region the service
+    is bound to (FACELEDGER_REGION, else us-east-1) and FACELEDGER_ACCOUNT_ID (12 digits)."""
+    region = os.environ.get("FACELEDGER_REGION") or "us-east-1"
+    account = os.environ.get("FACELEDGER_ACCOUNT_ID") or DEFAULT_ACCOUNT_ID
+    if not (len(account) == 12 and account.isdigit()):
+        raise InternalServerError("FACELEDGER_ACCOUNT_ID must be 12 digits, as an AWS account id.")
+    return f"arn:aws:rekognition:{region}:{account}:collection/{collection_id}"
 
 
 @dataclass
@@ -162,7 +171,8 @@ class CollectionOperations(AccountableOperations):
         With `liveness_threshold`, faces scoring below it for liveness are left out too, with
         Rekognition's reason LOW_FACE_QUALITY."""
         wanted = check_attributes(DetectionAttributes)
-        max_faces = validate.integer(MaxFaces, "MaxFaces", 1, 100, 100)
+        # Any number from 1 is accepted (botocore's model sets no maximum); at most 100 are indexed.
+        max_faces = min(validate.integer(MaxFaces, "MaxFaces", 1, 2**31 - 1, MAX_INDEXED_FACES), MAX_INDEXED_FACES)
         level = quality_filter.check_level(QualityFilter, "AUTO")
         img = self.load_image(Image)
         faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)

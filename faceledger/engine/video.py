@@ -76,7 +76,7 @@ def _check_notification(channel) -> dict | None:
 class VideoOperations(AccountableOperations):
     # -- starting -----------------------------------------------------------------------------
 
-    def _start_job(self, kind: str, request: dict, token: str | None) -> records.Plain:
+    def _start_job(self, kind: str, request: dict, token: str | None, run_by: str | None = None) -> records.Plain:
         actor = current_actor()
         body = json.dumps(request, sort_keys=True)
         j = tables.video_jobs
@@ -90,9 +90,10 @@ class VideoOperations(AccountableOperations):
                         f"ClientRequestToken {token!r} was used for a different {kind} request."
                     )
             job_id = uuid.uuid4().hex
+            claimed = {"claimed_by": run_by, "heartbeat": now(), "attempts": 1} if run_by else {"attempts": 0}
             conn.execute(insert(j).values(
                 job_id=job_id, kind=kind, status="IN_PROGRESS", request=body, request_token=token,
-                actor=json.dumps(dataclasses.asdict(actor)), created_at=now(), attempts=0, progress=0.0,
+                actor=json.dumps(dataclasses.asdict(actor)), created_at=now(), progress=0.0, **claimed,
             ))  # fmt: skip
             self.ledger.append(conn, f"Start{kind}", collection_id=request.get("CollectionId"),
                                threshold=request.get("FaceMatchThreshold"), detail={"JobId": job_id, "Video": request["Video"]})  # fmt: skip
@@ -109,22 +110,25 @@ class VideoOperations(AccountableOperations):
         return request, token
 
     def start_face_detection(self, Video, ClientRequestToken=None, NotificationChannel=None, FaceAttributes=None,
-                             JobTag=None, *, sample_rate: float | None = None) -> records.Plain:  # fmt: skip
+                             JobTag=None, *, sample_rate: float | None = None, run_by: str | None = None) -> records.Plain:  # fmt: skip
+        """`run_by`: a job runner's name, to take the job at once and run it in this process
+        (the command line does); None leaves it to the service's runners."""
         request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
         if FaceAttributes not in (None, "DEFAULT", "ALL"):
             raise InvalidParameterException("FaceAttributes must be DEFAULT or ALL.")
         request["FaceAttributes"] = FaceAttributes or "DEFAULT"
         request["SampleRate"] = _rate(sample_rate)
-        return self._start_job("FaceDetection", request, token)
+        return self._start_job("FaceDetection", request, token, run_by)
 
     def start_face_search(self, Video, CollectionId, ClientRequestToken=None, FaceMatchThreshold=None,
-                          NotificationChannel=None, JobTag=None, *, sample_rate: float | None = None) -> records.Plain:  # fmt: skip
+                          NotificationChannel=None, JobTag=None, *, sample_rate: float | None = None,
+                          run_by: str | None = None) -> records.Plain:  # fmt: skip
         request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
         cid = validate.collection_id(CollectionId)
         given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
         _, threshold, _ = self.search_policy(cid, given, "FaceMatchThreshold")  # refused now, not later
         request.update(CollectionId=cid, FaceMatchThreshold=threshold, SampleRate=_rate(sample_rate))
-        return self._start_job("FaceSearch", request, token)
+        return self._start_job("FaceSearch", request, token, run_by)
 
     # -- results ------------------------------------------------------------------------------
 
@@ -186,15 +190,16 @@ class VideoOperations(AccountableOperations):
 
     # -- running (the job runner calls these) -------------------------------------------------
 
-    def claim_video_job(self, worker: str, stale_after: float) -> str | None:
-        """Take the oldest job nobody is running (or whose runner went quiet); None if none."""
+    def claim_video_job(self, worker: str, stale_after: float, job_id: str | None = None) -> str | None:
+        """Take the oldest job nobody is running (or whose runner went quiet), or with `job_id`
+        that job only; None if there is none to take."""
         j = tables.video_jobs
         stale = now() - dt.timedelta(seconds=stale_after)
+        q = select(j.c.job_id, j.c.attempts).where(j.c.status == "IN_PROGRESS", or_(j.c.claimed_by.is_(None), j.c.heartbeat < stale))
+        if job_id is not None:
+            q = q.where(j.c.job_id == job_id)
         with self.catalog.write() as conn:
-            row = conn.execute(
-                select(j.c.job_id, j.c.attempts).where(j.c.status == "IN_PROGRESS", or_(j.c.claimed_by.is_(None), j.c.heartbeat < stale))
-                .order_by(j.c.created_at).limit(1)
-            ).first()  # fmt: skip
+            row = conn.execute(q.order_by(j.c.created_at).limit(1)).first()
             if row is None:
                 return None
             if row.attempts >= MAX_ATTEMPTS:

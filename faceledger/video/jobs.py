@@ -74,19 +74,25 @@ class JobRunner:
                 continue
             self.run(job_id)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, progress=None) -> str | None:
+        """Run a job this runner has claimed, beating its heartbeat; SUCCEEDED, FAILED, or None
+        when it broke unexpectedly (it stays IN_PROGRESS and is taken up again once stale).
+        `progress(fraction)` hears of the progress too."""
         last = [0.0]
         beat_every = max(0.2, min(5.0, self.stale_after / 4))
 
-        def progress(fraction: float) -> None:
+        def report(fraction: float) -> None:
+            if progress:
+                progress(fraction)
             if time.monotonic() - last[0] >= beat_every:
                 last[0] = time.monotonic()
                 self.engine.beat(job_id, fraction)
 
         started = time.monotonic()
         try:
-            status = self.engine.run_video_job(job_id, workers=self.workers, progress=progress)
+            status = self.engine.run_video_job(job_id, workers=self.workers, progress=report)
         except Exception:
             log.exception("video job %s failed unexpectedly", job_id)
-            return  # left IN_PROGRESS: its heartbeat goes stale and another attempt is made
+            return None  # left IN_PROGRESS: its heartbeat goes stale and another attempt is made
         log.info(json.dumps({"event": "video-job", "job": job_id, "status": status, "s": round(time.monotonic() - started, 1)}))
+        return status
