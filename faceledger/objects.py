@@ -10,6 +10,7 @@ Configuration, from the environment:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ImageTooLargeException, InvalidParameterException, InvalidS3ObjectException
+
+log = logging.getLogger("faceledger.server")
 
 # Rekognition's own message for an object it cannot read.
 UNREADABLE = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
@@ -131,9 +134,10 @@ class ObjectStore:
             yield
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
-            raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket}/{name})") from None
-        except BotoCoreError as e:  # no credentials, no connection, a timeout
-            raise InvalidS3ObjectException(f"{UNREADABLE} ({type(e).__name__}: {e})") from None
+            raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket[:255]}/{name[:1024]})") from None
+        except BotoCoreError as e:  # no credentials, no connection, a timeout: the operator's log says which
+            log.warning("reading s3://%s/%s: %s: %s", bucket[:255], name[:1024], type(e).__name__, e)
+            raise InvalidS3ObjectException(UNREADABLE) from None
 
     def _read_s3(self, bucket: str, name: str, version: str | None, max_bytes: int) -> bytes:
         with self._s3_errors(bucket, name):

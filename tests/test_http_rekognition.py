@@ -20,6 +20,7 @@ from http_server import client, free_port, running_app, signed_request
 from PIL import Image
 from rekognition_shapes import assert_matches
 
+from faceledger.errors import ProvisionedThroughputExceededException
 from faceledger.server.app import Settings
 from faceledger.server.keys import KeyStore
 from faceledger.vision import model_store
@@ -266,22 +267,50 @@ def test_key_rights_limit_operations_and_collections(service):
         lim.search_faces_by_image(CollectionId="allowed", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})
 
 
+class SteppedClock:
+    """A clock for the rate limiter that moves only forward, and only when told to (or by
+    `step` at every reading)."""
+
+    def __init__(self, start: float = 5.0):
+        self.now, self.step = start, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 def test_rate_limit_answers_provisioned_throughput_exceeded(tmp_path):
     with running_app(Settings(home=str(tmp_path), rate_limit=2.0, warm_up=False)) as (url, app):
         key, secret = app.state.faceledger.auth.keys.create("busy")
         c = client(url, key.access_key_id, secret)
-        limiter = app.state.faceledger.auth.limiter
+        clock = SteppedClock()
+        app.state.faceledger.auth.limiter.clock = clock  # no refill while counting
         codes = []
-        with mock.patch.object(limiter, "clock", lambda: 1000.0):  # no refill while counting
-            for _ in range(6):
-                try:
-                    c.list_collections()
-                    codes.append("ok")
-                except c.exceptions.ProvisionedThroughputExceededException:
-                    codes.append("throttled")
+        for _ in range(6):
+            try:
+                c.list_collections()
+                codes.append("ok")
+            except c.exceptions.ProvisionedThroughputExceededException:
+                codes.append("throttled")
         assert codes == ["ok", "ok"] + ["throttled"] * 4
-        # boto3's own retries back off and get through
+        # time moves on at each reading: boto3's own retries back off and get through
+        clock.step = 0.3
         assert client(url, key.access_key_id, secret, retries=5).list_collections()["CollectionIds"] == []
+
+
+def test_rate_limiter_never_runs_backwards():
+    from faceledger.server.auth import RateLimiter
+
+    readings = iter([1000.0, 1000.0, 3.0, 3.5, 4.5])
+    limiter = RateLimiter(1.0, clock=lambda: next(readings))
+    limiter.take("k")  # 1000.0: the burst's one token
+    with pytest.raises(ProvisionedThroughputExceededException):
+        limiter.take("k")  # 1000.0: empty
+    with pytest.raises(ProvisionedThroughputExceededException):
+        limiter.take("k")  # 3.0: a reading from an earlier clock: no time passed, none owed
+    with pytest.raises(ProvisionedThroughputExceededException):
+        limiter.take("k")  # 3.5: half a token
+    limiter.take("k")  # 4.5: a second and a half since the clock went back: a token again
 
 
 def test_region_is_enforced_only_when_configured(tmp_path):

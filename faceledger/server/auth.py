@@ -45,6 +45,14 @@ class Principal:
         if collection_id is not None and not self.may_use_collection(collection_id):
             raise AccessDeniedException(f"The access key {self.name} may not use the collection {collection_id!r}.")
 
+    def authorize_buckets(self, buckets) -> None:
+        """The key may read S3Objects from each of `buckets` (a key without the limit reads any)."""
+        if self.key is None or self.key.buckets is None:
+            return
+        for bucket in buckets:
+            if bucket not in self.key.buckets:
+                raise AccessDeniedException(f"The access key {self.name} may not read from the bucket {str(bucket)[:255]!r}.")
+
 
 class RateLimiter:
     """A token bucket per access key: `rate` requests a second, bursts up to `burst`."""
@@ -62,7 +70,9 @@ class RateLimiter:
         now = self.clock()
         with self._lock:
             tokens, last = self._buckets.get(who, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            # A reading earlier than the last (another clock swapped in, a clock stepped back) counts
+            # as no time passed, and time is counted on from there: refills never run backwards.
+            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
             if tokens < 1.0:
                 self._buckets[who] = (tokens, now)
                 raise ProvisionedThroughputExceededException(
@@ -102,16 +112,32 @@ class Authenticator:
             raise UnrecognizedClientException("The security token included in the request is invalid.")
         return found
 
-    def sigv4(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Principal:
-        """Verify a SigV4-signed request; `headers` with lower-case names."""
+    def sigv4_claim(self, headers: dict[str, str]) -> tuple[sigv4.SignedRequest, AccessKey, str] | Principal:
+        """What can be checked before the body is read: the Authorization header's form, the
+        date and scope, and that the key exists and is active. Returns the claim with the key and
+        its secret (for sigv4_verify), or the anonymous Principal when anonymous access is on."""
         if "authorization" not in headers:
             return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
+        if "x-amz-security-token" in headers:
+            # Temporary credentials (STS) do not exist here: refuse them as AWS refuses a bad one.
+            raise UnrecognizedClientException("The security token included in the request is invalid.")
         claim = sigv4.parse_authorization(headers)
         sigv4.check_scope(claim, service=SERVICE, region=self.region, now=self.clock())
         key, secret = self._active(claim.access_key_id)
+        return claim, key, secret
+
+    def sigv4_verify(self, claimed, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Principal:
+        """The signature over the whole request, once its body is in."""
+        if isinstance(claimed, Principal):
+            return claimed
+        claim, key, secret = claimed
         sigv4.verify(claim, secret, sigv4.canonical_request(method, path, query, headers, claim.signed_headers, body))
         self.limiter.take(key.access_key_id)
         return Principal(key)
+
+    def sigv4(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Principal:
+        """Verify a SigV4-signed request; `headers` with lower-case names."""
+        return self.sigv4_verify(self.sigv4_claim(headers), method, path, query, headers, body)
 
     def bearer(self, headers: dict[str, str]) -> Principal:
         """`Authorization: Bearer ACCESS_KEY_ID:SECRET` for the native API."""

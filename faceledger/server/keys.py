@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..errors import InternalServerError, InvalidParameterException, ResourceNot
 from ..store.catalog import Catalog, access_keys, ended_sessions, now
 
 KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+BUCKET = re.compile(r"[^\s,]{3,255}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class AccessKey:
     operations: tuple[str, ...] | None  # None: every operation
     collections: tuple[str, ...] | None  # None: every collection
     created_at: str
+    buckets: tuple[str, ...] | None = None  # S3Object buckets it may read; None: every configured one
     revoked_at: str | None = None
 
     def to_dict(self) -> dict:
@@ -41,6 +44,7 @@ class AccessKey:
             "Name": self.name,
             "Operations": list(self.operations) if self.operations is not None else "*",
             "Collections": list(self.collections) if self.collections is not None else "*",
+            "Buckets": list(self.buckets) if self.buckets is not None else "*",
             "Created": self.created_at,
             "Status": "Revoked" if self.revoked_at else "Active",
             **({"Revoked": self.revoked_at} if self.revoked_at else {}),
@@ -79,11 +83,13 @@ def _iso(value) -> str | None:
 def _row_to_key(row) -> AccessKey:
     ops = json.loads(row.operations) if row.operations else None
     cols = json.loads(row.collections) if row.collections else None
+    buckets = json.loads(row.buckets) if row.buckets else None
     return AccessKey(
         access_key_id=row.access_key_id,
         name=row.name,
         operations=tuple(ops) if ops is not None else None,
         collections=tuple(cols) if cols is not None else None,
+        buckets=tuple(buckets) if buckets is not None else None,
         created_at=_iso(row.created_at),
         revoked_at=_iso(row.revoked_at),
     )
@@ -97,7 +103,8 @@ class KeyStore:
         self._fernet = Fernet(load_master_key(master_key_path(home)))
 
     def create(
-        self, name: str, operations: list[str] | None = None, collections: list[str] | None = None
+        self, name: str, operations: list[str] | None = None, collections: list[str] | None = None,
+        buckets: list[str] | None = None,
     ) -> tuple[AccessKey, str]:
         """A new key and its secret; the secret is shown this once and never again."""
         from .operations import OPERATIONS
@@ -113,6 +120,10 @@ class KeyStore:
                 )
         if collections is not None:
             collections = [validate.collection_id(c) for c in collections]
+        if buckets is not None:
+            bad = [b for b in buckets if not BUCKET.fullmatch(b)]
+            if bad:
+                raise InvalidParameterException(f"Not a bucket name: {bad[0][:64]!r} (3 to 255 characters, no spaces or commas).")
         key_id = "FL" + "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(18))
         secret = base64.b64encode(secrets.token_bytes(30)).decode()  # 40 characters, as AWS's
         with self.catalog.write() as conn:
@@ -123,6 +134,7 @@ class KeyStore:
                     secret=self._fernet.encrypt(secret.encode()),
                     operations=json.dumps(operations) if operations is not None else None,
                     collections=json.dumps(collections) if collections is not None else None,
+                    buckets=json.dumps(buckets) if buckets is not None else None,
                     created_at=now(),
                 )
             )

@@ -38,6 +38,8 @@ def _lower_first(name: str) -> str:
 
 def _fail(where: str, value, constraint: str):
     shown = value if isinstance(value, (str, int, float)) else type(value).__name__
+    if isinstance(shown, str) and len(shown) > 100:  # a hostile value is not echoed whole
+        shown = shown[:100] + "..."
     raise InvalidParameterException(
         f"1 validation error detected: Value '{shown}' at '{where}' failed to satisfy constraint: {constraint}"
     )

@@ -88,6 +88,15 @@ def authorize_video_job(engine, principal: Principal, operation: str, job_id) ->
         raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
 
 
+# The members of Rekognition's operations that name an object in a bucket.
+S3_MEMBERS = ("Image", "SourceImage", "TargetImage", "Video")
+
+
+def s3_buckets(params: dict) -> list:
+    return [params[m]["S3Object"].get("Bucket") for m in S3_MEMBERS
+            if isinstance(params.get(m), dict) and isinstance(params[m].get("S3Object"), dict)]  # fmt: skip
+
+
 def call(engine, principal: Principal, operation: str, params: dict, context: dict | None = None) -> dict:
     """Run one operation for `principal`; `params` already checked against the service model.
     `context`: Purpose, CaseId and MaxFalseMatchRate given with the request, for the ledger
@@ -98,6 +107,7 @@ def call(engine, principal: Principal, operation: str, params: dict, context: di
         raise AccessDeniedException(
             f"The access key {principal.name} is limited to some collections: {operation} must name one (CollectionId)."
         )
+    principal.authorize_buckets(s3_buckets(params))
     context = context or {}
     with acting(principal.name, purpose=context.get("Purpose"), case_id=context.get("CaseId"),
                 max_fmr=context.get("MaxFalseMatchRate")):  # fmt: skip

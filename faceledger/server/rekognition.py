@@ -5,29 +5,18 @@ CLI and the other SDKs work with nothing changed but the endpoint URL."""
 from __future__ import annotations
 
 import json
-import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import (
-    FaceLedgerError,
-    ImageTooLargeException,
-    InternalServerError,
-    InvalidParameterException,
-    SerializationException,
-    UnknownOperationException,
-)
+from ..errors import InvalidParameterException, SerializationException, UnknownOperationException
 from . import model
+from .bodies import parse_json, read_body
 from .operations import OPERATION_NAMES, request_context, run
+from .responses import REKOGNITION_CONTENT_TYPE, rekognition_error
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
-# Two 5 MB images (CompareFaces) in base64, with room for the other members.
-MAX_BODY_BYTES = 16 * 1024 * 1024
-
-log = logging.getLogger("faceledger.server")
 
 
 def lower_headers(request: Request) -> dict[str, str]:
@@ -39,47 +28,20 @@ def lower_headers(request: Request) -> dict[str, str]:
     return out
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The whole body, refused as soon as it passes `limit` (a declared length is trusted first)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageTooLargeException(f"The request body is {int(declared)} bytes; at most {limit} are accepted.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ImageTooLargeException(f"The request body is over {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def error_response(error: FaceLedgerError, request_id: str) -> Response:
-    return Response(
-        json.dumps(error.to_dict()),
-        status_code=error.http_status,
-        media_type=CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
-    )
-
-
 def _operation(target: str | None) -> str:
     if not target or not target.startswith(TARGET_PREFIX):
         raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>.")
     operation = target[len(TARGET_PREFIX) :]
     if operation not in OPERATION_NAMES:
-        raise UnknownOperationException(f"faceledger does not serve the operation {operation!r}.")
+        raise UnknownOperationException(f"faceledger does not serve the operation {operation[:100]!r}.")
     return operation
 
 
-def _json_body(body: bytes):
-    if not body:
-        return {}
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise SerializationException("The request body nests too deeply.") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise SerializationException(f"The request body is not valid JSON: {e}.") from None
+def _json_body(body: bytes) -> dict:
+    value = parse_json(body) if body else {}
+    if not isinstance(value, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    return value
 
 
 def header_members(operation: str, headers: dict[str, str]) -> dict:
@@ -91,32 +53,27 @@ def header_members(operation: str, headers: dict[str, str]) -> dict:
     try:
         return {"liveness_threshold": float(value)}
     except ValueError:
-        raise InvalidParameterException(f"X-FaceLedger-Liveness-Threshold must be a number from 0 to 100; got {value!r}.") from None
+        raise InvalidParameterException("X-FaceLedger-Liveness-Threshold must be a number from 0 to 100.") from None
 
 
 async def handle(request: Request) -> Response:
     app = request.app.state.faceledger
-    request_id = request.state.request_id
     try:
-        body = await read_body(request)
         headers = lower_headers(request)
+        # Who is calling is settled before the body is read: an unsigned or unknown caller never
+        # makes the service wait for (or hold) a large or slow body.
+        claimed = await run_in_threadpool(app.auth.sigv4_claim, headers)
+        body = await read_body(request)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         principal = await run_in_threadpool(
-            app.auth.sigv4, "POST", raw_path.decode("latin-1"), request.url.query, headers, body
+            app.auth.sigv4_verify, claimed, "POST", raw_path.decode("latin-1"), request.url.query, headers, body
         )
         request.state.access_key = principal.name
         operation = _operation(headers.get("x-amz-target"))
         request.state.operation = operation
         params = {**model.parse_request(operation, _json_body(body)), **header_members(operation, headers)}
         result, timing = await run(app, principal, operation, params, request_context(headers))
-    except FaceLedgerError as e:
-        request.state.error = e.code
-        if e.http_status >= 500:
-            log.error("request %s: %s: %s", request_id, e.code, e.message)
-        return error_response(e, request_id)
-    except Exception:
-        log.exception("request %s failed", request_id)
-        request.state.error = "InternalServerError"
-        return error_response(InternalServerError("The service failed to answer; see its log."), request_id)
-    headers = {"x-amzn-RequestId": request_id, "Server-Timing": timing}
-    return Response(json.dumps(result), media_type=CONTENT_TYPE, headers=headers)
+    except Exception as e:
+        return rekognition_error(request, e)
+    headers = {"x-amzn-RequestId": request.state.request_id, "Server-Timing": timing}
+    return Response(json.dumps(result), media_type=REKOGNITION_CONTENT_TYPE, headers=headers)

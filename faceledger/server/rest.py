@@ -5,45 +5,22 @@ Request and response schemas in the OpenAPI document are made from botocore's se
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Callable
 
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from ..errors import (
-    FaceLedgerError,
-    ImageTooLargeException,
-    InternalServerError,
-    InvalidParameterException,
-    SerializationException,
-)
+from ..errors import FaceLedgerError, InvalidParameterException, ResourceNotFoundException, SerializationException, UnknownOperationException
 from . import model
 from .auth import Principal
+from .bodies import parse_json, read_form, read_json_object
 from .operations import request_context, run
-from .rekognition import MAX_BODY_BYTES, log, lower_headers, read_body
-
-STATUS = {
-    "ResourceNotFoundException": 404,
-    "ResourceAlreadyExistsException": 409,
-    "ConflictException": 409,
-    "IdempotentParameterMismatchException": 409,
-    "AccessDeniedException": 403,
-    "MissingAuthenticationTokenException": 401,
-    "UnrecognizedClientException": 401,
-    "InvalidSignatureException": 401,
-    "ExpiredTokenException": 401,
-    "ProvisionedThroughputExceededException": 429,
-    "ImageTooLargeException": 413,
-    "InternalServerError": 500,
-}
-
-
-def error_response(error: FaceLedgerError) -> JSONResponse:
-    return JSONResponse({"Code": error.code, "Message": error.message}, status_code=STATUS.get(error.code, 400))
+from .rekognition import lower_headers
+from .responses import rest_error
 
 
 @dataclass(frozen=True)
@@ -143,14 +120,14 @@ def _coerce(operation: str, name: str, values: list[str]):
     try:
         if kind == "list":
             if len(values) == 1 and values[0].lstrip().startswith("["):
-                return json.loads(values[0])
-            return [_coerce_scalar(member.member.type_name, v) for v in values]
-        return _coerce_scalar(kind, values[-1])
+                return parse_json(values[0], name)
+            return [_coerce_scalar(member.member.type_name, v, name) for v in values]
+        return _coerce_scalar(kind, values[-1], name)
     except ValueError:
-        raise SerializationException(f"{name}={values[-1]!r} is not a valid {kind}.") from None
+        raise SerializationException(f"{name}={values[-1][:100]!r} is not a valid {kind}.") from None
 
 
-def _coerce_scalar(kind: str, value: str):
+def _coerce_scalar(kind: str, value: str, name: str):
     if kind in ("integer", "long"):
         return int(value)
     if kind in ("float", "double"):
@@ -160,41 +137,25 @@ def _coerce_scalar(kind: str, value: str):
             raise ValueError(value)
         return value.lower() == "true"
     if kind in ("structure", "map"):
-        return json.loads(value)
+        return parse_json(value, name)
     return value
 
 
 async def _body_params(request: Request, route: Route) -> dict:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ImageTooLargeException(f"The request body is {declared} bytes; at most {MAX_BODY_BYTES} are accepted.")
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        if not declared:  # a chunked upload could not be held to the limit before it is spooled
-            raise SerializationException("Uploads need a Content-Length header.")
-        form = await request.form()
-        params: dict = {}
-        for name in form.keys():
-            values = form.getlist(name)
-            if name in route.files:
-                upload = values[0]
-                if isinstance(upload, str):
-                    raise SerializationException(f"Form field {name} must be a file.")
-                params[route.files[name]] = {"Bytes": await upload.read()}
-            else:
-                params[name] = _coerce(route.operation, name, [str(v) for v in values])
-        return params
-    body = await read_body(request)
-    if not body:
-        return {}
-    try:
-        params = json.loads(body)
-    except RecursionError:
-        raise SerializationException("The request body nests too deeply.") from None
-    except ValueError as e:
-        raise SerializationException(f"The request body is not valid JSON: {e}.") from None
-    if not isinstance(params, dict):
-        raise SerializationException("The request body must be a JSON object.")
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return await read_json_object(request)
+    form = await read_form(request)
+    params: dict = {}
+    for name in form.keys():
+        values = form.getlist(name)
+        if name in route.files:
+            upload = values[0]
+            if isinstance(upload, str):
+                raise SerializationException(f"Form field {name} must be a file.")
+            params[route.files[name]] = {"Bytes": await upload.read()}
+        else:
+            params[name] = _coerce(route.operation, name, [str(v) for v in values])
     return params
 
 
@@ -359,15 +320,31 @@ for _route in ROUTES:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(FaceLedgerError)
-    async def _faceledger_error(request: Request, exc: FaceLedgerError):
-        request.state.error = exc.code
-        if exc.http_status >= 500:
-            log.error("%s: %s", exc.code, exc.message)
-        return error_response(exc)
+    """Every error of the REST API in one shape, {"Code", "Message"}: the operations', the
+    framework's (no such route, wrong method, a body FastAPI could not read) and bugs alike."""
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 404:
+            error = ResourceNotFoundException(f"No such path: {request.url.path[:200]}.")
+        elif exc.status_code == 405:
+            error = UnknownOperationException(f"{request.method} is not served at {request.url.path[:200]}.")
+        else:
+            error = SerializationException(str(exc.detail)[:200])
+        response = rest_error(request, error)
+        response.status_code = exc.status_code
+        return response
+
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return rest_error(request, InvalidParameterException("The request does not have the members this route takes."))
+
+    # Handled where they are raised (a handler for Exception itself answers, then re-raises).
+    for expected in (FaceLedgerError, ClientDisconnect):
+        app.add_exception_handler(expected, rest_error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        log.exception("request failed")
-        request.state.error = "InternalServerError"
-        return error_response(InternalServerError("The service failed to answer; see its log."))
+    async def _bug(request: Request, exc: Exception):
+        return rest_error(request, exc)

@@ -18,6 +18,7 @@ from ..errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
+MAX_SIGNED_HEADERS_CHARS = 2048  # every SDK signs a dozen headers or so
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
@@ -53,6 +54,10 @@ def parse_authorization(headers: dict[str, str]) -> SignedRequest:
     amz_date = headers.get("x-amz-date", "")
     if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date):
         raise IncompleteSignatureException("The request needs an X-Amz-Date header of the form YYYYMMDDTHHMMSSZ.")
+    if len(m["credential"]) > 512:
+        raise IncompleteSignatureException("Credential is over 512 characters.")
+    if len(m["signed"]) > MAX_SIGNED_HEADERS_CHARS:
+        raise IncompleteSignatureException(f"SignedHeaders is over {MAX_SIGNED_HEADERS_CHARS} characters.")
     signed = tuple(m["signed"].split(";"))
     # What says which operation runs, and when, must be covered, or a captured signature could
     # be replayed against another operation.
@@ -61,8 +66,14 @@ def parse_authorization(headers: dict[str, str]) -> SignedRequest:
     unsigned = [h for h in headers if (h in ("host", "x-amz-date", "x-amz-target", "content-type")
                                        or h.startswith(("x-amz-", "x-faceledger-"))) and h not in signed]  # fmt: skip
     if unsigned:
-        raise InvalidSignatureException(f"These headers must be signed: {', '.join(sorted(unsigned))}.")
+        raise InvalidSignatureException(f"These headers must be signed: {_listed(sorted(unsigned))}.")
     return SignedRequest(parts[0], parts[1], parts[2], parts[3], signed, m["signature"], amz_date)
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    """Header names for a message: a few, each cut short, so a hostile request is not echoed whole."""
+    shown = ", ".join(n[:64] for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def check_scope(req: SignedRequest, *, service: str, region: str | None, now: dt.datetime) -> None:
@@ -98,7 +109,7 @@ def canonical_request(method: str, path: str, query: str, headers: dict[str, str
     service but S3."""
     missing = [h for h in signed if h not in headers]
     if missing:
-        raise InvalidSignatureException(f"Signed header(s) missing from the request: {', '.join(missing)}.")
+        raise InvalidSignatureException(f"Signed header(s) missing from the request: {_listed(missing)}.")
     payload = hashlib.sha256(body).hexdigest()
     claimed = headers.get("x-amz-content-sha256")
     if claimed == "UNSIGNED-PAYLOAD":

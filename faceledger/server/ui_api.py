@@ -21,13 +21,12 @@ from ..errors import (
     InvalidParameterException,
     InvalidSignatureException,
     ResourceNotFoundException,
-    SerializationException,
     UnrecognizedClientException,
 )
 from .auth import Principal
 from .sessions import PREFIX as SESSION_PREFIX
 from .operations import authorize_video_job
-from .rekognition import read_body
+from .bodies import read_json_object
 from .rest import principal
 
 router = APIRouter(prefix="/v1", tags=["web UI"])
@@ -47,6 +46,7 @@ def _rights(who: Principal) -> dict:
         "Name": key.name if key else "anonymous",
         "Operations": list(key.operations) if key and key.operations is not None else "*",
         "Collections": list(key.collections) if key and key.collections is not None else "*",
+        "Buckets": list(key.buckets) if key and key.buckets is not None else "*",
     }
 
 
@@ -74,11 +74,8 @@ async def create_session(request: Request):
     """The token goes in `Authorization: Bearer <SessionToken>` until it expires
     (FACELEDGER_SESSION_SECONDS, default 8 hours), with the key's rights; the secret is not
     needed again. A revoked key's sessions end at once."""
-    try:
-        body = json.loads(await read_body(request) or b"{}")
-    except ValueError:
-        raise SerializationException("The request body is not valid JSON.") from None
-    key_id, secret = (body.get("AccessKeyId"), body.get("SecretAccessKey")) if isinstance(body, dict) else (None, None)
+    body = await read_json_object(request)
+    key_id, secret = body.get("AccessKeyId"), body.get("SecretAccessKey")
     if not isinstance(key_id, str) or not isinstance(secret, str) or not key_id or not secret:
         raise InvalidParameterException("Sign in with AccessKeyId and SecretAccessKey.")
     auth = request.app.state.faceledger.auth
@@ -175,9 +172,10 @@ def fairness_folder(home: Path) -> Path:
 def _fairness_file(request: Request, name: str) -> Path:
     path = fairness_folder(request.app.state.faceledger.engine.home) / name
     if not path.is_file():
+        # The folder is not named: where the service keeps its files is not the caller's business.
         raise ResourceNotFoundException(
-            "No fairness report in this data directory: make one with `faceledger evaluate DATASET --groups groups.csv "
-            f"-o {path.parent}` (or set FACELEDGER_FAIRNESS_REPORT to its folder)."
+            "No fairness report in this service's data directory: its operator makes one with `faceledger evaluate "
+            "DATASET --groups groups.csv -o <data directory>/fairness` (or sets FACELEDGER_FAIRNESS_REPORT)."
         )
     return path
 

@@ -212,6 +212,7 @@ access_keys = Table(
     Column("collections", Text),  # JSON list, or NULL for every collection
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("buckets", Text),  # JSON list of S3Object buckets, or NULL for every configured one
 )
 
 # Web UI sessions ended by signing out before they expired (by the token's SHA-256), kept until then.

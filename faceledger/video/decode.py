@@ -36,6 +36,13 @@ class VideoMetadata:
         }  # fmt: skip
 
 
+def _reason(error: Exception) -> str:
+    """FFmpeg's reason without the file's path (FFmpeg names the file in its messages): job
+    results and API answers must not say where the service keeps its files."""
+    text = getattr(error, "strerror", None) or type(error).__name__
+    return str(text).rstrip(".")
+
+
 def _open(path: Path):
     import av
 
@@ -46,7 +53,7 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"The file is not a video faceledger can read: {e}") from None
+        raise VideoError(f"The file is not a video faceledger can read: {_reason(e)}") from None
     if not container.streams.video:
         container.close()
         raise VideoError("The file has no video stream.")
@@ -108,7 +115,7 @@ def sampled_frames(path: Path, rate: float = DEFAULT_SAMPLE_RATE) -> Iterator[tu
                 next_ms += step
             yield int(round(t)), frame.to_ndarray(format="rgb24")
     except av.FFmpegError as e:
-        raise VideoError(f"The video is damaged after {decoded} frames: {e}") from None
+        raise VideoError(f"The video is damaged after {decoded} frames: {_reason(e)}") from None
     finally:
         container.close()
     if decoded == 0:
@@ -139,6 +146,6 @@ def frame_at(path: Path, millis: int) -> tuple[int, np.ndarray]:
             raise VideoError("The video has no frame that can be decoded.")
         return found[0], found[1].to_ndarray(format="rgb24")
     except av.FFmpegError as e:
-        raise VideoError(f"The video cannot be decoded at {millis} ms: {e}") from None
+        raise VideoError(f"The video cannot be decoded at {millis} ms: {_reason(e)}") from None
     finally:
         container.close()

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -65,12 +66,12 @@ class ModelsUnavailable(RuntimeError):
 
 
 def models_dir() -> Path:
-    """$FACELEDGER_MODELS, or `models` in the data directory."""
+    """$FACELEDGER_MODELS, or share/faceledger/models in the Python environment faceledger is
+    installed in: models go with the code that runs them, the same for every data directory."""
     env = os.environ.get("FACELEDGER_MODELS")
     if env:
         return Path(env)
-    home = os.environ.get("FACELEDGER_HOME") or Path.home() / ".faceledger"
-    return Path(home) / "models"
+    return Path(sys.prefix) / "share" / "faceledger" / "models"
 
 
 def current_set(root: Path | None = None) -> Path | None:
@@ -230,7 +231,7 @@ def onnx_path(name: str, root: Path | None = None) -> Path:
     root = root or models_dir()
     found = current_set(root)
     if found is None:
-        raise ModelsUnavailable(f"the attribute models are not installed in {root}: run `faceledger models install`")
+        raise ModelsUnavailable("the attribute models are not installed: run `faceledger models install`")
     path = found / "onnx" / f"{name}.onnx"
     try:
         st, mt = path.stat(), (found / "manifest.json").stat()
@@ -246,12 +247,12 @@ def _verified(set_dir: str, name: str, stamp) -> Path:
     found = Path(set_dir)
     manifest = installed(found.parent)
     if manifest is None or manifest.get("version") != VERSION:
-        raise ModelsUnavailable(f"the attribute models in {found} are damaged or of another version: "
+        raise ModelsUnavailable("the installed attribute models are damaged or of another version: "
                                 "run `faceledger models install`")  # fmt: skip
     entry = manifest["models"].get(name)
     path = found / "onnx" / f"{name}.onnx"
     if not isinstance(entry, dict) or not path.exists():
-        raise ModelsUnavailable(f"model {name!r} is missing from {found}: run `faceledger models install`")
+        raise ModelsUnavailable(f"model {name!r} is missing from the installed set: run `faceledger models install`")
     if _sha256(path) != entry.get("onnx_sha256"):
-        raise ModelsUnavailable(f"{path} does not match its manifest (damaged?): run `faceledger models install`")
+        raise ModelsUnavailable(f"model {name!r} does not match its manifest (damaged?): run `faceledger models install`")
     return path

@@ -1,7 +1,7 @@
 // Video jobs: start a face detection or face search on a video in a bucket, follow its progress,
 // and read the result as a timeline of who appears when; a point opens the frame at that time.
 
-import { allPages, api, contextHeaders, may } from "../api.js";
+import { allPages, api, contextHeaders, may, session } from "../api.js";
 import { add, boxedFigure, collectionSelect, errorNotice, field, fill, fmt, h, notice, pageHeading, table } from "../dom.js";
 import { policyBadges } from "./collections.js";
 import { contextFields, meaning } from "./search.js";
@@ -151,7 +151,12 @@ async function startForm(holder, showRecent) {
   const kind = h("select", { name: "Kind" },
     may("StartFaceSearch") ? h("option", { value: "FaceSearch" }, "search a collection for the people in it") : null,
     may("StartFaceDetection") ? h("option", { value: "FaceDetection" }, "find every face") : null);
-  const bucket = h("input", { name: "Bucket", required: true });
+  // A key limited to some buckets picks one of them; the service refuses any other all the same.
+  const buckets = session.load().Buckets;
+  const bucket = buckets && buckets !== "*"
+    ? h("select", { name: "Bucket", required: true }, buckets.map((b) => h("option", { value: b }, b)))
+    : h("input", { name: "Bucket", required: true });
+  const bucketHint = buckets && buckets !== "*" ? "this key may read only these buckets" : undefined;
   const name = h("input", { name: "Name", required: true, placeholder: "folder/clip.mp4" });
   const collection = await collectionSelect();
   const threshold = h("input", { name: "FaceMatchThreshold", type: "number", min: "0", max: "100", step: "0.1" });
@@ -181,7 +186,7 @@ async function startForm(holder, showRecent) {
   await sync();
   const form = h("form", { class: "card", "aria-labelledby": "start-title" },
     h("h2", { id: "start-title" }, "Start a job"),
-    h("div", { class: "row" }, field("What to do", kind), field("Bucket", bucket), field("Video (object name)", name)),
+    h("div", { class: "row" }, field("What to do", kind), field("Bucket", bucket, bucketHint), field("Video (object name)", name)),
     searchOnly,
     h("button", { type: "submit" }, "Start"), status);
   form.addEventListener("submit", async (e) => {
