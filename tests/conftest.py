@@ -48,7 +48,7 @@ def postgres_server():
 _databases = iter(range(1_000_000))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request, tmp_path):
     """Each catalog backend in turn: None (SQLite in the data directory) or a fresh PostgreSQL database."""
     if request.param == "sqlite":
@@ -57,11 +57,37 @@ def database_url(request, tmp_path):
     return server.new_database(f"t{next(_databases)}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outside_temporary_folders(tmp_path_factory):
+    """HOME and the default data directory point into the session's temporary folder, for the
+    test process and every process it starts: no test can write to the user's ~/.faceledger
+    (or ~/.cache, ~/.config) even by mistake."""
+    saved = {k: os.environ.get(k) for k in ("HOME", "FACELEDGER_HOME")}
+    home = tmp_path_factory.mktemp("user-home")
+    os.environ["HOME"] = str(home)
+    os.environ["FACELEDGER_HOME"] = str(home / ".faceledger-session")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def own_data_directory(tmp_path_factory, monkeypatch):
+    """Each test's default data directory is its own: where a test writes never depends on
+    which tests ran before it."""
+    monkeypatch.setenv("FACELEDGER_HOME", str(tmp_path_factory.mktemp("data")))
+
+
 @pytest.fixture(scope="session")
-def engine():
+def engine(tmp_path_factory):
     from faceledger import FaceLedger
 
-    return FaceLedger()
+    fl = FaceLedger(home=tmp_path_factory.mktemp("engine"))
+    yield fl
+    fl.close()
 
 
 def synthetic_faces(n: int, seed: int) -> list:

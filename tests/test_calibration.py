@@ -116,6 +116,7 @@ def test_fairness_report_finds_the_group_with_more_false_matches(tmp_path):
         fairness.evaluate(emb, ids, {"nobody": "X"}, threshold)
 
 
+@pytest.mark.slow
 def test_cli_calibrate_a_folder_and_a_pairs_file_then_evaluate(tmp_path):
     import shutil
     import subprocess

@@ -21,6 +21,8 @@ from faceledger import FaceLedger
 from faceledger import records
 from faceledger.engine.collections import PreparedFace
 
+pytestmark = pytest.mark.slow  # processes, crashes and PostgreSQL
+
 
 def finds_itself(fl: FaceLedger, cid: str, face: PreparedFace) -> bool:
     hits = fl.find_similar(cid, face.embedding, 99.9, 1)

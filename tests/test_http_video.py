@@ -21,6 +21,8 @@ from videos import Appearance, compose, obama_face, two_people
 
 from faceledger import FaceLedger
 
+pytestmark = pytest.mark.slow  # video jobs in a service
+
 class Hooks(BaseHTTPRequestHandler):
     received: list = []
 

@@ -109,6 +109,7 @@ def test_concurrent_writers_keep_one_chain(fl):
     assert result["Intact"] and result["Entries"] == 16
 
 
+@pytest.mark.slow
 def test_cli_ledger_verify_show_and_export(tmp_path):
     import csv
     import json

@@ -172,6 +172,7 @@ def test_erasure_leaves_no_embedding_in_catalog_or_index(fl, tmp_path, obama_pre
         fl.erase(CollectionId="c")
 
 
+@pytest.mark.slow
 def test_cli_policy_purpose_review_and_retention(tmp_path):
     bin_ = Path(sys.executable).parent / "faceledger"
 

@@ -54,6 +54,7 @@ def test_exact_distance_of_an_identical_vector_is_zero():
     assert keys[0, 0] == 7 and d[0, 0] < 1e-6
 
 
+@pytest.mark.slow
 def test_graph_recall_at_1():
     both = faces(20_300, people=8_000)
     x, q = both[:20_000], both[20_000:]  # queries: new photos of people in the index
@@ -218,6 +219,7 @@ def test_changes_made_while_the_graph_is_built_are_kept():
     assert np.mean(keys[1000:1100, 0] == np.arange(1000, 1100)) >= 0.98
 
 
+@pytest.mark.slow
 def test_concurrent_adds_and_searches_lose_nothing():
     # Adds cross the exact -> graph switch while three threads search and one removes.
     total, batch = 6_000, 50
