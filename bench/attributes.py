@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceledger.batch import default_workers, run_over_files, with_progress
-from faceledger.images import decode_image, read_image_file
+from faceledger.processes.pool import default_workers, run_over_files, with_progress
+from faceledger.inputs.images import decode_image, read_image_file
 from faceledger.vision import face_models as fm
 from faceledger.vision.analyze import analyze_faces
 from faceledger.vision.detect import HogDetector

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger import calibration
-from faceledger.batch import default_workers, run_over_files, with_progress
-from faceledger.datasets import EmbedLargestFace, LabelledFaces
+from faceledger.accountability import calibration
+from faceledger.processes.pool import default_workers, run_over_files, with_progress
+from faceledger.accountability.datasets import EmbedLargestFace, LabelledFaces
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACES") or ROOT.parent / "shared" / "faces")

@@ -75,14 +75,14 @@ def in_process_ms(home: Path, frame: bytes, repeats: int) -> dict[str, float]:
     """Median ms of the models each operation runs (DetectFaces: detection and landmarks; a
     search adds the embedding of the probe face), on decoded pixels, with no HTTP."""
     from faceledger import FaceLedger
-    from faceledger.images import decode_image
+    from faceledger.inputs.images import decode_image
     from faceledger.vision.analyze import analyze_faces, embed_faces
 
     engine = FaceLedger(home=home)
     rgb = decode_image(frame).rgb
 
     def detect():
-        return analyze_faces(rgb, engine.detector())
+        return analyze_faces(rgb, engine._detector())
 
     def detect_and_embed():
         embed_faces(rgb, detect()[:1])

@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from faceledger import FaceLedger
-from faceledger.batch import default_workers, run_over_files
-from faceledger.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from faceledger.processes.pool import default_workers, run_over_files
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from faceledger.engine.collections import PreparedFace
-from faceledger.images import decode_image, read_image_file
-from faceledger.records import BoundingBox, FaceDetail, ImageQuality, Pose
+from faceledger.inputs.images import decode_image, read_image_file
+from faceledger.engine.records import BoundingBox, FaceDetail, ImageQuality, Pose
 from faceledger.vision.analyze import analyze_faces
 from faceledger.vision.detect import HogDetector
 
@@ -99,11 +99,11 @@ def main() -> None:
         gallery = [(p, by_person[p][0]) for p in enrolled] + [(Path(s).parent.name, s) for s in singles]
         start = time.time()
         for name, path in gallery:
-            fl.store_indexed_faces("bench", [PreparedFace(detail, vectors[path], [])], name)
+            fl._store_indexed_faces("bench", [PreparedFace(detail, vectors[path], [])], name)
         enrol_s = time.time() - start
 
         def search(path):
-            return fl.find_similar("bench", vectors[path], 0.0, 1)[0], fl.find_similar("bench", vectors[path], DEFAULT_SIMILARITY_THRESHOLD, 50)
+            return fl._find_similar("bench", vectors[path], 0.0, 1)[0], fl._find_similar("bench", vectors[path], DEFAULT_SIMILARITY_THRESHOLD, 50)
 
         rank1 = found = probes = 0
         search_times = []
@@ -126,15 +126,15 @@ def main() -> None:
         cal = fl.calibration
         checks = []
         for threshold in (DEFAULT_SIMILARITY_THRESHOLD, 80.0, cal.threshold_for_fmr(1e-4), cal.threshold_for_fmr(1e-5)):
-            measured = sum(len(fl.find_similar("bench", vectors[p], threshold, 4096)) for s in strangers for p in by_person[s])
+            measured = sum(len(fl._find_similar("bench", vectors[p], threshold, 4096)) for s in strangers for p in by_person[s])
             checks.append((threshold, cal.fmr(threshold), measured / stranger_probes, len(gallery) * cal.fmr(threshold)))
 
-        from faceledger.engine.accountability import CollectionPolicy
+        from faceledger.engine.policy import CollectionPolicy
 
         ledger_times = []
         for i in range(500):
             t = time.perf_counter()
-            fl.record_search("SearchFacesByImage", "bench", CollectionPolicy(), DEFAULT_SIMILARITY_THRESHOLD, len(gallery),
+            fl._record_search("SearchFacesByImage", "bench", CollectionPolicy(), DEFAULT_SIMILARITY_THRESHOLD, len(gallery),
                              [{"FaceId": "f" * 36, "Similarity": 80.0}], probe_sha256="0" * 64)  # fmt: skip
             ledger_times.append(time.perf_counter() - t)
         verify_start = time.perf_counter()

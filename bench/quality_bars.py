@@ -44,9 +44,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceledger import quality_filter
-from faceledger.batch import default_workers, run_over_files
-from faceledger.calibration import DEFAULT_SIMILARITY_THRESHOLD, similarity_from_distance
+from faceledger.engine import quality_filter
+from faceledger.processes.pool import default_workers, run_over_files
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from faceledger.vision.similarity import similarity_from_distance
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACES") or ROOT.parent / "shared" / "faces")
@@ -85,7 +86,7 @@ def measure_largest(rgb: np.ndarray) -> dict | None:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    from faceledger.images import decode_image, read_image_file
+    from faceledger.inputs.images import decode_image, read_image_file
 
     return decode_image(read_image_file(path), max_bytes=15 << 20).rgb
 

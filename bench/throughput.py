@@ -1,7 +1,7 @@
 """Throughput of detect + embed: faceledger vs face_recognition on the same images, in one run.
 
 face_recognition is timed as its users call it: load_image_file + face_encodings in a plain loop
-(one process). faceledger is timed as its users run it over a folder: faceledger.batch.run_over_files
+(one process). faceledger is timed as its users run it over a folder: faceledger.processes.pool.run_over_files
 with a task that decodes the file and runs analyze_faces(..., embed=True), with workers=1 and 2.
 Both include image decoding; neither includes model loading (each is warmed up first; the worker
 processes are forked from the warmed-up parent, their start-up is included).
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.batch import run_over_files
+from faceledger.processes.pool import run_over_files
 
 # The team's labelled photos sit beside the repository (../shared/faces); FACES overrides.
 FACES = Path(os.environ.get("FACES") or Path(__file__).resolve().parents[2] / "shared" / "faces")
 
 
 def faceledger_task(path: Path) -> dict:
-    from faceledger.images import decode_image, read_image_file
+    from faceledger.inputs.images import decode_image, read_image_file
     from faceledger.vision.analyze import analyze_faces
     from faceledger.vision.detect import HogDetector
 

@@ -62,7 +62,7 @@ CHUNK = 50_000  # faces per add call: progress lines, and how EmbeddedIndex is f
 
 
 def _embed(path: Path) -> dict:
-    from faceledger.images import decode_image, read_image_file
+    from faceledger.inputs.images import decode_image, read_image_file
     from faceledger.vision.analyze import analyze_faces
     from faceledger.vision.detect import HogDetector
 
@@ -75,7 +75,7 @@ def real_embeddings(workers: int = 2, people: int = 240, per_person: int = 4, si
     if REAL_CACHE.exists():
         z = np.load(REAL_CACHE)
         return {k: z[k] for k in z.files}
-    from faceledger.batch import run_over_files
+    from faceledger.processes.pool import run_over_files
 
     by_id: dict[str, list[str]] = defaultdict(list)
     lone: list[tuple[str, str]] = []

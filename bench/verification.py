@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.batch import default_workers, run_over_files
-from faceledger.calibration import distance_from_similarity, similarity_from_distance
+from faceledger.processes.pool import default_workers, run_over_files
+from faceledger.vision.similarity import distance_from_similarity, similarity_from_distance
 
 # The team's labelled photos sit beside the repository (../shared/faces); FACES overrides.
 FACES = Path(os.environ.get("FACES") or Path(__file__).resolve().parents[2] / "shared" / "faces")
@@ -38,7 +38,7 @@ DLIB_TOLERANCE = 0.6
 
 
 def faceledger_embedding(path: Path) -> dict:
-    from faceledger.images import decode_image, read_image_file
+    from faceledger.inputs.images import decode_image, read_image_file
     from faceledger.vision import landmarks
     from faceledger.vision.analyze import analyze_faces, default_embedder
     from faceledger.vision.detect import Detection, HogDetector, confidence_from_score

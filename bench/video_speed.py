@@ -22,7 +22,21 @@ sys.path.insert(0, str(ROOT / "tests"))
 from videos import Appearance, biden_face, compose, obama_face  # noqa: E402
 
 from faceledger import FaceLedger  # noqa: E402
-from faceledger.video import analyze  # noqa: E402
+
+
+def run_job(fl: FaceLedger, job: dict, workers: int) -> None:
+    """A job run as the command line runs it: taken at once by this process."""
+    assert fl.video_jobs.run(job["JobId"], workers=workers) == "SUCCEEDED"
+
+
+def all_items(get, job_id: str, member: str) -> list:
+    items, token = [], None
+    while True:
+        page = get(JobId=job_id, NextToken=token)
+        items += page[member]
+        token = page.get("NextToken")
+        if not token:
+            return items
 
 
 def scene(width: int, height: int, faces: int, seconds: float) -> list[Appearance]:
@@ -51,11 +65,16 @@ def main() -> None:
                 path = compose(Path(tmp) / f"{label}-{faces}.mp4", scene(w, h, faces, args.seconds), duration=args.seconds, fps=25, size=(w, h))
                 for workers in (1, cores):
                     t = time.perf_counter()
-                    _, found = analyze.detect_faces(path, rate=5.0, workers=workers)
+                    job = fl.start_face_detection(Video=str(path), sample_rate=5.0, run_by="bench")
+                    run_job(fl, job, workers)
                     detect_s = time.perf_counter() - t
+                    found = all_items(fl.get_face_detection, job["JobId"], "Faces")
                     t = time.perf_counter()
-                    _, persons, matches = analyze.search_faces(fl, path, "people", 75.9, rate=5.0, workers=workers)
+                    job = fl.start_face_search(Video=str(path), CollectionId="people", FaceMatchThreshold=75.9,
+                                               sample_rate=5.0, run_by="bench")  # fmt: skip
+                    run_job(fl, job, workers)
                     search_s = time.perf_counter() - t
+                    matches = range(fl.get_face_search(JobId=job["JobId"], MaxResults=1)["FaceLedger"]["Tracks"])
                     samples = int(args.seconds * 5)
                     row = (label, faces, workers, args.seconds / detect_s, args.seconds / search_s, len(found) / samples, len(matches))
                     rows.append(row)

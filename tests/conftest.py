@@ -92,7 +92,7 @@ def engine(tmp_path_factory):
 
 def synthetic_faces(n: int, seed: int) -> list:
     """Faces with random embeddings (PreparedFace): storage is tested without paying for the vision models."""
-    from faceledger import records
+    from faceledger.engine import records
     from faceledger.engine.collections import PreparedFace
 
     rng = np.random.default_rng(seed)

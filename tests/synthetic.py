@@ -10,7 +10,7 @@ import numpy as np
 def fairness_report(out: Path, threshold: float = 50.0):
     """A fairness report in `out` for two groups of 6 people with 3 faces each; group b's
     people are closer together, so its false match rate is the higher."""
-    from faceledger import fairness, reports
+    from faceledger.accountability import fairness, reports
 
     rng = np.random.default_rng(7)
     embeddings, identities = [], []

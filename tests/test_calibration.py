@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from faceledger import calibration, fairness, reports
-from faceledger.calibration import Calibration, CalibrationError
+from faceledger.accountability import calibration, fairness, reports
+from faceledger.accountability.calibration import Calibration, CalibrationError
+from faceledger.vision.similarity import similarity_from_distance
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_measure_counts_every_pair_once():
     # the same as computing every pair directly
     d = np.linalg.norm(emb[:, None] - emb[None], axis=2)
     iu = np.triu_indices(n, 1)
-    scores = calibration.similarity_from_distance(d[iu])
+    scores = similarity_from_distance(d[iu])
     same = np.asarray(ids)[iu[0]] == np.asarray(ids)[iu[1]]
     for t in (40.0, 60.0, 75.9):
         assert cal.fmr(t) == pytest.approx(np.mean(scores[~same] >= np.floor(t * 10) / 10), abs=1e-12)

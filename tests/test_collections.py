@@ -8,13 +8,8 @@ import pytest
 
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
 from faceledger import FaceLedger
-from faceledger.calibration import DEFAULT_SIMILARITY_THRESHOLD
-from faceledger.errors import (
-    InvalidPaginationTokenException,
-    InvalidParameterException,
-    ResourceAlreadyExistsException,
-    ResourceNotFoundException,
-)
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from faceledger.errors import InvalidPaginationTokenException, InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
 from rekognition_shapes import assert_matches
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

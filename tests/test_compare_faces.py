@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
-from faceledger.calibration import DEFAULT_SIMILARITY_THRESHOLD, distance_from_similarity, similarity_from_distance
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from faceledger.vision.similarity import distance_from_similarity, similarity_from_distance
 from faceledger.errors import InvalidParameterException, InvalidS3ObjectException
 from rekognition_shapes import assert_matches
 

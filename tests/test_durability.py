@@ -18,14 +18,14 @@ import pytest
 
 from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, synthetic_faces
 from faceledger import FaceLedger
-from faceledger import records
+from faceledger.engine import records
 from faceledger.engine.collections import PreparedFace
 
 pytestmark = pytest.mark.slow  # processes, crashes and PostgreSQL
 
 
 def finds_itself(fl: FaceLedger, cid: str, face: PreparedFace) -> bool:
-    hits = fl.find_similar(cid, face.embedding, 99.9, 1)
+    hits = fl._find_similar(cid, face.embedding, 99.9, 1)
     return len(hits) == 1 and np.array_equal(hits[0][1].embedding, face.embedding)
 
 
@@ -70,7 +70,7 @@ def test_index_is_rebuilt_from_the_catalog(tmp_path, damage):
     with FaceLedger(home=home) as fl:
         fl.create_collection(CollectionId="c")
         for face in faces[:200]:
-            fl.store_indexed_faces("c", [face])
+            fl._store_indexed_faces("c", [face])
         fl.indexes.current("c")
         fl.indexes.save_all()
     index_file = home / "vectors" / "c.index"
@@ -82,7 +82,7 @@ def test_index_is_rebuilt_from_the_catalog(tmp_path, damage):
     else:  # the catalog moves on while no process holds the index
         with FaceLedger(home=home) as other:
             for face in faces[200:]:
-                other.store_indexed_faces("c", [face])
+                other._store_indexed_faces("c", [face])
             doomed = other.list_faces(CollectionId="c", MaxResults=10).to_dict()["Faces"]
             other.delete_faces(CollectionId="c", FaceIds=[f["FaceId"] for f in doomed])
             faces = faces[10:]
@@ -101,14 +101,14 @@ def test_threads_writing_and_searching_lose_nothing(tmp_path, database_url):
         def writer(batch):
             try:
                 for face in batch:
-                    fl.store_indexed_faces("c", [face])
+                    fl._store_indexed_faces("c", [face])
             except Exception as e:  # pragma: no cover - reported below
                 errors.append(e)
 
         def searcher():
             try:
                 while not stop.is_set():
-                    fl.find_similar("c", batches[0][0].embedding, 0, 10)
+                    fl._find_similar("c", batches[0][0].embedding, 0, 10)
             except Exception as e:  # pragma: no cover
                 errors.append(e)
 
@@ -129,14 +129,14 @@ def test_threads_writing_and_searching_lose_nothing(tmp_path, database_url):
 def _write_from_another_process(home: str, seed: int) -> None:
     with FaceLedger(home=Path(home)) as fl:
         for face in synthetic_faces(60, seed=seed):
-            fl.store_indexed_faces("c", [face])
+            fl._store_indexed_faces("c", [face])
 
 
 def test_processes_writing_at_once_lose_nothing(tmp_path):
     home = tmp_path / "home"
     with FaceLedger(home=home) as fl:
         fl.create_collection(CollectionId="c")
-        fl.store_indexed_faces("c", synthetic_faces(1, seed=99))
+        fl._store_indexed_faces("c", synthetic_faces(1, seed=99))
         fl.indexes.current("c")  # this process holds an index from before the others wrote
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_write_from_another_process, args=(str(home), s)) for s in (1, 2, 3)]

@@ -22,7 +22,7 @@ from rekognition_shapes import assert_matches
 
 from faceledger.errors import ProvisionedThroughputExceededException
 from faceledger.server.app import Settings
-from faceledger.server.keys import KeyStore
+from faceledger.store.keys import KeyStore
 from faceledger.vision import model_store
 
 
@@ -326,8 +326,8 @@ def test_quota_and_internal_errors(service):
     c = service.admin
     engine = service.app.state.faceledger.engine
     c.create_collection(CollectionId="crowded")
-    prepared = engine.prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
-    face_ids = [engine.store_indexed_faces("crowded", prepared).face_records[0].face.face_id for _ in range(101)]
+    prepared = engine._prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
+    face_ids = [engine._store_indexed_faces("crowded", prepared).face_records[0].face.face_id for _ in range(101)]
     c.create_user(CollectionId="crowded", UserId="many")
     assert len(c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[:100])["AssociatedFaces"]) == 100
     _error(lambda: c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[100:]),

@@ -65,7 +65,7 @@ def served(tmp_path_factory, webhook):
     bucket = tmp_path_factory.mktemp("bucket")
     compose(bucket / "two_people.mp4", two_people())
     fl = FaceLedger(home=home)
-    key, secret = __import__("faceledger.server.keys", fromlist=["KeyStore"]).KeyStore(fl.catalog, fl.home).create("t")
+    key, secret = fl.keys.create("t")
     fl.close()
     proc, url = start_service(home, bucket, webhook)
     yield url, client(url, key.access_key_id, secret), (key.access_key_id, secret)
@@ -133,7 +133,7 @@ def test_a_job_survives_the_service_being_killed(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     fl = FaceLedger(home=home)
-    key, secret = __import__("faceledger.server.keys", fromlist=["KeyStore"]).KeyStore(fl.catalog, fl.home).create("t")
+    key, secret = fl.keys.create("t")
     proc, url = start_service(home, bucket, stale="2")
     rek = client(url, key.access_key_id, secret)
     job = rek.start_face_detection(Video={"S3Object": {"Bucket": "videos", "Name": "long.mp4"}})["JobId"]

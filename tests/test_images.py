@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from conftest import COLLINS, OBAMA_PORTRAIT, exif_rotated_jpeg, jpeg_bytes, png_bytes, png_with_header_only
-from faceledger.config import ImageLimits
+from faceledger.inputs.limits import ImageLimits
 from faceledger.errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
-from faceledger.images import decode_image, read_image_file
+from faceledger.inputs.images import decode_image, read_image_file
 
 
 def _encoded(fmt: str, size=(200, 200), mode="RGB") -> bytes:

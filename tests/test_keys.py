@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faceledger.errors import InternalServerError, InvalidParameterException, ResourceNotFoundException
-from faceledger.server.keys import KeyStore
+from faceledger.engine.keys import AccessKeys as KeyStore
 from faceledger.store.catalog import Catalog, access_keys, sqlite_url
 
 

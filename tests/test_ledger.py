@@ -10,7 +10,7 @@ from conftest import OBAMA_PORTRAIT, OBAMA_SPEECH
 from sqlalchemy import delete, select, update
 
 from faceledger import FaceLedger
-from faceledger.ledger import acting
+from faceledger.accountability.ledger import acting
 from faceledger.store.catalog import ledger as ledger_table
 
 

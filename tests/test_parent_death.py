@@ -151,7 +151,7 @@ def test_without_pdeathsig_the_watcher_ends_a_child_that_ignores_the_signal(tmp_
     child that survives the signal is made to exit once the grace period is over."""
     script = """
 import os, signal, sys, time
-from faceledger import lifeline
+from faceledger.processes import lifeline
 lifeline._set_pdeathsig = lambda sig: False
 parent = os.getpid()
 child = os.fork()

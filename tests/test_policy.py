@@ -15,7 +15,7 @@ from conftest import BIDEN, OBAMA_PORTRAIT, OBAMA_SPEECH
 
 from faceledger import FaceLedger
 from faceledger.errors import ConflictException, InvalidParameterException
-from faceledger.ledger import acting
+from faceledger.accountability.ledger import acting
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def fl(tmp_path):
 
 @pytest.fixture(scope="module")
 def obama_prepared():
-    return FaceLedger(home="/nonexistent-unused").prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
+    return FaceLedger(home="/nonexistent-unused")._prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
 
 
 def test_policy_is_set_at_creation_and_changed_later(fl):
@@ -43,7 +43,7 @@ def test_policy_is_set_at_creation_and_changed_later(fl):
 
 def test_searches_that_break_the_policy_are_refused(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequirePurpose": True, "RequireCase": True, "MinThreshold": 90})
-    face_id = fl.store_indexed_faces("c", obama_prepared).face_records[0].face.face_id
+    face_id = fl._store_indexed_faces("c", obama_prepared).face_records[0].face.face_id
     with pytest.raises(InvalidParameterException, match="purpose and a case"):
         fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH)
     with acting("tester", purpose="audit", case_id="k1"):
@@ -57,7 +57,7 @@ def test_searches_that_break_the_policy_are_refused(fl, obama_prepared):
 
 def test_threshold_as_a_target_false_match_rate(fl, obama_prepared):
     fl.create_collection(CollectionId="c")
-    fl.store_indexed_faces("c", obama_prepared)
+    fl._store_indexed_faces("c", obama_prepared)
     with acting(max_fmr=1e-5):
         result = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]
     assert result["Threshold"] == pytest.approx(fl.calibration.threshold_for_fmr(1e-5))
@@ -71,7 +71,7 @@ def test_threshold_as_a_target_false_match_rate(fl, obama_prepared):
 
 def test_two_different_reviewers_confirm_a_match(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
-    fl.store_indexed_faces("c", obama_prepared, "obama")
+    fl._store_indexed_faces("c", obama_prepared, "obama")
     with acting("investigator"):
         found = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()
     review = found["FaceLedger"]["Review"]
@@ -94,7 +94,7 @@ def test_two_different_reviewers_confirm_a_match(fl, obama_prepared):
 
 def test_independent_review_keeps_the_searcher_out(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
-    fl.store_indexed_faces("c", obama_prepared, "obama")
+    fl._store_indexed_faces("c", obama_prepared, "obama")
     with acting("investigator"):
         first = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
         # Without the member the searcher may be one of the two reviewers (the default rule).
@@ -115,7 +115,7 @@ def test_independent_review_keeps_the_searcher_out(fl, obama_prepared):
 
 def test_one_rejection_ends_a_candidate(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
-    fl.store_indexed_faces("c", obama_prepared)
+    fl._store_indexed_faces("c", obama_prepared)
     cid = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
     with acting("a"):
         fl.review_candidate(CandidateId=cid, Decision="CONFIRM")
@@ -128,8 +128,8 @@ def test_one_rejection_ends_a_candidate(fl, obama_prepared):
 def test_retention_sweep_with_a_fake_clock(fl, obama_prepared):
     fl.create_collection(CollectionId="short", policy={"RetentionDays": 7})
     fl.create_collection(CollectionId="forever")
-    old = fl.store_indexed_faces("short", obama_prepared).face_records[0].face.face_id
-    fl.store_indexed_faces("forever", obama_prepared)
+    old = fl._store_indexed_faces("short", obama_prepared).face_records[0].face.face_id
+    fl._store_indexed_faces("forever", obama_prepared)
     assert fl.run_retention()["FacesDeleted"] == 0  # nothing is 7 days old yet
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=8)
     swept = fl.run_retention(now=later)

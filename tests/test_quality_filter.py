@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from conftest import OBAMA_PORTRAIT
-from faceledger import FaceLedger, quality_filter
-from faceledger.images import decode_image
+from faceledger import FaceLedger
+from faceledger.engine import quality_filter
+from faceledger.inputs.images import decode_image
 from faceledger.vision.analyze import analyze_faces
 from faceledger.vision.detect import HogDetector
 

@@ -36,12 +36,10 @@ WAIT = 20_000  # ms: a search on a loaded 2-core machine can take a few seconds
 def _make_keys(home: Path, *specs) -> list[tuple[str, str]]:
     """Keys made in the data directory before the service starts (so it makes no admin key)."""
     from faceledger import FaceLedger
-    from faceledger.server.keys import KeyStore
 
     engine = FaceLedger(home=home)
     try:
-        store = KeyStore(engine.catalog, engine.home)
-        made = [store.create(name, ops, cols) for name, ops, cols in specs]
+        made = [engine.keys.create(name, ops, cols) for name, ops, cols in specs]
         return [(key.access_key_id, secret) for key, secret in made]
     finally:
         engine.close()
@@ -78,7 +76,7 @@ def service(tmp_path_factory):
 
     with FaceLedger(home=home) as fl:  # a collection longer than one page of faces
         fl.create_collection(CollectionId="many")
-        fl.store_indexed_faces("many", synthetic_faces(205, seed=5), "crowd")
+        fl._store_indexed_faces("many", synthetic_faces(205, seed=5), "crowd")
     env = {"FACELEDGER_BUCKETS": f"clips={bucket}", "FACELEDGER_VIDEO_WORKERS": "1", "FACELEDGER_RETENTION_INTERVAL": "0"}
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
     yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited)

@@ -29,8 +29,8 @@ def fl(tmp_path_factory):
 
 
 def run(fl: FaceLedger, job_id: str) -> str:
-    assert fl.claim_video_job("test", 60) == job_id
-    return fl.run_video_job(job_id, workers=2)
+    assert fl.video_jobs.claim("test", 60) == job_id
+    return fl.video_jobs.run(job_id, workers=2)
 
 
 def test_faces_found_at_the_right_timestamps(fl, clip):
@@ -140,8 +140,8 @@ def test_the_cli_runs_its_own_job_and_leaves_queued_ones_alone(fl, clip):
     ran = json.loads(done.stdout)
     assert ran["JobId"] != queued and ran["JobStatus"] == "SUCCEEDED"
     assert fl.get_face_detection(JobId=queued)["JobStatus"] == "IN_PROGRESS"
-    assert fl.claim_video_job("test", 60, queued) == queued  # still there for a service to take, untouched
-    assert fl.run_video_job(queued) == "SUCCEEDED"
+    assert fl.video_jobs.claim("test", 60, queued) == queued  # still there for a service to take, untouched
+    assert fl.video_jobs.run(queued) == "SUCCEEDED"
 
 
 def test_cli_video_search_draws_the_video_and_a_timeline(fl, clip, tmp_path):
@@ -178,7 +178,7 @@ def test_the_webhook_is_retried_until_it_answers():
 
     from http_server import free_port
 
-    from faceledger.video.jobs import notify
+    from faceledger.video.notify import notify
 
     calls = []
 

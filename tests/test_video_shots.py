@@ -28,8 +28,8 @@ def fl(tmp_path_factory):
 
 def search(fl: FaceLedger, clip) -> list[dict]:
     job = fl.start_face_search(Video=str(clip), CollectionId="obama")["JobId"]
-    assert fl.claim_video_job("test", 60) == job
-    assert fl.run_video_job(job, workers=1) == "SUCCEEDED"
+    assert fl.video_jobs.claim("test", 60) == job
+    assert fl.video_jobs.run(job, workers=1) == "SUCCEEDED"
     return fl.get_face_search(JobId=job)["Persons"]
 
 

@@ -1,22 +1,13 @@
-"""The operations, with Rekognition's parameter names, so code written for boto3 ports as it is:
-
-    FaceLedger().detect_faces(Image={"Bytes": data}, Attributes=["ALL"]).to_dict()
-
-Surfaces (CLI, HTTP) adapt to these methods; none of them repeats an operation.
-"""
-
-from .faces import FaceOperations
-from .media import MediaOperations
-from .retention import RetentionOperations
-from .review import ReviewOperations
-from .users import UserOperations
-from .video import VideoOperations
+"""The engine: every operation, once (see face_ledger.py). Importing a module of this package
+does not load the models or the database drivers: FaceLedger is imported on first use."""
 
 
-class FaceLedger(FaceOperations, UserOperations, ReviewOperations, RetentionOperations, MediaOperations,
-                 VideoOperations):
-    """The engine: one per process is enough. Models load once, on first use; the catalog and
-    the indexes open on the first collection operation."""
+def __getattr__(name):
+    if name == "FaceLedger":
+        from .face_ledger import FaceLedger
+
+        return FaceLedger
+    raise AttributeError(name)
 
 
 __all__ = ["FaceLedger"]

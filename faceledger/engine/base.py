@@ -1,15 +1,20 @@
-"""What every operation shares: inputs, detectors, the catalog and the vector indexes."""
+"""What every operation shares: inputs, detectors, the catalog and the vector indexes, and the
+check that a collection exists."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .. import images
-from ..config import ImageLimits
-from ..errors import InvalidParameterException
+from ..inputs import images
+from ..inputs.limits import ImageLimits
+from ..errors import InvalidParameterException, ResourceNotFoundException
 from ..vision.detect import Detector, make_detector
+
+MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
 
 ImageInput = dict | bytes | str | os.PathLike
 
@@ -41,10 +46,10 @@ class EngineBase:
         self._objects = None
 
     @property
-    def objects(self):
+    def _object_store(self):
         """The store S3Object inputs are read from (configured by the environment)."""
         if self._objects is None:
-            from ..objects import ObjectStore
+            from ..inputs.objects import ObjectStore
 
             self._objects = ObjectStore()
         return self._objects
@@ -75,6 +80,13 @@ class EngineBase:
             self._open_store()
         return self._indexes
 
+    def _require(self, conn, cid: str):
+        """The collection's catalog row; ResourceNotFoundException if there is none."""
+        row = self.catalog.collection(conn, cid)
+        if row is None:
+            raise ResourceNotFoundException(f"The collection {cid!r} does not exist.")
+        return row
+
     def close(self) -> None:
         """Write the indexes back to disk and release the catalog."""
         if self._indexes is not None:
@@ -90,7 +102,7 @@ class EngineBase:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def load_image(self, image: ImageInput) -> images.DecodedImage:
+    def _load_image(self, image: ImageInput) -> images.DecodedImage:
         """An Image member ({"Bytes": ...} or {"S3Object": ...}), raw bytes, or a local path."""
         if isinstance(image, (str, os.PathLike)):
             data = images.read_image_file(Path(image), self.limits)
@@ -106,12 +118,26 @@ class EngineBase:
         if len(given) != 1:
             raise InvalidParameterException("Image needs exactly one of Bytes or S3Object.")
         if given[0] == "S3Object":
-            data = self.objects.read(image["S3Object"], self.limits.max_file_bytes)
+            data = self._object_store.read(image["S3Object"], self.limits.max_file_bytes)
             return images.decode_image(data, self.limits, max_bytes=self.limits.max_file_bytes)
         return images.decode_image(image["Bytes"], self.limits)
 
-    def detector(self, name: str | None = None) -> Detector:
+    def _detector(self, name: str | None = None) -> Detector:
         name = (name or self.default_detector).lower()
         if name not in self._detectors:
             self._detectors[name] = make_detector(name)
         return self._detectors[name]
+
+    @contextmanager
+    def _video_file(self, video: dict) -> Iterator[Path]:
+        """A local path for a video member ({"S3Object": ...} or {"Path": ...}): a bucket folder's
+        file as it is, an S3 object downloaded for the time of the block."""
+        if "S3Object" not in video:
+            yield Path(video["Path"])
+            return
+        path, is_temp = self._object_store.local_file(video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
+        try:
+            yield path
+        finally:
+            if is_temp:
+                path.unlink(missing_ok=True)

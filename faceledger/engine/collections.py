@@ -12,16 +12,18 @@ from typing import Sequence
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from .. import calibration, quality_filter, records
+from ..accountability import calibration
+from ..vision.similarity import similarities, similarity_from_distance
+from . import quality_filter, records
 from ..errors import InternalServerError, InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
 from ..vision.models import FACE_MODEL_VERSION
 from . import validate
-from .accountability import AccountableOperations, CollectionPolicy
+from .policy import CollectionPolicy
 from .base import ImageInput
-from .faces import _NEEDS_68, check_attributes, not_live, only_wanted
+from .faces import _NEEDS_68, FaceOperations, check_attributes, not_live, only_wanted
 
 MAX_SEARCH_RESULTS = 4096
 
@@ -56,7 +58,7 @@ def _timestamp(value: dt.datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-class CollectionOperations(AccountableOperations):
+class CollectionOperations(FaceOperations):
     # -- collections ------------------------------------------------------------------------
 
     def create_collection(self, CollectionId: str, Tags: dict | None = None, *, policy: dict | None = None) -> records.Plain:
@@ -82,7 +84,7 @@ class CollectionOperations(AccountableOperations):
             raise InvalidParameterException("Policy is required: an object of the members to change.")
         with self.catalog.write() as conn:
             self._require(conn, cid)
-            rules = CollectionPolicy.from_dict(Policy, self.policy(conn, cid))
+            rules = CollectionPolicy.from_dict(Policy, self._policy(conn, cid))
             self._store_policy(conn, cid, rules)
             self.ledger.append(conn, "PutCollectionPolicy", collection_id=cid, detail={"Policy": rules.to_dict()})
         return records.Plain(CollectionId=cid, Policy=rules.to_dict())
@@ -91,18 +93,8 @@ class CollectionOperations(AccountableOperations):
         cid = validate.collection_id(CollectionId)
         with self.catalog.read() as conn:
             self._require(conn, cid)
-            rules = self.policy(conn, cid)
+            rules = self._policy(conn, cid)
         return records.Plain(CollectionId=cid, Policy=rules.to_dict())
-
-    def _require(self, conn, cid: str):
-        row = self.catalog.collection(conn, cid)
-        if row is None:
-            raise ResourceNotFoundException(f"The collection {cid!r} does not exist.")
-        return row
-
-    def _require_collection(self, cid: str) -> None:
-        with self.catalog.read() as conn:
-            self._require(conn, cid)
 
     def describe_collection(self, CollectionId: str) -> records.Plain:
         cid = validate.collection_id(CollectionId)
@@ -156,7 +148,7 @@ class CollectionOperations(AccountableOperations):
 
     # -- IndexFaces -------------------------------------------------------------------------
 
-    def prepare_index_faces(
+    def _prepare_index_faces(
         self,
         Image: ImageInput,
         DetectionAttributes: Sequence[str] | None = None,
@@ -174,8 +166,8 @@ class CollectionOperations(AccountableOperations):
         # Any number from 1 is accepted (botocore's model sets no maximum); at most 100 are indexed.
         max_faces = min(validate.integer(MaxFaces, "MaxFaces", 1, 2**31 - 1, MAX_INDEXED_FACES), MAX_INDEXED_FACES)
         level = quality_filter.check_level(QualityFilter, "AUTO")
-        img = self.load_image(Image)
-        faces = analyze_faces(img.rgb, self.detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        img = self._load_image(Image)
+        faces = analyze_faces(img.rgb, self._detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
         reasons_of = [quality_filter.reasons(face, level) for face in faces]
         passing = [i for i, r in enumerate(reasons_of) if not r]  # only these are worth a liveness score
         for j in not_live(img.rgb, [faces[i] for i in passing], liveness_threshold):
@@ -195,18 +187,18 @@ class CollectionOperations(AccountableOperations):
                 p.embedding = next(vectors)
         return prepared
 
-    def index_policy(self, CollectionId: str, liveness_threshold: float | None = None) -> tuple[CollectionPolicy, float | None]:
+    def _index_policy(self, CollectionId: str, liveness_threshold: float | None = None) -> tuple[CollectionPolicy, float | None]:
         """The collection's policy and the liveness bar IndexFaces holds faces to: the higher of
         the one asked for and the policy's MinLiveness (None: no liveness check)."""
         cid = validate.collection_id(CollectionId)
         given = validate.percentage(liveness_threshold, "LivenessThreshold", None)
         with self.catalog.read() as conn:
             self._require(conn, cid)
-            policy = self.policy(conn, cid)
+            policy = self._policy(conn, cid)
         floors = [t for t in (given, policy.min_liveness) if t is not None]
         return policy, (max(floors) if floors else None)
 
-    def store_indexed_faces(
+    def _store_indexed_faces(
         self, CollectionId: str, prepared: list[PreparedFace], ExternalImageId: str | None = None
     ) -> records.IndexFacesResponse:
         """The storing half of IndexFaces: one transaction, durable when this returns."""
@@ -238,7 +230,7 @@ class CollectionOperations(AccountableOperations):
                 self.catalog.insert_faces(conn, rows)
                 self.catalog.bump(conn, cid)
                 kept = next((p.image for p in prepared if p.image is not None), None)
-                if kept is not None and self.policy(conn, cid).keep_images:
+                if kept is not None and self._policy(conn, cid).keep_images:
                     conn.execute(insert(tables.face_images).values(collection_id=cid, image_id=image_id, data=kept, created_at=created))
             self.ledger.append(
                 conn, "IndexFaces", collection_id=cid, probe_sha256=prepared[0].image_sha256 if prepared else None,
@@ -264,10 +256,10 @@ class CollectionOperations(AccountableOperations):
         the collection's MinLiveness policy, when higher, wins."""
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
-        policy, floor = self.index_policy(cid, liveness_threshold)  # before the expensive part
-        prepared = self.prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=policy.keep_images,
+        policy, floor = self._index_policy(cid, liveness_threshold)  # before the expensive part
+        prepared = self._prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=policy.keep_images,
                                             liveness_threshold=floor)  # fmt: skip
-        return self.store_indexed_faces(cid, prepared, ExternalImageId)
+        return self._store_indexed_faces(cid, prepared, ExternalImageId)
 
     # -- ListFaces, DeleteFaces -------------------------------------------------------------
 
@@ -328,7 +320,7 @@ class CollectionOperations(AccountableOperations):
 
     # -- searching --------------------------------------------------------------------------
 
-    def find_similar(
+    def _find_similar(
         self, cid: str, vectors: np.ndarray, threshold: float, most: int, *, exclude: set[int] = frozenset()
     ) -> list[tuple[float, FaceRow]]:
         """Faces of the collection at or above `threshold` similarity to any of `vectors`, best
@@ -348,11 +340,11 @@ class CollectionOperations(AccountableOperations):
                 rows = self.catalog.faces_by_keys(conn, cid, candidates)
             best: dict[int, float] = {}
             for row in rows.values():
-                best[row.key] = float(calibration.similarities(row.embedding, vectors).max())
+                best[row.key] = float(similarities(row.embedding, vectors).max())
             hits = sorted(((s, rows[key]) for key, s in best.items() if s >= threshold), key=lambda h: -h[0])
             # Stop once every query's furthest candidate is already below the threshold.
             furthest = np.where(np.isfinite(dists), dists, -np.inf).max(axis=1)
-            if k >= size or len(hits) >= most or calibration.similarity_from_distance(furthest.min()) < threshold:
+            if k >= size or len(hits) >= most or similarity_from_distance(furthest.min()) < threshold:
                 return hits[:most]
             k = min(size, k * 4)
 
@@ -365,20 +357,15 @@ class CollectionOperations(AccountableOperations):
         QualityFilter: str | None = None,
     ) -> records.SearchFacesByImageResponse:
         """The largest face of the picture against the collection."""
-        cid = validate.collection_id(CollectionId)
-        most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
-        given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
-        level = quality_filter.check_level(QualityFilter, "NONE")
-        policy, threshold, size = self.search_policy(cid, given, "FaceMatchThreshold")
-        probe = self.largest_face(Image, level)
-        hits = self.find_similar(cid, probe.embedding, threshold, most)
+        search, probe = self._begin_image_search(CollectionId, Image, QualityFilter, FaceMatchThreshold, "FaceMatchThreshold",
+                                                 MaxFaces, "MaxFaces", MAX_SEARCH_RESULTS)  # fmt: skip
+        hits = self._find_similar(search.collection_id, probe.embedding, search.threshold, search.most)
         return records.SearchFacesByImageResponse(
             searched_face_bounding_box=probe.box,
             searched_face_confidence=probe.confidence,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
-            face_ledger=self.record_search("SearchFacesByImage", cid, policy, threshold, size, face_hits(hits),
-                                           probe_sha256=probe.sha256),  # fmt: skip
+            face_ledger=self._record_search("SearchFacesByImage", search, face_hits(hits), probe_sha256=probe.sha256),
         )
 
     def search_faces(
@@ -389,22 +376,20 @@ class CollectionOperations(AccountableOperations):
         FaceMatchThreshold: float | None = None,
     ) -> records.SearchFacesResponse:
         """A stored face against the rest of its collection (never matching itself)."""
-        cid = validate.collection_id(CollectionId)
         fid = validate.face_id(FaceId)
-        most = validate.integer(MaxFaces, "MaxFaces", 1, MAX_SEARCH_RESULTS, MAX_SEARCH_RESULTS)
-        given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
-        policy, threshold, size = self.search_policy(cid, given, "FaceMatchThreshold")
+        search = self._begin_search(CollectionId, FaceMatchThreshold, "FaceMatchThreshold", MaxFaces, "MaxFaces", MAX_SEARCH_RESULTS)
+        cid = search.collection_id
         with self.catalog.read() as conn:
             row = self.catalog.faces_by_ids(conn, cid, [fid]).get(fid)
         if row is None:
             raise ResourceNotFoundException(f"The face {fid} is not in the collection {cid!r}.")
-        hits = self.find_similar(cid, row.embedding, threshold, most, exclude={row.key})
+        hits = self._find_similar(cid, row.embedding, search.threshold, search.most, exclude={row.key})
         return records.SearchFacesResponse(
             searched_face_id=fid,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
-            face_ledger=self.record_search("SearchFaces", cid, policy, threshold, size - 1, face_hits(hits),
-                                           searched={"SearchedFaceId": fid}),  # fmt: skip
+            face_ledger=self._record_search("SearchFaces", search, face_hits(hits), size=search.size - 1,
+                                            searched={"SearchedFaceId": fid}),
         )
 
 

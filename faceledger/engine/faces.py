@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import calibration, quality_filter, records
+from ..accountability import calibration
+from ..vision.similarity import similarities
+from . import quality_filter, records
 from ..errors import InvalidParameterException, ResourceNotReadyException
 from ..vision import appearance
 from ..vision.model_store import ModelsUnavailable
 from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
 from . import validate
-from .accountability import AccountableOperations, CollectionPolicy
+from .accountable import AccountableOperations, Search
+from .policy import CollectionPolicy
 from .base import ImageInput
 
 ATTRIBUTE_VALUES = (
@@ -37,10 +40,18 @@ class Probe:
 class FaceOperations(AccountableOperations):
     """DetectFaces and CompareFaces: operations on pictures alone, no collection involved."""
 
-    def largest_face(self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None) -> Probe:
+    def _begin_image_search(self, collection_id, image, quality, threshold, threshold_name: str, most, most_name: str,
+                            most_limit: int) -> tuple[Search, Probe]:  # fmt: skip
+        """A search with the largest face of a picture: the search's preamble, then the probe (the
+        policy is checked before the picture is worked on)."""
+        level = quality_filter.check_level(quality, "NONE")
+        search = self._begin_search(collection_id, threshold, threshold_name, most, most_name, most_limit)
+        return search, self._largest_face(image, level)
+
+    def _largest_face(self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None) -> Probe:
         """The largest face that passes the quality filter, embedded; InvalidParameterException if none."""
-        img = self.load_image(Image)
-        faces = [f for f in analyze_faces(img.rgb, self.detector(detector)) if not quality_filter.reasons(f, level)]
+        img = self._load_image(Image)
+        faces = [f for f in analyze_faces(img.rgb, self._detector(detector)) if not quality_filter.reasons(f, level)]
         if not faces:
             passes = "" if level == "NONE" else f" that passes QualityFilter {level}"
             raise InvalidParameterException(f"No face was found in {where}{passes}.")
@@ -60,8 +71,8 @@ class FaceOperations(AccountableOperations):
     ) -> records.DetectFacesResponse:
         """Up to 100 faces, largest first; no face gives an empty list."""
         wanted = check_attributes(Attributes)
-        img = self.load_image(Image)
-        faces = analyze_faces(img.rgb, self.detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        img = self._load_image(Image)
+        faces = analyze_faces(img.rgb, self._detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
         details = [only_wanted(records.face_detail(f, img.width, img.height), wanted) for f in faces]
         missing = appearance.unavailable(wanted)
         return records.DetectFacesResponse(face_details=details, face_ledger={"UnavailableAttributes": missing} if missing else None)
@@ -78,8 +89,8 @@ class FaceOperations(AccountableOperations):
         if Image is None:
             raise InvalidParameterException("Image is required: {'Bytes': ...} or {'S3Object': ...}.")
         threshold = validate.percentage(LivenessThreshold, "LivenessThreshold", appearance.LIVENESS_THRESHOLD)
-        img = self.load_image(Image)
-        faces = analyze_faces(img.rgb, self.detector(detector))
+        img = self._load_image(Image)
+        faces = analyze_faces(img.rgb, self._detector(detector))
         scores = liveness_of(img.rgb, faces)
         out = []
         for face, s in zip(faces, scores):
@@ -104,11 +115,11 @@ class FaceOperations(AccountableOperations):
     ) -> records.CompareFacesResponse:
         """The largest face of the source against the up to 100 largest faces of the target."""
         given = validate.percentage(SimilarityThreshold, "SimilarityThreshold", None)
-        threshold = self.threshold_for(CollectionPolicy(), given, "SimilarityThreshold", "CompareFaces")
+        threshold = self._threshold_for(CollectionPolicy(), given, "SimilarityThreshold", "CompareFaces")
         level = quality_filter.check_level(QualityFilter, "NONE")
-        probe = self.largest_face(SourceImage, level, where="the source image", detector=detector)
-        target = self.load_image(TargetImage)
-        found = analyze_faces(target.rgb, self.detector(detector), max_faces=MAX_FACES)
+        probe = self._largest_face(SourceImage, level, where="the source image", detector=detector)
+        target = self._load_image(TargetImage)
+        found = analyze_faces(target.rgb, self._detector(detector), max_faces=MAX_FACES)
         candidates = [f for f in found if not quality_filter.reasons(f, level)]
         embed_faces(target.rgb, candidates)
 
@@ -116,14 +127,14 @@ class FaceOperations(AccountableOperations):
             source_image_face=records.ComparedSourceImageFace(bounding_box=probe.box, confidence=probe.confidence)
         )
         if candidates:
-            scores = calibration.similarities(probe.embedding, np.stack([c.embedding for c in candidates]))
+            scores = similarities(probe.embedding, np.stack([c.embedding for c in candidates]))
             for face, score in sorted(zip(candidates, scores), key=lambda fs: -fs[1]):
                 shown = records.compared_face(face, target.width, target.height)
                 if score >= threshold:
                     response.face_matches.append(records.CompareFacesMatch(similarity=float(score), face=shown))
                 else:
                     response.unmatched_faces.append(shown)
-        response.face_ledger = self.record_comparison(
+        response.face_ledger = self._record_comparison(
             threshold, len(candidates), [m.similarity for m in response.face_matches], probe.sha256, target.sha256
         )
         return response

@@ -5,16 +5,15 @@ ledger entry; the surfaces check the caller's rights first."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy import select
 
-from .. import images
+from ..inputs import images
 from ..errors import InvalidParameterException, ResourceNotFoundException
 from ..store import catalog as tables
 from . import validate
 from .collections import CollectionOperations
-from .video import MAX_VIDEO_BYTES, VideoOperations
+from .video import VideoOperations
 
 FACE_MARGIN = 0.35  # of the box's size on each side: dlib's boxes are tight (brows to lip)
 MAX_FRAME_SIDE = 1280
@@ -48,10 +47,6 @@ class MediaOperations(CollectionOperations, VideoOperations):
             left, top, right, bottom = 0, 0, w, h
         return images.encode_jpeg(rgb[top:bottom, left:right], size)
 
-    def video_job_kind(self, JobId: str) -> str:
-        """FaceDetection or FaceSearch: whose Get operation's rights a job's frames need."""
-        return self._job(JobId).kind
-
     def video_frame(self, JobId: str, Timestamp: int) -> tuple[int, bytes]:
         """The frame of a job's video at `Timestamp` ms (the first at or after it), as
         (its own timestamp, JPEG at most 1280 pixels a side)."""
@@ -61,18 +56,9 @@ class MediaOperations(CollectionOperations, VideoOperations):
         if at is None:
             raise InvalidParameterException("Timestamp (milliseconds from the start) is required.")
         video = json.loads(self._job(JobId).request)["Video"]
-        temp = None
-        try:
-            if "S3Object" in video:
-                path, is_temp = self.objects.local_file(video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
-                temp = path if is_temp else None
-            else:
-                path = Path(video["Path"])
+        with self._video_file(video) as path:
             try:
                 found_at, rgb = frame_at(path, at)
             except VideoError as e:
                 raise InvalidParameterException(f"No frame at {at} ms: {e}") from None
-        finally:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
         return found_at, images.encode_jpeg(rgb, MAX_FRAME_SIDE)

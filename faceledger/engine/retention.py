@@ -8,12 +8,12 @@ import datetime as dt
 
 from sqlalchemy import delete, select
 
-from .. import records
+from . import records
 from ..errors import InvalidParameterException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow
 from . import validate
-from .accountability import AccountableOperations
+from .accountable import AccountableOperations
 
 
 class RetentionOperations(AccountableOperations):

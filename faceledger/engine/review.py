@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select, update
 
-from .. import records
+from . import records
 from ..errors import ConflictException, InvalidParameterException, ResourceNotFoundException
-from ..ledger import current_actor
+from ..accountability.ledger import current_actor
 from ..store import catalog as tables
 from ..store.catalog import now
 from . import validate
-from .accountability import AccountableOperations
+from .accountable import AccountableOperations
 
 STATUSES = ("PENDING", "CONFIRMED", "REJECTED")
 REVIEWERS_NEEDED = 2
@@ -88,7 +88,7 @@ class ReviewOperations(AccountableOperations):
                 raise ResourceNotFoundException(f"No review candidate {CandidateId}" + (f" in {CollectionId!r}." if CollectionId else "."))
             if row.status != "PENDING":
                 raise ConflictException(f"Candidate {CandidateId} is already {row.status}.")
-            if reviewer == row.searched_by and self.policy(conn, row.collection_id).independent_review:
+            if reviewer == row.searched_by and self._policy(conn, row.collection_id).independent_review:
                 raise ConflictException(
                     f"{reviewer} ran the search that found candidate {CandidateId}; collection {row.collection_id!r} "
                     "requires independent review: the decision must come from someone else."

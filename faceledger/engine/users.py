@@ -12,13 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 
-from .. import calibration, quality_filter, records
-from ..errors import (
-    ConflictException,
-    InvalidParameterException,
-    ResourceNotFoundException,
-    ServiceQuotaExceededException,
-)
+from ..accountability import calibration
+from ..vision.similarity import similarities
+from . import quality_filter, records
+from ..errors import ConflictException, InvalidParameterException, ResourceNotFoundException, ServiceQuotaExceededException
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.models import FACE_MODEL_VERSION
@@ -27,6 +24,7 @@ from .base import ImageInput
 from .collections import MAX_SEARCH_RESULTS, CollectionOperations
 
 MAX_FACES_PER_USER = 100
+MAX_USERS = 500  # MaxUsers' upper bound, as Rekognition's
 
 
 class UserOperations(CollectionOperations):
@@ -124,7 +122,7 @@ class UserOperations(CollectionOperations):
                     failed.append({"FaceId": face_id, "UserId": row.user_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
                     continue
                 if members:
-                    score = float(calibration.similarities(row.embedding, np.stack(members)).max())
+                    score = float(similarities(row.embedding, np.stack(members)).max())
                     if score < threshold:
                         failed.append({"FaceId": face_id, "UserId": uid, "Confidence": score, "Reasons": ["LOW_MATCH_CONFIDENCE"]})
                         continue
@@ -172,14 +170,13 @@ class UserOperations(CollectionOperations):
 
     # -- searching users --------------------------------------------------------------------
 
-    def _user_matches(
-        self, cid: str, vectors: np.ndarray, threshold: float, most: int, *, exclude_user=None, exclude_keys=frozenset()
-    ) -> list[records.UserMatch]:
+    def _user_matches(self, search, vectors: np.ndarray, *, exclude_user=None, exclude_keys=frozenset()) -> list[records.UserMatch]:
         best: dict[str, float] = {}
-        for score, row in self.find_similar(cid, vectors, threshold, MAX_SEARCH_RESULTS, exclude=set(exclude_keys)):
+        hits = self._find_similar(search.collection_id, vectors, search.threshold, MAX_SEARCH_RESULTS, exclude=set(exclude_keys))
+        for score, row in hits:
             if row.user_id is not None and row.user_id != exclude_user:
                 best[row.user_id] = max(best.get(row.user_id, 0.0), score)
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:most]
+        ranked = sorted(best.items(), key=lambda item: -item[1])[: search.most]
         return [records.UserMatch(similarity=s, user=records.User(user_id=u, user_status="ACTIVE")) for u, s in ranked]
 
     def search_users(
@@ -191,12 +188,10 @@ class UserOperations(CollectionOperations):
         MaxUsers: int | None = None,
     ) -> records.Plain:
         """Users like a stored face, or like a user's faces (the user itself left out)."""
-        cid = validate.collection_id(CollectionId)
-        given = validate.percentage(UserMatchThreshold, "UserMatchThreshold", None)
-        most = validate.integer(MaxUsers, "MaxUsers", 1, 500, 500)
         if (UserId is None) == (FaceId is None):
             raise InvalidParameterException("SearchUsers needs exactly one of UserId or FaceId.")
-        policy, threshold, size = self.search_policy(cid, given, "UserMatchThreshold")
+        search = self._begin_search(CollectionId, UserMatchThreshold, "UserMatchThreshold", MaxUsers, "MaxUsers", MAX_USERS)
+        cid = search.collection_id
         f = tables.faces
         with self.catalog.read() as conn:
             if UserId is not None:
@@ -213,11 +208,9 @@ class UserOperations(CollectionOperations):
                     raise ResourceNotFoundException(f"The face {fid} is not in the collection {cid!r}.")
                 rows, uid = [row], None
                 searched = {"SearchedFace": {"FaceId": fid}}
-        matches = self._user_matches(
-            cid, np.stack([r.embedding for r in rows]), threshold, most,
-            exclude_user=uid, exclude_keys={r.key for r in rows},
-        )  # fmt: skip
-        extension = self.record_search("SearchUsers", cid, policy, threshold, size - len(rows), user_hits(matches), searched=searched)
+        vectors = np.stack([r.embedding for r in rows])
+        matches = self._user_matches(search, vectors, exclude_user=uid, exclude_keys={r.key for r in rows})
+        extension = self._record_search("SearchUsers", search, user_hits(matches), size=search.size - len(rows), searched=searched)
         return records.Plain(UserMatches=matches, FaceModelVersion=FACE_MODEL_VERSION, **searched, FaceLedger=extension)
 
     def search_users_by_image(
@@ -228,19 +221,14 @@ class UserOperations(CollectionOperations):
         MaxUsers: int | None = None,
         QualityFilter: str | None = None,
     ) -> records.Plain:
-        cid = validate.collection_id(CollectionId)
-        given = validate.percentage(UserMatchThreshold, "UserMatchThreshold", None)
-        most = validate.integer(MaxUsers, "MaxUsers", 1, 500, 500)
-        level = quality_filter.check_level(QualityFilter, "NONE")
-        policy, threshold, size = self.search_policy(cid, given, "UserMatchThreshold")
-        probe = self.largest_face(Image, level)
-        matches = self._user_matches(cid, probe.embedding, threshold, most)
+        search, probe = self._begin_image_search(CollectionId, Image, QualityFilter, UserMatchThreshold, "UserMatchThreshold",
+                                                 MaxUsers, "MaxUsers", MAX_USERS)  # fmt: skip
+        matches = self._user_matches(search, probe.embedding)
         return records.Plain(
             UserMatches=matches,
             FaceModelVersion=FACE_MODEL_VERSION,
             SearchedFace={"FaceDetail": probe.detail},
-            FaceLedger=self.record_search("SearchUsersByImage", cid, policy, threshold, size, user_hits(matches),
-                                          probe_sha256=probe.sha256),  # fmt: skip
+            FaceLedger=self._record_search("SearchUsersByImage", search, user_hits(matches), probe_sha256=probe.sha256),
         )
 
 

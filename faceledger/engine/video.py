@@ -1,37 +1,26 @@
 """Stored video: StartFaceDetection / GetFaceDetection and StartFaceSearch / GetFaceSearch.
 
-A Start call checks the request and writes a job row (IN_PROGRESS); a job runner in the
-service (video/jobs.py) claims it, works on it with a heartbeat, and stores the result. A job
-whose runner died (its heartbeat went stale) is taken up again, at most MAX_ATTEMPTS times, then
-FAILED with the reason: never silently lost."""
+A Start call checks the request and writes a job row (IN_PROGRESS); a job runner (see
+video_jobs.py) claims it, works on it with a heartbeat, and stores the result, which the Get
+calls read."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import re
 import uuid
-from pathlib import Path
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select
 
-from .. import records
-from ..errors import (
-    FaceLedgerError,
-    IdempotentParameterMismatchException,
-    InvalidParameterException,
-    ResourceNotFoundException,
-)
-from ..ledger import Actor, acting, current_actor
+from ..accountability.ledger import current_actor
+from ..errors import IdempotentParameterMismatchException, InvalidParameterException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import now
-from . import validate
-from .accountability import AccountableOperations
+from . import records, validate
+from .accountable import AccountableOperations
 
-MAX_ATTEMPTS = 3
-MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
 JOB_TAG = re.compile(r"[a-zA-Z0-9_.\-:+=/]{1,1024}")
 SNS_TOPIC = re.compile(r"^arn:aws:sns:[^:]*:\w{12}:(.+)$")
 
@@ -53,7 +42,7 @@ def _check_video(video) -> dict:
     if not isinstance(video, dict) or len(video) != 1 or not ({"S3Object", "Path"} & set(video)):
         raise InvalidParameterException("Video must be {'S3Object': {'Bucket': ..., 'Name': ...}} (or a local path).")
     if "S3Object" in video:
-        from ..objects import check_s3_object
+        from ..inputs.objects import check_s3_object
 
         check_s3_object(video["S3Object"])
     return video
@@ -74,6 +63,8 @@ def _check_notification(channel) -> dict | None:
 
 
 class VideoOperations(AccountableOperations):
+    _video_jobs = None
+
     # -- starting -----------------------------------------------------------------------------
 
     def _start_job(self, kind: str, request: dict, token: str | None, run_by: str | None = None) -> records.Plain:
@@ -124,23 +115,23 @@ class VideoOperations(AccountableOperations):
                           NotificationChannel=None, JobTag=None, *, sample_rate: float | None = None,
                           run_by: str | None = None) -> records.Plain:  # fmt: skip
         request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
-        cid = validate.collection_id(CollectionId)
-        given = validate.percentage(FaceMatchThreshold, "FaceMatchThreshold", None)
-        _, threshold, _ = self.search_policy(cid, given, "FaceMatchThreshold")  # refused now, not later
-        request.update(CollectionId=cid, FaceMatchThreshold=threshold, SampleRate=_rate(sample_rate))
+        search = self._begin_search(CollectionId, FaceMatchThreshold, "FaceMatchThreshold", None, "MaxFaces", 100)
+        request.update(CollectionId=search.collection_id, FaceMatchThreshold=search.threshold, SampleRate=_rate(sample_rate))
         return self._start_job("FaceSearch", request, token, run_by)
 
     # -- results ------------------------------------------------------------------------------
 
-    def _job(self, job_id) -> object:
-        if not isinstance(job_id, str) or not re.fullmatch(r"[a-zA-Z0-9\-_]{1,64}", job_id):
-            raise InvalidParameterException("JobId is not valid.")
-        j = tables.video_jobs
-        with self.catalog.read() as conn:
-            row = conn.execute(select(j).where(j.c.job_id == job_id)).first()
-        if row is None:
-            raise ResourceNotFoundException(f"No video job {job_id}.")
-        return row
+    @property
+    def video_jobs(self):
+        """The jobs, for the runners that run them (see video_jobs.py)."""
+        if self._video_jobs is None:
+            from .video_jobs import VideoJobs
+
+            self._video_jobs = VideoJobs(self)
+        return self._video_jobs
+
+    def _job(self, job_id):
+        return self.video_jobs.row(job_id)
 
     def _get(self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None) -> records.Plain:
         row = self._job(JobId)
@@ -171,14 +162,6 @@ class VideoOperations(AccountableOperations):
             out["FaceLedger"] = result["FaceLedger"]
         return out
 
-    def video_job_collection(self, job_id) -> str | None:
-        """The collection a job searches (None for detection), for rights checks."""
-        try:
-            row = self._job(job_id)
-        except FaceLedgerError:
-            return None
-        return json.loads(row.request).get("CollectionId")
-
     def get_face_detection(self, JobId, MaxResults=None, NextToken=None) -> records.Plain:
         return self._get("FaceDetection", JobId, MaxResults, NextToken, "Faces")
 
@@ -187,96 +170,6 @@ class VideoOperations(AccountableOperations):
             raise InvalidParameterException("SortBy must be INDEX or TIMESTAMP.")
         order = (lambda p: (p["Person"]["Index"], p["Timestamp"])) if SortBy == "INDEX" else (lambda p: (p["Timestamp"], p["Person"]["Index"]))
         return self._get("FaceSearch", JobId, MaxResults, NextToken, "Persons", order)
-
-    # -- running (the job runner calls these) -------------------------------------------------
-
-    def claim_video_job(self, worker: str, stale_after: float, job_id: str | None = None) -> str | None:
-        """Take the oldest job nobody is running (or whose runner went quiet), or with `job_id`
-        that job only; None if there is none to take."""
-        j = tables.video_jobs
-        stale = now() - dt.timedelta(seconds=stale_after)
-        q = select(j.c.job_id, j.c.attempts).where(j.c.status == "IN_PROGRESS", or_(j.c.claimed_by.is_(None), j.c.heartbeat < stale))
-        if job_id is not None:
-            q = q.where(j.c.job_id == job_id)
-        with self.catalog.write() as conn:
-            row = conn.execute(q.order_by(j.c.created_at).limit(1)).first()
-            if row is None:
-                return None
-            if row.attempts >= MAX_ATTEMPTS:
-                conn.execute(update(j).where(j.c.job_id == row.job_id).values(
-                    status="FAILED", status_message=f"The job was interrupted {row.attempts} times (the service stopped while running it)."))  # fmt: skip
-                return None
-            conn.execute(update(j).where(j.c.job_id == row.job_id).values(
-                claimed_by=worker, heartbeat=now(), attempts=row.attempts + 1, progress=0.0))  # fmt: skip
-        return row.job_id
-
-    def beat(self, job_id: str, progress: float) -> None:
-        j = tables.video_jobs
-        with self.catalog.write() as conn:
-            conn.execute(update(j).where(j.c.job_id == job_id).values(heartbeat=now(), progress=float(progress)))
-
-    def run_video_job(self, job_id: str, *, workers: int = 1, progress=None) -> str:
-        """Do the job and store its outcome; returns SUCCEEDED or FAILED."""
-        from ..video import analyze
-        from ..video.decode import VideoError
-
-        row = self._job(job_id)
-        request = json.loads(row.request)
-        actor = Actor(**json.loads(row.actor))
-        temp = None
-        try:
-            video = request["Video"]
-            if "S3Object" in video:
-                path, is_temp = self.objects.local_file(video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
-                temp = path if is_temp else None
-            else:
-                path = Path(video["Path"])
-            rate = request["SampleRate"]
-            with acting(actor.name, purpose=actor.purpose, case_id=actor.case_id, max_fmr=actor.max_fmr):
-                if row.kind == "FaceDetection":
-                    meta, items = analyze.detect_faces(path, rate=rate, all_attributes=request["FaceAttributes"] == "ALL",
-                                                       workers=workers, progress=progress)  # fmt: skip
-                    result = {"VideoMetadata": meta.to_dict(), "Items": items}
-                else:
-                    result = self._search_video(path, request, workers, progress)
-            status, message = "SUCCEEDED", None
-        except VideoError as e:
-            status, message, result = "FAILED", str(e), None
-        except FaceLedgerError as e:
-            status, message, result = "FAILED", f"{e.code}: {e.message}", None
-        finally:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
-        j = tables.video_jobs
-        with self.catalog.write() as conn:
-            conn.execute(update(j).where(j.c.job_id == job_id).values(
-                status=status, status_message=message, progress=1.0 if status == "SUCCEEDED" else row.progress,
-                result=json.dumps(result) if result is not None else None, heartbeat=now()))  # fmt: skip
-        if request.get("NotificationChannel"):
-            from ..video.jobs import notify
-
-            notify(request["NotificationChannel"]["Url"], job_id, status, f"Start{row.kind}", request)
-        return status
-
-    def _search_video(self, path: Path, request: dict, workers: int, progress) -> dict:
-        from ..video import analyze
-
-        cid, threshold = request["CollectionId"], request["FaceMatchThreshold"]
-        with self.catalog.read() as conn:
-            self._require(conn, cid)
-            policy = self.policy(conn, cid)
-            size = self.catalog.count_faces(conn, cid)
-        meta, persons, matches = analyze.search_faces(self, path, cid, threshold, rate=request["SampleRate"],
-                                                      workers=workers, progress=progress)  # fmt: skip
-        ledgered = [
-            {"TrackIndex": idx, "FaceId": m["Face"]["FaceId"], "ExternalImageId": m["Face"].get("ExternalImageId"),
-             "Similarity": round(m["Similarity"], 4)}
-            for idx, ms in matches.items() for m in ms
-        ]  # fmt: skip
-        extension = self.record_search("StartFaceSearch", cid, policy, threshold, size, ledgered,
-                                       searched={"Tracks": len(matches)})  # fmt: skip
-        extension["Tracks"] = len(matches)
-        return {"VideoMetadata": meta.to_dict(), "Items": persons, "FaceLedger": extension}
 
 
 def _rate(value) -> float:

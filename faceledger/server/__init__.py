@@ -1,1 +1,1 @@
-"""The HTTP service: Rekognition's JSON protocol, the native REST API, access keys."""
+"""The HTTP service: Rekognition's JSON protocol, the native REST API, the web UI and its routes, authentication."""

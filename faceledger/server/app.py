@@ -58,20 +58,15 @@ class Service:
     def __init__(self, settings: Settings):
         from ..engine import FaceLedger
         from .auth import Authenticator
-        from .keys import KeyStore
-
-        import asyncio
+        from .sessions import SessionTokens
 
         self.settings = settings
         self.engine_slots = asyncio.Semaphore(max(1, settings.engine_slots))
         self.engine = FaceLedger(home=settings.home, database_url=settings.database_url)
-        keys = KeyStore(self.engine.catalog, self.engine.home)
         # Each worker process keeps its own buckets: its share of the service's rate.
         rate = settings.rate_limit / max(1, settings.workers) if settings.rate_limit else None
-        from .sessions import SessionTokens
-
         self.auth = Authenticator(
-            keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate,
+            self.engine.keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate,
             sessions=SessionTokens.for_home(self.engine.home),
         )
 
@@ -149,9 +144,9 @@ def create_app(settings: Settings | None = None):
             await run_in_threadpool(service.warm_up)
         log.info(json.dumps({"event": "ready", "pid": os.getpid(), "home": str(service.engine.home)}))
         sweeper = asyncio.create_task(retention_loop(service)) if settings.retention_interval > 0 else None
-        from ..video.jobs import JobRunner
+        from ..engine.video_jobs import JobRunner
 
-        runner = JobRunner(service.engine).start() if settings.video_jobs else None
+        runner = JobRunner(service.engine.video_jobs).start() if settings.video_jobs else None
         try:
             yield
         finally:
@@ -200,7 +195,7 @@ async def retention_loop(service: Service) -> None:
     runs one; the sweeps are transactions, so running twice deletes nothing twice."""
     from starlette.concurrency import run_in_threadpool
 
-    from ..ledger import acting
+    from ..accountability.ledger import acting
 
     def sweep():
         with acting("service:retention"):
@@ -231,7 +226,7 @@ def app_from_env():
     if supervisor:  # SIGTERM: stop accepting at once (freeing the port), answer the requests in flight, then exit
         import signal
 
-        from ..lifeline import die_with_parent
+        from ..processes.lifeline import die_with_parent
 
         die_with_parent(int(supervisor), signal.SIGTERM, grace=GRACEFUL_SHUTDOWN + 10)
     return create_app(Settings.from_env())

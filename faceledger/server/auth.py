@@ -9,16 +9,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import (
-    AccessDeniedException,
-    ExpiredTokenException,
-    InvalidSignatureException,
-    MissingAuthenticationTokenException,
-    ProvisionedThroughputExceededException,
-    UnrecognizedClientException,
-)
+from ..errors import AccessDeniedException, ExpiredTokenException, InvalidSignatureException, MissingAuthenticationTokenException, ProvisionedThroughputExceededException, UnrecognizedClientException
 from . import sigv4
-from .keys import AccessKey, KeyStore
+from ..store.keys import AccessKey, KeyStore  # KeyStore for typing: the engine's keys (engine.keys) are one
 from .sessions import PREFIX as SESSION_PREFIX, SessionTokens
 
 SERVICE = "rekognition"

@@ -13,7 +13,8 @@ from starlette.responses import Response
 from ..errors import InvalidParameterException, SerializationException, UnknownOperationException
 from . import model
 from .bodies import parse_json, read_body
-from .operations import OPERATION_NAMES, request_context, run
+from ..engine.operations import REKOGNITION
+from .dispatch import request_context, run
 from .responses import REKOGNITION_CONTENT_TYPE, rekognition_error
 
 TARGET_PREFIX = "RekognitionService."
@@ -32,7 +33,7 @@ def _operation(target: str | None) -> str:
     if not target or not target.startswith(TARGET_PREFIX):
         raise UnknownOperationException(f"X-Amz-Target must be {TARGET_PREFIX}<Operation>.")
     operation = target[len(TARGET_PREFIX) :]
-    if operation not in OPERATION_NAMES:
+    if operation not in REKOGNITION:
         raise UnknownOperationException(f"faceledger does not serve the operation {operation[:100]!r}.")
     return operation
 

@@ -18,7 +18,7 @@ from ..errors import FaceLedgerError, InvalidParameterException, ResourceNotFoun
 from . import model
 from .auth import Principal
 from .bodies import parse_json, read_form, read_json_object
-from .operations import request_context, run
+from .dispatch import request_context, run
 from .rekognition import lower_headers
 from .responses import rest_error
 

@@ -25,14 +25,12 @@ def is_loopback(host: str) -> bool:
 def _first_key(home: str | None) -> tuple[str, str] | None:
     """An 'admin' key when the service has no active key at all, so that it is usable at once."""
     from ..engine import FaceLedger
-    from .keys import KeyStore
 
     engine = FaceLedger(home=home)
     try:
-        store = KeyStore(engine.catalog, engine.home)
-        if any(k.revoked_at is None for k in store.list()):
+        if any(k.revoked_at is None for k in engine.keys.list()):
             return None
-        key, secret = store.create("admin")
+        key, secret = engine.keys.create("admin")
         return key.access_key_id, secret
     finally:
         engine.close()

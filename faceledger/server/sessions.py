@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..errors import ExpiredTokenException, UnrecognizedClientException
-from .keys import load_master_key, master_key_path
+from ..store.master_key import load_master_key, master_key_path
 
 PREFIX = "fls1."
 DEFAULT_SECONDS = 8 * 3600

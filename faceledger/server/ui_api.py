@@ -15,17 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import reports
-from ..calibration import DEFAULT_SIMILARITY_THRESHOLD
-from ..errors import (
-    InvalidParameterException,
-    InvalidSignatureException,
-    ResourceNotFoundException,
-    UnrecognizedClientException,
-)
+from ..accountability import reports
+from ..accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from ..errors import InvalidParameterException, InvalidSignatureException, ResourceNotFoundException, UnrecognizedClientException
 from .auth import Principal
 from .sessions import PREFIX as SESSION_PREFIX
-from .operations import authorize_video_job
+from .dispatch import authorize
 from .bodies import read_json_object
 from .rest import principal
 
@@ -109,8 +104,8 @@ async def end_session(request: Request, who: Principal = Depends(principal)):
                         "Query: Size (32-1024 pixels, default 160).", responses=JPEG)  # fmt: skip
 async def face_image(request: Request, CollectionId: str, FaceId: str, who: Principal = Depends(principal)):
     request.state.operation = "ListFaces"
-    who.authorize("ListFaces", CollectionId)
     engine = request.app.state.faceledger.engine
+    await run_in_threadpool(authorize, engine, who, "ListFaces", {"CollectionId": CollectionId})
     data = await _computed(request, engine.face_image, CollectionId, FaceId, _whole_number(request, "Size"))
     return Response(data, media_type="image/jpeg", headers=PRIVATE)
 
@@ -120,9 +115,9 @@ async def face_image(request: Request, CollectionId: str, FaceId: str, who: Prin
                         "GetFaceSearch). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.", responses=JPEG)  # fmt: skip
 async def video_frame(request: Request, JobId: str, who: Principal = Depends(principal)):
     engine = request.app.state.faceledger.engine
-    operation = "Get" + await run_in_threadpool(engine.video_job_kind, JobId)
+    operation = "Get" + await run_in_threadpool(engine.video_jobs.kind_of, JobId)
     request.state.operation = operation
-    await run_in_threadpool(authorize_video_job, engine, who, operation, JobId)
+    await run_in_threadpool(authorize, engine, who, operation, {"JobId": JobId})
     at, data = await _computed(request, engine.video_frame, JobId, _whole_number(request, "Timestamp"))
     return Response(data, media_type="image/jpeg", headers={**PRIVATE, "X-FaceLedger-Frame-Timestamp": str(at)})
 

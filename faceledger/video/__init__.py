@@ -1,1 +1,1 @@
-"""Stored video: decoding and sampling, face tracks, and the asynchronous jobs."""
+"""Stored video: decoding and sampling, shot cuts, face tracks, and a job's completion message."""

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import records
-from ..calibration import DEFAULT_SIMILARITY_THRESHOLD, distance_from_similarity
-from ..lifeline import die_with_parent
+from ..processes.lifeline import die_with_parent
 from ..vision.analyze import analyze_faces
 from ..vision.detect import HogDetector
 from ..vision.embed import DlibResnetEmbedder, face_chips
@@ -23,11 +21,10 @@ from .decode import VideoMetadata, metadata, sampled_frames
 from .track import Tracker, look, same_look
 
 Progress = Callable[[float], None]
-
-# A face re-verified against its track's embedding stays in the track only if it would match it
-# at the default search threshold (distance 0.531, a false match rate of 0.09% on the default
-# calibration; dlib's 0.6 has 1.0%): what is carried along a track meets the bar of a search.
-SAME_PERSON = distance_from_similarity(DEFAULT_SIMILARITY_THRESHOLD)
+# A face as its caller reports it (the engine's FaceDetail record: has bounding_box, confidence
+# and to_dict), from (FaceAnalysis, frame width, frame height); a module-level function, so that
+# it travels to worker processes.
+Describe = Callable[[object, int, int], object]
 
 
 class FrameAnalyzer:
@@ -35,7 +32,8 @@ class FrameAnalyzer:
     turn; dlib holds Python's lock, so processes are what use the cores. For tracking, also the
     faces' aligned chips and the frame's shot signature."""
 
-    def __init__(self, all_attributes: bool = False, tracking: bool = False):
+    def __init__(self, describe: Describe, all_attributes: bool = False, tracking: bool = False):
+        self.describe = describe
         self.all_attributes = all_attributes
         self.tracking = tracking
 
@@ -46,7 +44,7 @@ class FrameAnalyzer:
                               appearance={"ALL"} if self.all_attributes else frozenset())
         chips = face_chips(rgb, [f.shape for f in found]) if self.tracking and found else [None] * len(found)
         signature = shots.signature(rgb) if self.tracking else None
-        return ts, [records.face_detail(f, w, h) for f in found], chips, signature
+        return ts, [self.describe(f, w, h) for f in found], chips, signature
 
 
 def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
@@ -70,31 +68,35 @@ def _fraction(ts: int, meta: VideoMetadata) -> float:
     return min(1.0, ts / meta.duration_millis) if meta.duration_millis else 0.0
 
 
-def detect_faces(path: Path, *, rate: float, all_attributes: bool = False, workers: int = 1, progress: Progress | None = None):
+def detect_faces(path: Path, describe: Describe, *, rate: float, all_attributes: bool = False, workers: int = 1,
+                 progress: Progress | None = None):  # fmt: skip
     """(metadata, [{"Timestamp", "Face": FaceDetail}]) for every face of every sampled frame."""
     meta = metadata(path)
     faces = []
-    for ts, details, _, _ in analyzed_frames(path, rate, FrameAnalyzer(all_attributes), workers):
+    for ts, details, _, _ in analyzed_frames(path, rate, FrameAnalyzer(describe, all_attributes), workers):
         faces += [{"Timestamp": ts, "Face": d.to_dict()} for d in details]
         if progress:
             progress(_fraction(ts, meta))
     return meta, faces
 
 
-def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress | None = None):
+def track_faces(path: Path, describe: Describe, *, same_person: float, rate: float, workers: int = 1,
+                progress: Progress | None = None):  # fmt: skip
     """(metadata, detections [(timestamp, track index, FaceDetail)], tracks): each track keeps the
     embedding of its best face (largest and surest), the one it is searched with. Workers hand
     back aligned chips; only some faces go through the network: a track's first, one 25% better
     than its best so far, and one whose chip no longer looks like the last embedded (the same
     picture of the same face, see track.SAME_LOOK). Each such face is compared with the track's
     embedding and starts a new track if it is not the same person; a shot cut ends all tracks.
-    So every face of a track was embedded and verified, or looks like one that was."""
+    So every face of a track was embedded and verified, or looks like one that was. `same_person`:
+    the embedding distance past which a face is someone else (the engine gives the default search
+    threshold's, so that what is carried along a track meets the bar of a search)."""
     meta = metadata(path)
     tracker = Tracker()
     detections = []
     embedder = DlibResnetEmbedder()
     previous = None
-    for ts, details, chips, signature in analyzed_frames(path, rate, FrameAnalyzer(tracking=True), workers):
+    for ts, details, chips, signature in analyzed_frames(path, rate, FrameAnalyzer(describe, tracking=True), workers):
         if shots.is_cut(previous, signature):
             tracker.cut()
         previous = signature
@@ -104,7 +106,7 @@ def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress
             face_look = look(chip)
             if track.embedding is None or score > 1.25 * track.best_score or not same_look(track.look, face_look):
                 vector = embedder.embed_chips([chip])[0]
-                if track.embedding is not None and np.linalg.norm(vector - track.embedding) > SAME_PERSON:
+                if track.embedding is not None and np.linalg.norm(vector - track.embedding) > same_person:
                     track = tracker.split(track)  # someone else: a new track, searched with this face
                 if track.embedding is None or score > 1.25 * track.best_score:
                     track.embedding, track.best_score = vector, score
@@ -115,14 +117,13 @@ def track_faces(path: Path, *, rate: float, workers: int = 1, progress: Progress
     return meta, detections, tracker.tracks
 
 
-def search_faces(engine, path: Path, collection_id: str, threshold: float, *, rate: float, workers: int = 1,
-                 progress: Progress | None = None):  # fmt: skip
-    """(metadata, persons as GetFaceSearch lists them, matches by track index)."""
-    meta, detections, tracks = track_faces(path, rate=rate, workers=workers, progress=progress)
-    matches = {}
-    for t in tracks:
-        hits = engine.find_similar(collection_id, t.embedding, threshold, 100) if t.embedding is not None else []
-        matches[t.index] = [{"Similarity": s, "Face": records.Face.from_row(r).to_dict()} for s, r in hits]
+def search_faces(path: Path, describe: Describe, matches_of: Callable[[np.ndarray], list[dict]], *, same_person: float,
+                 rate: float, workers: int = 1, progress: Progress | None = None):  # fmt: skip
+    """(metadata, persons as GetFaceSearch lists them, matches by track index). `matches_of(embedding)`
+    searches the collection with a track's best face: its FaceMatches."""
+    meta, detections, tracks = track_faces(path, describe, same_person=same_person, rate=rate, workers=workers,
+                                           progress=progress)  # fmt: skip
+    matches = {t.index: matches_of(t.embedding) if t.embedding is not None else [] for t in tracks}
     persons = [
         {
             "Timestamp": ts,

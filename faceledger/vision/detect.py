@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from . import models
+
+if TYPE_CHECKING:  # OpenCV and numpy load on first detection: the command line lists detectors without them
+    import numpy as np
 
 NATIVE_MIN_FACE = 80  # px: what dlib's detectors find at scale 1
 REKOGNITION_MIN_FACE = 40  # px in a 1080-line image
@@ -74,6 +74,9 @@ class _ScaledDetector:
     max_pixels = 0
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        import cv2
+        import numpy as np
+
         h, w = rgb.shape[:2]
         scale = detection_scale(h, w, self.max_pixels)
         if abs(scale - 2.0) < 1e-3:

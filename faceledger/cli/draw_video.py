@@ -7,7 +7,7 @@ import bisect
 from collections import defaultdict
 from pathlib import Path
 
-from ..draw import BLUE, GREEN, RED, draw_box
+from .draw import BLUE, GREEN, RED, draw_box
 
 
 def _label(person: dict) -> tuple[str, tuple]:

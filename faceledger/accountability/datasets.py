@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import default_workers, image_files, run_over_files, with_progress
+from ..processes.pool import default_workers, run_over_files, with_progress
+from ..inputs.folders import image_files
 
 
 @dataclass
@@ -44,9 +45,9 @@ class EmbedLargestFace:
     """The embedding of a photo's largest face (picklable for worker processes)."""
 
     def __call__(self, path: Path) -> dict:
-        from .images import decode_image, read_image_file
-        from .vision.analyze import analyze_faces, embed_faces
-        from .vision.detect import HogDetector
+        from ..inputs.images import decode_image, read_image_file
+        from ..vision.analyze import analyze_faces, embed_faces
+        from ..vision.detect import HogDetector
 
         rgb = decode_image(read_image_file(path), max_bytes=15 << 20).rgb
         faces = analyze_faces(rgb, HogDetector())
@@ -98,7 +99,7 @@ def read_pairs(path: Path) -> list[tuple[Path, Path, bool]]:
 
 
 def score_pairs(path: Path, workers: int | None = None) -> ScoredPairs:
-    from .calibration import similarities
+    from ..vision.similarity import similarities
 
     pairs = read_pairs(path)
     photos = sorted({p for a, b, _ in pairs for p in (a, b)})

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
 
-from .store.catalog import Catalog, ledger as ledger_table
+from ..store.catalog import Catalog, ledger as ledger_table
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "actor", "operation", "collection_id", "threshold", "fmr", "purpose", "case_id", "probe_sha256", "detail")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ImageTooLargeException, InvalidParameterException, InvalidS3ObjectException
+from ..errors import ImageTooLargeException, InvalidParameterException, InvalidS3ObjectException
 
 log = logging.getLogger("faceledger.server")
 

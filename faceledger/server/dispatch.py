@@ -1,17 +1,21 @@
-"""The operations the HTTP surfaces serve, and the one place where a request meets the engine:
-rights are checked, the engine method runs, the response becomes Rekognition's JSON."""
+"""The one place where an HTTP request meets the engine: the caller's rights are checked (the
+operation, the collection, the buckets, a video job's collection), the engine method runs in one
+of the service's engine slots, and the response becomes Rekognition's JSON."""
 
 from __future__ import annotations
 
-import re
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 
+from ..accountability.ledger import acting
+from ..engine.operations import ACROSS_COLLECTIONS, OPERATIONS
 from ..errors import AccessDeniedException, InvalidParameterException
-from ..ledger import acting
-from .auth import Principal
+
+if TYPE_CHECKING:
+    from .auth import Principal
 
 CONTEXT_HEADERS = {
     "x-faceledger-purpose": "Purpose",
@@ -43,29 +47,6 @@ def request_context(headers: dict[str, str], given: dict | None = None) -> dict:
         out["MaxFalseMatchRate"] = fmr
     return out
 
-OPERATION_NAMES = (
-    "DetectFaces", "CompareFaces",
-    "CreateCollection", "DescribeCollection", "ListCollections", "DeleteCollection",
-    "IndexFaces", "ListFaces", "DeleteFaces", "SearchFaces", "SearchFacesByImage",
-    "CreateUser", "DeleteUser", "ListUsers", "AssociateFaces", "DisassociateFaces",
-    "SearchUsers", "SearchUsersByImage",
-    "StartFaceDetection", "GetFaceDetection", "StartFaceSearch", "GetFaceSearch",
-)  # fmt: skip
-
-# faceledger's own operations, served by the REST API (and named in keys' rights).
-NATIVE_OPERATION_NAMES = (
-    "PutCollectionPolicy", "GetCollectionPolicy", "ListLedger", "VerifyLedger",
-    "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "Erase", "RunRetention",
-    "DetectLiveness",
-)  # fmt: skip
-
-# Operations that reach across collections unless one is named.
-ACROSS_COLLECTIONS = {"ListLedger", "VerifyLedger", "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "RunRetention"}
-
-# Operation name -> the engine's method.
-OPERATIONS = {op: re.sub(r"(?<!^)([A-Z])", r"_\1", op).lower() for op in OPERATION_NAMES + NATIVE_OPERATION_NAMES}
-
-
 async def run(service, principal: Principal, operation: str, params: dict, context: dict | None = None) -> tuple[dict, str]:
     """`call` on a worker thread once one of the service's engine slots is free, and a
     Server-Timing value (ms queued, ms in the engine). The slots queue requests first come,
@@ -82,7 +63,7 @@ async def run(service, principal: Principal, operation: str, params: dict, conte
 def authorize_video_job(engine, principal: Principal, operation: str, job_id) -> None:
     """A job's results go to keys that may call `operation` on the collection it searches; a
     detection job names none, so a key limited to some collections may not see it."""
-    job_collection = engine.video_job_collection(job_id)
+    job_collection = engine.video_jobs.collection_of(job_id)
     principal.authorize(operation, job_collection)
     if job_collection is None and principal.key is not None and principal.key.collections is not None:
         raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
@@ -97,23 +78,29 @@ def s3_buckets(params: dict) -> list:
             if isinstance(params.get(m), dict) and isinstance(params[m].get("S3Object"), dict)]  # fmt: skip
 
 
-def call(engine, principal: Principal, operation: str, params: dict, context: dict | None = None) -> dict:
-    """Run one operation for `principal`; `params` already checked against the service model.
-    `context`: Purpose, CaseId and MaxFalseMatchRate given with the request, for the ledger
-    and the collection's policy."""
+def authorize(engine, principal: Principal, operation: str, params: dict) -> None:
+    """May `principal` call `operation` with `params`? AccessDeniedException if not: every route,
+    the operations' and the web UI's own, asks here."""
     collection = params.get("CollectionId")
     principal.authorize(operation, collection if isinstance(collection, str) else None)
-    if operation in ACROSS_COLLECTIONS and collection is None and principal.key and principal.key.collections is not None:
+    limited = principal.key is not None and principal.key.collections is not None
+    if operation in ACROSS_COLLECTIONS and collection is None and limited:
         raise AccessDeniedException(
             f"The access key {principal.name} is limited to some collections: {operation} must name one (CollectionId)."
         )
     principal.authorize_buckets(s3_buckets(params))
+    if "JobId" in params:
+        authorize_video_job(engine, principal, operation, params["JobId"])
+
+
+def call(engine, principal: Principal, operation: str, params: dict, context: dict | None = None) -> dict:
+    """Run one operation for `principal`; `params` already checked against the service model.
+    `context`: Purpose, CaseId and MaxFalseMatchRate given with the request, for the ledger
+    and the collection's policy."""
+    authorize(engine, principal, operation, params)
     context = context or {}
     with acting(principal.name, purpose=context.get("Purpose"), case_id=context.get("CaseId"),
                 max_fmr=context.get("MaxFalseMatchRate")):  # fmt: skip
         if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
             params = {**params, "only": principal.key.collections}  # filtered in the query, tokens too
-        if operation in ("GetFaceDetection", "GetFaceSearch"):
-            authorize_video_job(engine, principal, operation, params.get("JobId"))
-        result = getattr(engine, OPERATIONS[operation])(**params).to_dict()
-    return result
+        return getattr(engine, OPERATIONS[operation])(**params).to_dict()

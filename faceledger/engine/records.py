@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from .vision.analyze import FaceAnalysis
-from .vision.appearance import SMILE_THRESHOLD
+from ..vision.analyze import FaceAnalysis
+from ..vision.appearance import SMILE_THRESHOLD
 
 
 def _member_name(name: str) -> str:

@@ -13,19 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
-from ..errors import InternalServerError, InvalidParameterException, ResourceNotFoundException
-from ..store.catalog import Catalog, access_keys, ended_sessions, now
+from ..errors import InternalServerError, ResourceNotFoundException
+from .catalog import Catalog, access_keys, ended_sessions, now
 
 KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-BUCKET = re.compile(r"[^\s,]{3,255}")
 
 
 @dataclass(frozen=True)
@@ -51,31 +47,6 @@ class AccessKey:
         }
 
 
-def master_key_path(home: Path) -> Path:
-    return Path(os.environ.get("FACELEDGER_MASTER_KEY_FILE") or home / "master.key")
-
-
-def load_master_key(path: Path) -> bytes:
-    """The Fernet key, made on first use with owner-only permissions."""
-    from cryptography.fernet import Fernet
-
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-        f.flush()
-        os.fsync(f.fileno())
-    return key
-
-
 def _iso(value) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
@@ -96,34 +67,21 @@ def _row_to_key(row) -> AccessKey:
 
 
 class KeyStore:
-    def __init__(self, catalog: Catalog, home: Path):
+    """Access keys in the catalog, their secrets encrypted under `master_key` (see master_key.py).
+    It stores what it is given: which operations and collections may be named is the engine's
+    business (engine/keys.py)."""
+
+    def __init__(self, catalog: Catalog, master_key: bytes):
         from cryptography.fernet import Fernet
 
         self.catalog = catalog
-        self._fernet = Fernet(load_master_key(master_key_path(home)))
+        self._fernet = Fernet(master_key)
 
     def create(
         self, name: str, operations: list[str] | None = None, collections: list[str] | None = None,
         buckets: list[str] | None = None,
-    ) -> tuple[AccessKey, str]:
+    ) -> tuple[AccessKey, str]:  # fmt: skip
         """A new key and its secret; the secret is shown this once and never again."""
-        from .operations import OPERATIONS
-        from ..engine import validate
-
-        if not name or len(name) > 128:
-            raise InvalidParameterException("A key needs a name of 1 to 128 characters.")
-        if operations is not None:
-            unknown = [op for op in operations if op not in OPERATIONS]
-            if unknown:
-                raise InvalidParameterException(
-                    f"Unknown operation(s) {', '.join(unknown)}: use {', '.join(sorted(OPERATIONS))}."
-                )
-        if collections is not None:
-            collections = [validate.collection_id(c) for c in collections]
-        if buckets is not None:
-            bad = [b for b in buckets if not BUCKET.fullmatch(b)]
-            if bad:
-                raise InvalidParameterException(f"Not a bucket name: {bad[0][:64]!r} (3 to 255 characters, no spaces or commas).")
         key_id = "FL" + "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(18))
         secret = base64.b64encode(secrets.token_bytes(30)).decode()  # 40 characters, as AWS's
         with self.catalog.write() as conn:

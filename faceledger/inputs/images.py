@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import ImageLimits
-from .errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
+from .limits import ImageLimits
+from ..errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
 
 # Our own pixel guard runs first with a clear error; Pillow's stays as a backstop.
 Image.MAX_IMAGE_PIXELS = None

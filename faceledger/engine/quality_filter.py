@@ -18,9 +18,12 @@ at the edge of what was measured (faces past it were never measured well enough 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .errors import InvalidParameterException
-from .vision.analyze import FaceAnalysis
+from ..errors import InvalidParameterException
+
+if TYPE_CHECKING:
+    from ..vision.analyze import FaceAnalysis
 
 
 @dataclass(frozen=True)

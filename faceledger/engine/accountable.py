@@ -5,84 +5,21 @@ to confirm a match."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from .. import calibration, records
+from ..accountability import calibration
+from . import records
 from ..errors import InvalidParameterException
-from ..ledger import Ledger, current_actor
+from ..accountability.ledger import Ledger, current_actor
 from ..store import catalog as tables
 from ..store.catalog import now
+from . import validate
 from .base import EngineBase
-
-
-@dataclass
-class CollectionPolicy:
-    min_threshold: float | None = None  # similarity below which no search may go
-    max_fmr: float | None = None  # the same floor, said as a false match rate
-    require_purpose: bool = False
-    require_case: bool = False
-    require_review: bool = False  # matches are candidates until two people confirm them
-    retention_days: int | None = None  # faces older than this are deleted by the sweep
-    keep_images: bool = False  # store the source image of indexed faces
-    min_liveness: float | None = None  # IndexFaces leaves out faces with a lower liveness score
-    independent_review: bool = False  # the one who searched may not review the match
-
-    NAMES = {
-        "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
-        "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
-        "keep_images": "KeepImages", "min_liveness": "MinLiveness", "independent_review": "IndependentReview",
-    }  # fmt: skip
-
-    def to_dict(self) -> dict:
-        return {self.NAMES[k]: v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, given: dict | None, base: "CollectionPolicy | None" = None) -> "CollectionPolicy":
-        """A policy from Rekognition-style names; members not given keep `base`'s values."""
-        if given is None:
-            return base or cls()
-        if not isinstance(given, dict):
-            raise InvalidParameterException("Policy must be an object.")
-        by_name = {v: k for k, v in cls.NAMES.items()}
-        unknown = set(given) - set(by_name)
-        if unknown:
-            raise InvalidParameterException(f"Unknown policy member(s) {', '.join(sorted(unknown))}: use {', '.join(by_name)}.")
-        values = asdict(base or cls())
-        for name, value in given.items():
-            values[by_name[name]] = value
-        policy = cls(**values)
-        policy.check()
-        return policy
-
-    def check(self) -> None:
-        for f in ("min_threshold", "min_liveness"):
-            value = getattr(self, f)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100):
-                raise InvalidParameterException(f"{self.NAMES[f]} must be a number from 0 to 100.")
-        if self.max_fmr is not None and (
-            isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
-        ):
-            raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1.")
-        for f in ("require_purpose", "require_case", "require_review", "keep_images", "independent_review"):
-            if not isinstance(getattr(self, f), bool):
-                raise InvalidParameterException(f"{self.NAMES[f]} must be true or false.")
-        if self.retention_days is not None and (
-            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int) or not 1 <= self.retention_days <= 36500
-        ):
-            raise InvalidParameterException("RetentionDays must be a whole number of days from 1 to 36500.")
-
-    @classmethod
-    def from_row(cls, row) -> "CollectionPolicy":
-        if row is None:
-            return cls()
-        values = {f.name: getattr(row, f.name) for f in fields(cls)}
-        if values["independent_review"] is None:  # a row from before the member: the old rule
-            values["independent_review"] = False
-        return cls(**values)
+from .policy import CollectionPolicy
 
 
 def load_calibration(home: Path) -> calibration.Calibration:
@@ -95,6 +32,17 @@ def load_calibration(home: Path) -> calibration.Calibration:
         import json
 
         return calibration.Calibration.from_dict(json.load(f))
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search about to run: the collection, how many results at most, and what answers for it."""
+
+    collection_id: str
+    most: int
+    policy: CollectionPolicy
+    threshold: float
+    size: int
 
 
 class AccountableOperations(EngineBase):
@@ -115,7 +63,7 @@ class AccountableOperations(EngineBase):
 
     # -- policy -----------------------------------------------------------------------------
 
-    def policy(self, conn, cid: str) -> CollectionPolicy:
+    def _policy(self, conn, cid: str) -> CollectionPolicy:
         t = tables.collection_policies
         return CollectionPolicy.from_row(conn.execute(select(t).where(t.c.collection_id == cid)).first())
 
@@ -132,7 +80,7 @@ class AccountableOperations(EngineBase):
         else:
             conn.execute(insert(t).values(collection_id=cid, **values))
 
-    def threshold_for(self, policy: CollectionPolicy, given: float | None, name: str, where: str) -> float:
+    def _threshold_for(self, policy: CollectionPolicy, given: float | None, name: str, where: str) -> float:
         """The threshold a comparison runs at: the one given (or asked for as a false match rate),
         else the default; never below the collection's floor, which a given one may not undercut."""
         actor = current_actor()
@@ -155,7 +103,7 @@ class AccountableOperations(EngineBase):
         return float(given) if given is not None else max(calibration.DEFAULT_SIMILARITY_THRESHOLD, floor)
 
     @staticmethod
-    def check_purpose(policy: CollectionPolicy, cid: str) -> None:
+    def _check_purpose(policy: CollectionPolicy, cid: str) -> None:
         actor = current_actor()
         missing = [what for what, needed, given in (("a purpose", policy.require_purpose, actor.purpose),
                                                      ("a case id", policy.require_case, actor.case_id)) if needed and not given]  # fmt: skip
@@ -166,23 +114,33 @@ class AccountableOperations(EngineBase):
                 "--purpose / --case-id on the command line."
             )
 
-    def search_policy(self, cid: str, given: float | None, name: str) -> tuple[CollectionPolicy, float, int]:
+    def _search_policy(self, cid: str, given: float | None, name: str) -> tuple[CollectionPolicy, float, int]:
         """Policy, threshold and collection size for a search, refusing what the policy forbids."""
         with self.catalog.read() as conn:
             self._require(conn, cid)
-            policy = self.policy(conn, cid)
+            policy = self._policy(conn, cid)
             size = self.catalog.count_faces(conn, cid)
-        self.check_purpose(policy, cid)
-        return policy, self.threshold_for(policy, given, name, f"The collection {cid!r}"), size
+        self._check_purpose(policy, cid)
+        return policy, self._threshold_for(policy, given, name, f"The collection {cid!r}"), size
+
+    def _begin_search(self, collection_id, threshold, threshold_name: str, most, most_name: str, most_limit: int) -> Search:
+        """What every search starts with: its parameters checked, the collection's policy, the
+        threshold it runs at, and the collection's size; refused here if the policy forbids it."""
+        cid = validate.collection_id(collection_id)
+        most = validate.integer(most, most_name, 1, most_limit, most_limit)
+        given = validate.percentage(threshold, threshold_name, None)
+        policy, threshold, size = self._search_policy(cid, given, threshold_name)
+        return Search(cid, most, policy, threshold, size)
 
     # -- recording --------------------------------------------------------------------------
 
-    def record_search(
-        self, operation: str, cid: str, policy: CollectionPolicy, threshold: float, size: int,
-        matches: list[dict], *, probe_sha256: str | None = None, searched: dict | None = None,
-    ) -> dict:  # fmt: skip
+    def _record_search(self, operation: str, search: Search, matches: list[dict], *, size: int | None = None,
+                       probe_sha256: str | None = None, searched: dict | None = None) -> dict:  # fmt: skip
         """Write the ledger entry (and review candidates) before the response goes out; returns
-        the response's FaceLedger member. `matches`: {FaceId | UserId, Similarity, ...}."""
+        the response's FaceLedger member. `matches`: {FaceId | UserId, Similarity, ...}; `size`:
+        how many faces were searched, when not the whole collection."""
+        cid, policy, threshold = search.collection_id, search.policy, search.threshold
+        size = search.size if size is None else size
         summary = self.calibration.summary(threshold, size)
         actor = current_actor()
         with self.catalog.write() as conn:
@@ -212,7 +170,7 @@ class AccountableOperations(EngineBase):
             out["Review"] = review
         return out
 
-    def record_comparison(self, threshold: float, compared: int, matches: list[float], source_sha: str, target_sha: str) -> dict:
+    def _record_comparison(self, threshold: float, compared: int, matches: list[float], source_sha: str, target_sha: str) -> dict:
         """CompareFaces: one source face against `compared` target faces."""
         cal = self.calibration
         summary = cal.summary(threshold)
@@ -233,8 +191,6 @@ class AccountableOperations(EngineBase):
         MaxResults: int | None = None, NextToken: str | None = None,
     ) -> records.Plain:  # fmt: skip
         """Ledger entries in order, filtered; Since/Until are ISO 8601 times (UTC) or dates."""
-        from . import validate
-
         limit = validate.integer(MaxResults, "MaxResults", 1, 10_000, 1000)
         after = validate.read_token(NextToken, int) or 0
         Since, Until = (_utc_text(n, v) for n, v in (("Since", Since), ("Until", Until)))

@@ -7,10 +7,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..inputs.images import decode_image, read_image_file
+from ..inputs.limits import ImageLimits
+
 GREEN = (46, 204, 64)
 RED = (230, 57, 70)
 BLUE = (0, 116, 217)
 GREY = (170, 170, 170)
+
+
+def picture(path: Path) -> np.ndarray:
+    """The picture a drawing is made on, read as the engine reads it (upright, RGB)."""
+    limits = ImageLimits.from_env()
+    return decode_image(read_image_file(path, limits), limits, max_bytes=limits.max_file_bytes).rgb
 
 
 def _thickness(rgb: np.ndarray) -> int:

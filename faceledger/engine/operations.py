@@ -1,0 +1,52 @@
+"""Every operation faceledger serves, by the name its wire protocol, its REST API and access keys
+use, and the engine method that is the operation: one table, written out, so that a search for
+either name finds the other."""
+
+from __future__ import annotations
+
+# Amazon Rekognition's, served in its own protocol and in the REST API.
+REKOGNITION = {
+    "DetectFaces": "detect_faces",
+    "CompareFaces": "compare_faces",
+    "CreateCollection": "create_collection",
+    "DescribeCollection": "describe_collection",
+    "ListCollections": "list_collections",
+    "DeleteCollection": "delete_collection",
+    "IndexFaces": "index_faces",
+    "ListFaces": "list_faces",
+    "DeleteFaces": "delete_faces",
+    "SearchFaces": "search_faces",
+    "SearchFacesByImage": "search_faces_by_image",
+    "CreateUser": "create_user",
+    "DeleteUser": "delete_user",
+    "ListUsers": "list_users",
+    "AssociateFaces": "associate_faces",
+    "DisassociateFaces": "disassociate_faces",
+    "SearchUsers": "search_users",
+    "SearchUsersByImage": "search_users_by_image",
+    "StartFaceDetection": "start_face_detection",
+    "GetFaceDetection": "get_face_detection",
+    "StartFaceSearch": "start_face_search",
+    "GetFaceSearch": "get_face_search",
+}
+
+# faceledger's own, served by the REST API.
+NATIVE = {
+    "PutCollectionPolicy": "put_collection_policy",
+    "GetCollectionPolicy": "get_collection_policy",
+    "ListLedger": "list_ledger",
+    "VerifyLedger": "verify_ledger",
+    "ListReviewCandidates": "list_review_candidates",
+    "ReviewCandidate": "review_candidate",
+    "ListIdentifications": "list_identifications",
+    "Erase": "erase",
+    "RunRetention": "run_retention",
+    "DetectLiveness": "detect_liveness",
+}
+
+OPERATIONS = {**REKOGNITION, **NATIVE}
+
+# Operations that reach across collections unless one is named.
+ACROSS_COLLECTIONS = frozenset(
+    {"ListLedger", "VerifyLedger", "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "RunRetention"}
+)
