@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.accountability import calibration
-from faceledger.processes.pool import default_workers, run_over_files, with_progress
 from faceledger.accountability.datasets import EmbedLargestFace, LabelledFaces
+from faceledger.processes.pool import default_workers, run_over_files, with_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACES") or ROOT.parent / "shared" / "faces")
@@ -31,10 +31,17 @@ def embed(fresh: bool) -> LabelledFaces:
     if cache.exists() and not fresh:
         return LabelledFaces.load(cache)
     with open(FACES / "manifest.csv") as f:
-        rows = [r for r in csv.DictReader(f) if not r["audit_flag"] and r["path"].startswith(("ids/", "singletons/"))]
+        rows = [
+            r
+            for r in csv.DictReader(f)
+            if not r["audit_flag"] and r["path"].startswith(("ids/", "singletons/"))
+        ]
     paths = [FACES / r["path"] for r in rows]
     kept_paths, ids, vectors, missed = [], [], [], 0
-    for (path, result), row in zip(with_progress(run_over_files(EmbedLargestFace(), paths, default_workers()), len(paths), "embedding"), rows):
+    for (_, result), row in zip(
+        with_progress(run_over_files(EmbedLargestFace(), paths, default_workers()), len(paths), "embedding"),
+        rows,
+    ):
         if "Error" in result:
             missed += 1
             continue
@@ -54,14 +61,25 @@ def main() -> None:
     args = ap.parse_args()
     faces = embed(args.fresh)
     cal = calibration.measure(
-        faces.embeddings, faces.identities, name="default",
-        description=(f"faceledger's development set: {len(set(faces.identities)):,} people, {len(faces.paths):,} photos "
-                     "(mostly Labeled Faces in the Wild), dlib ResNet v1 embeddings, HOG detection"),
-    )  # fmt: skip
+        faces.embeddings,
+        faces.identities,
+        name="default",
+        description=(
+            f"faceledger's development set: {len(set(faces.identities)):,} people, {len(faces.paths):,} "
+            "photos "
+            "(mostly Labeled Faces in the Wild), dlib ResNet v1 embeddings, HOG detection"
+        ),
+    )
     cal.save(OUT)
-    print(f"{cal.faces:,} faces of {cal.people:,} people: {cal.genuine_pairs:,} genuine and {cal.impostor_pairs:,} impostor pairs")
+    print(
+        f"{cal.faces:,} faces of {cal.people:,} people: {cal.genuine_pairs:,} genuine and "
+        f"{cal.impostor_pairs:,} impostor pairs"
+    )
     for t in (70.0, 75.9, 80.0, 85.0, 90.0, 95.0, 99.0):
-        print(f"  threshold {t:5.1f}: FMR {cal.fmr(t):.2e} (95% upper {cal.fmr_upper95(t):.2e}), FNMR {cal.fnmr(t):.3f}")
+        print(
+            f"  threshold {t:5.1f}: FMR {cal.fmr(t):.2e} (95% upper {cal.fmr_upper95(t):.2e}), FNMR "
+            f"{cal.fnmr(t):.3f}"
+        )
     for target in (1e-3, 1e-4, 1e-5, 1e-6):
         try:
             print(f"  FMR <= {target:.0e}: threshold {cal.threshold_for_fmr(target)}")

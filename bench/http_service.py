@@ -107,7 +107,16 @@ def start_server(home: Path, workers: int) -> tuple[subprocess.Popen, str, str, 
         port = s.getsockname()[1]
     log = home / "serve.log"
     proc = subprocess.Popen(
-        [str(BIN / "faceledger"), "--home", str(home), "serve", "--port", str(port), "--workers", str(workers)],
+        [
+            str(BIN / "faceledger"),
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
     )
@@ -120,7 +129,12 @@ def start_server(home: Path, workers: int) -> tuple[subprocess.Popen, str, str, 
             time.sleep(0.2)
     time.sleep(2 * workers)  # every worker warmed up, not only the first to answer
     text = log.read_text()
-    return proc, url, re.search(r"AWS_ACCESS_KEY_ID=(\S+)", text)[1], re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", text)[1]
+    return (
+        proc,
+        url,
+        re.search(r"AWS_ACCESS_KEY_ID=(\S+)", text)[1],
+        re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", text)[1],
+    )
 
 
 def load(url: str, key: str, secret: str, operation: str, frame: bytes, concurrency: int, total: int) -> dict:
@@ -130,9 +144,13 @@ def load(url: str, key: str, secret: str, operation: str, frame: bytes, concurre
         c = getattr(local, "client", None)
         if c is None:
             c = local.client = boto3.session.Session().client(
-                "rekognition", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
-                aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}, read_timeout=300,
-                                                           max_pool_connections=64))  # fmt: skip
+                "rekognition",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                config=Config(retries={"max_attempts": 1}, read_timeout=300, max_pool_connections=64),
+            )
         t = time.perf_counter()
         if operation == "DetectFaces":
             r = c.detect_faces(Image={"Bytes": frame})
@@ -168,25 +186,55 @@ def main() -> None:
     frame = webcam_frame()
     home = Path(tempfile.mkdtemp(prefix="faceledger-bench-"))
     try:
-        subprocess.run([str(BIN / "faceledger"), "--home", str(home), "collections", "create", "bench"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [str(BIN / "faceledger"), "--home", str(home), "collections", "create", "bench"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         folder = gallery_folder(args.gallery, home / "gallery")
-        subprocess.run([str(BIN / "faceledger"), "--home", str(home), "index-faces", "bench", str(folder), "--max-faces", "1",
-                        "--quality-filter", "NONE"],
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [
+                str(BIN / "faceledger"),
+                "--home",
+                str(home),
+                "index-faces",
+                "bench",
+                str(folder),
+                "--max-faces",
+                "1",
+                "--quality-filter",
+                "NONE",
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         print(f"frame: 640x480 JPEG, {len(frame):,} bytes; gallery: {folder} indexed", flush=True)
         solo = in_process_ms(home, frame, args.repeats)
         proc, url, key, secret = start_server(home, args.workers)
         try:
-            c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key=secret)
+            c = boto3.client(
+                "rekognition",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+            )
             faces = c.describe_collection(CollectionId="bench")["FaceCount"]
-            print(f"server: {args.workers} worker process(es) on {os.cpu_count()} cores; collection 'bench' holds {faces} faces\n")
+            print(
+                f"server: {args.workers} worker process(es) on {os.cpu_count()} cores; collection 'bench' "
+                f"holds {faces} faces\n"
+            )
             rows = []
             for operation in ("DetectFaces", "SearchFacesByImage"):
                 for concurrency in (1, 8, 32):
                     r = load(url, key, secret, operation, frame, concurrency, args.requests)
                     rows.append((operation, concurrency, r))
-                    print(f"  {operation:<19} c={concurrency:<3} {r['rps']:6.2f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms", flush=True)
+                    print(
+                        f"  {operation:<19} c={concurrency:<3} {r['rps']:6.2f} req/s  p50 {r['p50']:7.1f} ms "
+                        f" p99 {r['p99']:7.1f} ms",
+                        flush=True,
+                    )
         finally:
             proc.terminate()
             proc.wait(60)
@@ -194,16 +242,24 @@ def main() -> None:
         print("\n| operation | concurrency | requests/s | p50 | p99 |\n|---|---:|---:|---:|---:|")
         for operation, concurrency, r in rows:
             print(f"| {operation} | {concurrency} | {r['rps']:.2f} | {r['p50']:.0f} ms | {r['p99']:.0f} ms |")
-        print("\nWhere one request's time goes (concurrency 1, medians). The engine's time is the server's own\n"
-              "Server-Timing figure; the models' time was measured in-process on the same frame, separately:\n")
-        print("| operation | HTTP latency | engine (server) | of which models (in-process) | HTTP service + client |")
+        print(
+            "\nWhere one request's time goes (concurrency 1, medians). The engine's time is the server's "
+            "own\n"
+            "Server-Timing figure; the models' time was measured in-process on the same frame, separately:\n"
+        )
+        print(
+            "| operation | HTTP latency | engine (server) | of which models (in-process) | HTTP service + "
+            "client |"
+        )
         print("|---|---:|---:|---:|---:|")
         for operation, concurrency, r in rows:
             if concurrency != 1:
                 continue
             total, model, engine = r["p50"], solo[operation], r["engine"]
-            print(f"| {operation} | {total:.0f} ms | {engine:.0f} ms ({engine / total:.0%}) | {model:.0f} ms "
-                  f"| {total - engine:.0f} ms ({(total - engine) / total:.0%}) |")  # fmt: skip
+            print(
+                f"| {operation} | {total:.0f} ms | {engine:.0f} ms ({engine / total:.0%}) | {model:.0f} ms "
+                f"| {total - engine:.0f} ms ({(total - engine) / total:.0%}) |"
+            )
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

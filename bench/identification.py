@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from faceledger import FaceLedger
-from faceledger.processes.pool import default_workers, run_over_files
 from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from faceledger.engine.collections import PreparedFace
-from faceledger.inputs.images import decode_image, read_image_file
 from faceledger.engine.records import BoundingBox, FaceDetail, ImageQuality, Pose
+from faceledger.inputs.images import decode_image, read_image_file
+from faceledger.processes.pool import default_workers, run_over_files
 from faceledger.vision.analyze import analyze_faces
 from faceledger.vision.detect import HogDetector
 
@@ -103,7 +103,9 @@ def main() -> None:
         enrol_s = time.time() - start
 
         def search(path):
-            return fl._find_similar("bench", vectors[path], 0.0, 1)[0], fl._find_similar("bench", vectors[path], DEFAULT_SIMILARITY_THRESHOLD, 50)
+            return fl._find_similar("bench", vectors[path], 0.0, 1)[0], fl._find_similar(
+                "bench", vectors[path], DEFAULT_SIMILARITY_THRESHOLD, 50
+            )
 
         rank1 = found = probes = 0
         search_times = []
@@ -125,41 +127,74 @@ def main() -> None:
 
         cal = fl.calibration
         checks = []
-        for threshold in (DEFAULT_SIMILARITY_THRESHOLD, 80.0, cal.threshold_for_fmr(1e-4), cal.threshold_for_fmr(1e-5)):
-            measured = sum(len(fl._find_similar("bench", vectors[p], threshold, 4096)) for s in strangers for p in by_person[s])
-            checks.append((threshold, cal.fmr(threshold), measured / stranger_probes, len(gallery) * cal.fmr(threshold)))
+        for threshold in (
+            DEFAULT_SIMILARITY_THRESHOLD,
+            80.0,
+            cal.threshold_for_fmr(1e-4),
+            cal.threshold_for_fmr(1e-5),
+        ):
+            measured = sum(
+                len(fl._find_similar("bench", vectors[p], threshold, 4096))
+                for s in strangers
+                for p in by_person[s]
+            )
+            checks.append(
+                (threshold, cal.fmr(threshold), measured / stranger_probes, len(gallery) * cal.fmr(threshold))
+            )
 
+        from faceledger.engine.accountable import Search
         from faceledger.engine.policy import CollectionPolicy
 
         ledger_times = []
-        for i in range(500):
+        search = Search("bench", 1, CollectionPolicy(), DEFAULT_SIMILARITY_THRESHOLD, len(gallery))
+        for _ in range(500):
             t = time.perf_counter()
-            fl._record_search("SearchFacesByImage", "bench", CollectionPolicy(), DEFAULT_SIMILARITY_THRESHOLD, len(gallery),
-                             [{"FaceId": "f" * 36, "Similarity": 80.0}], probe_sha256="0" * 64)  # fmt: skip
+            fl._record_search(
+                "SearchFacesByImage",
+                search,
+                [{"FaceId": "f" * 36, "Similarity": 80.0}],
+                probe_sha256="0" * 64,
+            )
             ledger_times.append(time.perf_counter() - t)
         verify_start = time.perf_counter()
         verified = fl.verify_ledger()
         verify_s = time.perf_counter() - verify_start
 
     ms = np.array(search_times) * 1000
-    print(f"\n1:N identification, gallery {len(gallery)} faces ({len(enrolled)} enrolled people + {len(singles)} distractors), "
-          f"default threshold {DEFAULT_SIMILARITY_THRESHOLD}")
+    print(
+        f"\n1:N identification, gallery {len(gallery)} faces ({len(enrolled)} enrolled people + "
+        f"{len(singles)} distractors), "
+        f"default threshold {DEFAULT_SIMILARITY_THRESHOLD}"
+    )
     print(f"  enrolment through store_indexed_faces: {len(gallery) / enrol_s:.0f} faces/s")
     print(f"  probes of enrolled people: {probes}")
     print(f"    rank-1 (right person first, any score): {rank1 / probes:.2%}")
     print(f"    right person above the threshold:       {found / probes:.2%}")
     print(f"  probes of people not enrolled: {stranger_probes}")
-    print(f"    with any match above the threshold:     {stranger_hits} ({stranger_hits / stranger_probes:.2%}),"
-          f" {false_candidates} false candidates in all ({false_candidates / stranger_probes:.2f} per probe;"
-          f" N x FMR = {len(gallery)} x {cal.fmr(DEFAULT_SIMILARITY_THRESHOLD):.2e} = {len(gallery) * cal.fmr(DEFAULT_SIMILARITY_THRESHOLD):.2f} expected)")
-    print(f"  search (catalog + index, two calls per probe) p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms")
+    print(
+        f"    with any match above the threshold:     {stranger_hits} "
+        f"({stranger_hits / stranger_probes:.2%}),"
+        f" {false_candidates} false candidates in all ({false_candidates / stranger_probes:.2f} per probe;"
+        f" N x FMR = {len(gallery)} x {cal.fmr(DEFAULT_SIMILARITY_THRESHOLD):.2e} = "
+        f"{len(gallery) * cal.fmr(DEFAULT_SIMILARITY_THRESHOLD):.2f} expected)"
+    )
+    print(
+        f"  search (catalog + index, two calls per probe) p50 {np.percentile(ms, 50):.1f} ms, p99 "
+        f"{np.percentile(ms, 99):.1f} ms"
+    )
     print("\n  false candidates per stranger's search: measured against N x FMR of the shipped calibration")
     print("  | threshold | FMR | measured | predicted N x FMR |\n  |---:|---:|---:|---:|")
     for threshold, fmr, measured, predicted in checks:
         print(f"  | {threshold:.1f} | {fmr:.1e} | {measured:.3f} | {predicted:.3f} |")
     lt = np.array(ledger_times) * 1000
-    print(f"\n  ledger entry per search (written before the answer): p50 {np.percentile(lt, 50):.2f} ms, p99 {np.percentile(lt, 99):.2f} ms")
-    print(f"  verify: {verified['Entries']} entries in {verify_s:.2f} s ({verified['Entries'] / verify_s:,.0f} entries/s), intact: {verified['Intact']}")
+    print(
+        f"\n  ledger entry per search (written before the answer): p50 {np.percentile(lt, 50):.2f} ms, p99 "
+        f"{np.percentile(lt, 99):.2f} ms"
+    )
+    print(
+        f"  verify: {verified['Entries']} entries in {verify_s:.2f} s ({verified['Entries'] / verify_s:,.0f} "
+        f"entries/s), intact: {verified['Intact']}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from faceledger.engine import quality_filter
 from faceledger.processes.pool import default_workers, run_over_files
-from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from faceledger.vision.similarity import similarity_from_distance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +80,14 @@ def measure_largest(rgb: np.ndarray) -> dict | None:
     f = faces[0]
     d, q, p = f.detection, f.quality, f.pose
     return {
-        "side": min(d.width, d.height), "confidence": d.confidence, "sharpness": q.sharpness,
-        "brightness": q.brightness, "yaw": abs(p.yaw), "pitch": abs(p.pitch), "embedding": f.embedding,
-    }  # fmt: skip
+        "side": min(d.width, d.height),
+        "confidence": d.confidence,
+        "sharpness": q.sharpness,
+        "brightness": q.brightness,
+        "yaw": abs(p.yaw),
+        "pitch": abs(p.pitch),
+        "embedding": f.embedding,
+    }
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -114,7 +119,9 @@ class MeasureDegraded:
             return {"faces": []}
         out = [("none", 0.0, base)]
         for kind, levels in DEGRADATIONS.items():
-            out += [(kind, level, measure_largest(degrade(rgb, kind, level, base["side"]))) for level in levels]
+            out += [
+                (kind, level, measure_largest(degrade(rgb, kind, level, base["side"]))) for level in levels
+            ]
         return {"faces": out}
 
 
@@ -147,7 +154,9 @@ def dev_faces(workers: int, fresh: bool) -> tuple[dict[str, np.ndarray], int]:
         dev = load(cache)
         return dev, len(photos) - len(dev["path"])
     rows = []
-    for (_, result), photo in zip(run(MeasurePhoto(), [FACES / p["path"] for p in photos], workers, "dev"), photos):
+    for (_, result), photo in zip(
+        run(MeasurePhoto(), [FACES / p["path"] for p in photos], workers, "dev"), photos
+    ):
         if result["face"] is not None:
             rows.append({"path": photo["path"], "identity": photo["identity"], **result["face"]})
     save(cache, rows)
@@ -169,8 +178,15 @@ def synthetic_faces(dev: dict[str, np.ndarray], workers: int, fresh: bool) -> di
     rows = []
     for path, result in run(MeasureDegraded(), [FACES / p for p in probes], workers, "synthetic"):
         for kind, level, face in result["faces"]:
-            rows.append({"path": str(path.relative_to(FACES)), "kind": kind, "level": level, "found": face is not None,
-                         **(face or nan)})  # fmt: skip
+            rows.append(
+                {
+                    "path": str(path.relative_to(FACES)),
+                    "kind": kind,
+                    "level": level,
+                    "found": face is not None,
+                    **(face or nan),
+                }
+            )
     save(cache, rows)
     return load(cache)
 
@@ -197,7 +213,8 @@ def dev_tmr(dev: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def synthetic_tmr(syn: dict[str, np.ndarray], dev: dict[str, np.ndarray]) -> np.ndarray:
-    """Per degraded probe: the fraction of the person's other (undegraded) photos it matches (nan: not found)."""
+    """Per degraded probe: the fraction of the person's other (undegraded) photos it matches
+    (nan: not found)."""
     by_path = {str(p): i for i, p in enumerate(dev["path"])}
     gallery: dict[str, list[int]] = defaultdict(list)
     for i, identity in enumerate(dev["identity"]):
@@ -234,7 +251,9 @@ def bins(values: np.ndarray, tmr: np.ndarray, edges: list[float]) -> list[Bin]:
             out.append(Bin(lo, hi, 0, math.nan, (math.nan, math.nan)))
             continue
         half = 1.96 * float(np.std(t, ddof=1)) / math.sqrt(len(t)) if len(t) > 1 else 1.0
-        out.append(Bin(lo, hi, len(t), float(t.mean()), (max(0.0, t.mean() - half), min(1.0, t.mean() + half))))
+        out.append(
+            Bin(lo, hi, len(t), float(t.mean()), (max(0.0, t.mean() - half), min(1.0, t.mean() + half)))
+        )
     return out
 
 
@@ -255,8 +274,12 @@ class Judged:
     source: str
 
 
-def merged(dev: tuple[list[Bin], float] | None, synthetic: tuple[list[Bin], float] | None,
-           lo: float = -math.inf, hi: float = math.inf) -> list[Judged]:
+def merged(
+    dev: tuple[list[Bin], float] | None,
+    synthetic: tuple[list[Bin], float] | None,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+) -> list[Judged]:
     """The bins from `lo` to `hi` (one side of a measure bad at both ends), each judged on the dev
     photos if they hold enough faces, else on the degraded probes."""
     out = []
@@ -301,31 +324,44 @@ def print_table(title: str, table: list[Bin], overall: float) -> None:
             print(f"  {name:>14}  {0:>6}")
             continue
         mark = "" if b.n >= MIN_FACES else "  (too few to judge)"
-        print(f"  {name:>14}  {b.n:>6}  {100 * b.tmr:6.1f}  {100 * b.ci[0]:5.1f} - {100 * b.ci[1]:5.1f}  "
-              f"{100 * (b.tmr - overall):+10.1f}{mark}")  # fmt: skip
+        print(
+            f"  {name:>14}  {b.n:>6}  {100 * b.tmr:6.1f}  {100 * b.ci[0]:5.1f} - {100 * b.ci[1]:5.1f}  "
+            f"{100 * (b.tmr - overall):+10.1f}{mark}"
+        )
 
 
 LEVELS = ("LOW", "AUTO", "MEDIUM", "HIGH")  # loosest first
 _OLD_MEDIUM = quality_filter.Bar(40, 80, 15, 10, 95, 60)
 FORMER = {  # the bars before this benchmark, for comparison
-    "LOW": quality_filter.Bar(20, 50, 5, 5, 97, 75), "AUTO": _OLD_MEDIUM, "MEDIUM": _OLD_MEDIUM,
+    "LOW": quality_filter.Bar(20, 50, 5, 5, 97, 75),
+    "AUTO": _OLD_MEDIUM,
+    "MEDIUM": _OLD_MEDIUM,
     "HIGH": quality_filter.Bar(64, 95, 30, 20, 90, 40),
-}  # fmt: skip
+}
 
 
 def nests(strict: quality_filter.Bar, loose: quality_filter.Bar) -> bool:
     """Whatever `strict` accepts, `loose` accepts."""
-    return all(getattr(strict, f) >= getattr(loose, f) for f in ("min_side", "min_confidence", "min_sharpness", "min_brightness")) \
-        and strict.max_brightness <= loose.max_brightness and strict.max_angle <= loose.max_angle
+    return (
+        all(
+            getattr(strict, f) >= getattr(loose, f)
+            for f in ("min_side", "min_confidence", "min_sharpness", "min_brightness")
+        )
+        and strict.max_brightness <= loose.max_brightness
+        and strict.max_angle <= loose.max_angle
+    )
 
 
 def passes(m: dict[str, np.ndarray], b: quality_filter.Bar) -> np.ndarray:
     """Which faces a bar keeps (quality_filter.reasons, vectorised)."""
     return (
         (np.maximum(m["yaw"], m["pitch"]) <= b.max_angle)
-        & (m["brightness"] >= b.min_brightness) & (m["brightness"] <= b.max_brightness)
-        & (m["sharpness"] >= b.min_sharpness) & (m["confidence"] >= b.min_confidence) & (m["side"] >= b.min_side)
-    )  # fmt: skip
+        & (m["brightness"] >= b.min_brightness)
+        & (m["brightness"] <= b.max_brightness)
+        & (m["sharpness"] >= b.min_sharpness)
+        & (m["confidence"] >= b.min_confidence)
+        & (m["side"] >= b.min_side)
+    )
 
 
 def kept_vs_dropped(label: str, keep: np.ndarray, tmr: np.ndarray) -> None:
@@ -334,7 +370,8 @@ def kept_vs_dropped(label: str, keep: np.ndarray, tmr: np.ndarray) -> None:
         if len(t) < 2:
             return f"{len(t)} faces"
         half = 1.96 * float(np.std(t, ddof=1)) / math.sqrt(len(t))
-        return f"TMR {100 * t.mean():.1f}% (95% {100 * (t.mean() - half):.1f} - {100 * (t.mean() + half):.1f}), {len(t)} faces"
+        low, high = 100 * (t.mean() - half), 100 * (t.mean() + half)
+        return f"TMR {100 * t.mean():.1f}% (95% {low:.1f} - {high:.1f}), {len(t)} faces"
 
     print(f"  {label}: kept {rate(keep)}; dropped {rate(~keep)}")
 
@@ -352,7 +389,9 @@ EDGES = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fresh", action="store_true", help="recompute the measurements instead of using the cache")
+    ap.add_argument(
+        "--fresh", action="store_true", help="recompute the measurements instead of using the cache"
+    )
     ap.add_argument("--workers", type=int, default=default_workers())
     args = ap.parse_args()
     start = time.perf_counter()
@@ -365,17 +404,27 @@ def main() -> None:
     judged = ~np.isnan(dev_t)
     overall = float(dev_t[judged].mean())
     people = len(set(dev["identity"][judged]))
-    print(f"dev set: {len(dev['path']) + missed} photos of ids/ without an audit flag, {missed} without a detected face; "
-          f"{judged.sum()} faces of {people} people with a genuine comparison")  # fmt: skip
-    print(f"default similarity threshold {DEFAULT_SIMILARITY_THRESHOLD}; overall TMR {100 * overall:.1f}% "
-          f"(mean over faces of the fraction of their genuine comparisons that match)")  # fmt: skip
+    print(
+        f"dev set: {len(dev['path']) + missed} photos of ids/ without an audit flag, {missed} without a "
+        "detected face; "
+        f"{judged.sum()} faces of {people} people with a genuine comparison"
+    )
+    print(
+        f"default similarity threshold {DEFAULT_SIMILARITY_THRESHOLD}; overall TMR {100 * overall:.1f}% "
+        f"(mean over faces of the fraction of their genuine comparisons that match)"
+    )
 
     print("\n== Dev photos: TMR per bin of each measure ==")
     dev_tables = {}
     for m in ("side", "confidence", "sharpness", "brightness", "yaw", "pitch", "angle"):
         dev_tables[m] = bins(dev[m], dev_t, EDGES["angle" if m in ("yaw", "pitch") else m])
-        print_table({"angle": "max(abs Yaw, abs Pitch)", "yaw": "abs Yaw", "pitch": "abs Pitch"}.get(m, m.capitalize()),
-                    dev_tables[m], overall)  # fmt: skip
+        print_table(
+            {"angle": "max(abs Yaw, abs Pitch)", "yaw": "abs Yaw", "pitch": "abs Pitch"}.get(
+                m, m.capitalize()
+            ),
+            dev_tables[m],
+            overall,
+        )
 
     print("\n== Synthetic: one probe per person degraded, against the person's other photos ==")
     base = syn["kind"] == "none"
@@ -387,8 +436,11 @@ def main() -> None:
             sel = (syn["kind"] == kind) & (syn["level"] == level)
             found = syn["found"][sel]
             med = np.nanmedian(syn[target[kind]][sel]) if found.any() else math.nan
-            print(f"  {kind + ' ' + f'{level:g}':>16}  {100 * found.mean():7.1f}  {target[kind] + f' {med:.1f}':>22}  "
-                  f"{100 * np.nanmean(syn_t[sel]) if found.any() else math.nan:6.1f}")  # fmt: skip
+            print(
+                f"  {kind + ' ' + f'{level:g}':>16}  {100 * found.mean():7.1f}  "
+                f"{target[kind] + f' {med:.1f}':>22}  "
+                f"{100 * np.nanmean(syn_t[sel]) if found.any() else math.nan:6.1f}"
+            )
     syn_tables = {}
     for kind, m in target.items():
         sel = (syn["kind"] == kind) & syn["found"]
@@ -409,19 +461,30 @@ def main() -> None:
         "max_brightness": (merged((dev_tables["brightness"], overall), syn_tables["bright"], lo=50), False),
         "max_angle": (merged((dev_tables["angle"], overall), None), False),
     }
-    print("\n== The tables the bars are placed on (dev photos where a bin has enough, else degraded probes) ==")
+    print(
+        "\n== The tables the bars are placed on (dev photos where a bin has enough, else degraded probes) =="
+    )
     for f, (table, _) in sources.items():
         print(f"\n{f}")
-        print(f"  {'bin':>14}  {'source':>9}  {'faces':>6}  {'TMR %':>6}  {'95% interval':>13}  {'vs overall':>10}")
+        print(
+            f"  {'bin':>14}  {'source':>9}  {'faces':>6}  {'TMR %':>6}  {'95% interval':>13}  "
+            f"{'vs overall':>10}"
+        )
         for j in table:
             name = f"[{fmt_edge(j.bin.lo)}, {fmt_edge(j.bin.hi)})"
             if j.overall is None:
                 print(f"  {name:>14}  {'':>9}  {j.bin.n:>6}  (too few to judge)")
                 continue
             b = j.bin
-            print(f"  {name:>14}  {j.source:>9}  {b.n:>6}  {100 * b.tmr:6.1f}  {100 * b.ci[0]:5.1f} - {100 * b.ci[1]:5.1f}  "
-                  f"{100 * (b.tmr - j.overall):+10.1f}")  # fmt: skip
-    derived = {level: quality_filter.Bar(**{f: bar(t, level, low) for f, (t, low) in sources.items()}) for level in LEVELS}
+            print(
+                f"  {name:>14}  {j.source:>9}  {b.n:>6}  {100 * b.tmr:6.1f}  {100 * b.ci[0]:5.1f} - "
+                f"{100 * b.ci[1]:5.1f}  "
+                f"{100 * (b.tmr - j.overall):+10.1f}"
+            )
+    derived = {
+        level: quality_filter.Bar(**{f: bar(t, level, low) for f, (t, low) in sources.items()})
+        for level in LEVELS
+    }
     print("\n== Derived bars ==")
     fields = list(sources)
     print(f"  {'level':>6}  " + "  ".join(f"{f:>14}" for f in fields))
@@ -433,7 +496,11 @@ def main() -> None:
 
     print("\n== What the bars keep ==")
     shipped = {lv: quality_filter.BARS.get(lv, quality_filter.BARS["MEDIUM"]) for lv in LEVELS}
-    for name, table in (("derived", derived), ("faceledger/quality_filter.py", shipped), ("former (AUTO = MEDIUM)", FORMER)):
+    for name, table in (
+        ("derived", derived),
+        ("faceledger/quality_filter.py", shipped),
+        ("former (AUTO = MEDIUM)", FORMER),
+    ):
         print(f"{name} bars:")
         for level, b in table.items():
             keep = passes(dev, b)

@@ -36,7 +36,9 @@ def faceledger_task(path: Path) -> dict:
     from faceledger.vision.analyze import analyze_faces
     from faceledger.vision.detect import HogDetector
 
-    faces = analyze_faces(decode_image(read_image_file(path), max_bytes=15 << 20).rgb, HogDetector(), embed=True)
+    faces = analyze_faces(
+        decode_image(read_image_file(path), max_bytes=15 << 20).rgb, HogDetector(), embed=True
+    )
     return {"faces": len(faces), "embeddings": np.stack([f.embedding for f in faces]) if faces else None}
 
 
@@ -76,7 +78,9 @@ def cpu_seconds() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=None, help="how many images (default 400, 40 with --large)")
-    ap.add_argument("--large", action="store_true", help="the public-domain pictures (up to 1434x2333) repeated")
+    ap.add_argument(
+        "--large", action="store_true", help="the public-domain pictures (up to 1434x2333) repeated"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     started = time.perf_counter()
@@ -100,19 +104,34 @@ def main() -> None:
 
     kind = "public-domain pictures, repeated" if args.large else f"ids/ photos, seed {args.seed}"
     print(f"\n== Detect + embed throughput: {len(paths)} images ({kind}) ==")
-    print(f"{'':38} {'seconds':>8} {'images/s':>9} {'faces/s':>8} {'faces':>6} {'images w/ face':>15} {'CPU/wall':>9}")
+    print(
+        f"{'':38} {'seconds':>8} {'images/s':>9} {'faces/s':>8} {'faces':>6} {'images w/ face':>15} "
+        f"{'CPU/wall':>9}"
+    )
     for name, (wall, cpu, counts) in runs.items():
-        print(f"{name:38} {wall:8.1f} {len(paths) / wall:9.2f} {counts.sum() / wall:8.2f} {counts.sum():6d} "
-              f"{(counts > 0).sum():15d} {cpu / wall:9.2f}")  # fmt: skip
+        print(
+            f"{name:38} {wall:8.1f} {len(paths) / wall:9.2f} {counts.sum() / wall:8.2f} {counts.sum():6d} "
+            f"{(counts > 0).sum():15d} {cpu / wall:9.2f}"
+        )
     base = runs["face_recognition (loop, 1 process)"]
     for name in list(runs)[1:]:
         print(f"speed-up of {name} over face_recognition: x{base[0] / runs[name][0]:.2f}")
     fl = runs["faceledger run_over_files workers=2"][2]
     differ = np.flatnonzero(fl != base[2])
-    print(f"images where the face counts differ (faceledger vs face_recognition): {len(differ)}"
-          + (f", e.g. {', '.join(f'{paths[i].relative_to(FACES)} {fl[i]} vs {base[2][i]}' for i in differ[:5])}" if len(differ) else ""))  # fmt: skip
+    print(
+        f"images where the face counts differ (faceledger vs face_recognition): {len(differ)}"
+        + (
+            ", e.g. "
+            f"{', '.join(f'{paths[i].relative_to(FACES)} {fl[i]} vs {base[2][i]}' for i in differ[:5])}"
+            if len(differ)
+            else ""
+        )
+    )
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average at the end (1/5/15 min): {load} on {os.cpu_count()} CPUs (other jobs skew the figures)")
+    print(
+        f"\nload average at the end (1/5/15 min): {load} on {os.cpu_count()} CPUs (other jobs skew the "
+        "figures)"
+    )
     print(f"elapsed {time.perf_counter() - started:.1f} s")
 
 

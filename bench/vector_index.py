@@ -99,7 +99,11 @@ def real_embeddings(workers: int = 2, people: int = 240, per_person: int = 4, si
             paths.append(rel)
             vecs.append(np.asarray(r["embedding"], np.float32))
         if n % 100 == 0 or n == len(todo):
-            print(f"  real embeddings: {n}/{len(todo)} photos, {len(vecs)} faces, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            print(
+                f"  real embeddings: {n}/{len(todo)} photos, {len(vecs)} faces, "
+                f"{time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"identities": np.array(ids), "paths": np.array(paths), "embeddings": np.stack(vecs)}
     np.savez(REAL_CACHE, **out)
@@ -130,7 +134,9 @@ class FaceModel:
         # Real photos of one person spread unevenly (pose, light): a Gaussian with one covariance
         # gives too few far pairs. Scale each photo's deviation by a lognormal factor whose width
         # reproduces the spread of real same-person distances.
-        same = np.concatenate([np.linalg.norm(e[g][:, None] - e[g][None], axis=2)[np.triu_indices(len(g), 1)] for g in multi])
+        same = np.concatenate(
+            [np.linalg.norm(e[g][:, None] - e[g][None], axis=2)[np.triu_indices(len(g), 1)] for g in multi]
+        )
         rng = np.random.default_rng(0)
         centres = self.centres(rng, 20_000)
         spread = {}
@@ -153,7 +159,9 @@ class FaceModel:
         out = np.empty_like(centres)
         for s in range(0, len(centres), 100_000):
             c = centres[s : s + 100_000]
-            scale = np.exp(self.sigma * rng.standard_normal((len(c), 1)) - self.sigma**2).astype(np.float32)  # E[scale^2] = 1
+            scale = np.exp(self.sigma * rng.standard_normal((len(c), 1)) - self.sigma**2).astype(
+                np.float32
+            )  # E[scale^2] = 1
             out[s : s + len(c)] = c + scale * (rng.standard_normal(c.shape, np.float32) @ self.lw.T)
         return out
 
@@ -173,14 +181,21 @@ def describe(e: np.ndarray, ident: np.ndarray, rng: np.random.Generator) -> str:
     groups: dict[object, list[int]] = defaultdict(list)
     for i, g in enumerate(ident):
         groups[g].append(i)
-    same = [np.linalg.norm(e[g[a]] - e[g[b]]) for g in groups.values() for a in range(len(g)) for b in range(a + 1, len(g))]
+    same = [
+        np.linalg.norm(e[g[a]] - e[g[b]])
+        for g in groups.values()
+        for a in range(len(g))
+        for b in range(a + 1, len(g))
+    ]
     i, j = rng.integers(0, len(e), (2, 20_000))
     keep = ident[i] != ident[j]
     diff = np.linalg.norm(e[i[keep]] - e[j[keep]], axis=1)
     same = np.array(same[:20_000])
     return (
-        f"norm {norms.mean():.3f}±{norms.std():.3f}  same-person d {same.mean():.3f} (p95 {np.percentile(same, 95):.3f},"
-        f" <0.6: {np.mean(same < 0.6):.1%})  different d {diff.mean():.3f} (p1 {np.percentile(diff, 1):.3f}, <0.6: {np.mean(diff < 0.6):.2%})"
+        f"norm {norms.mean():.3f}±{norms.std():.3f}  same-person d {same.mean():.3f} (p95 "
+        f"{np.percentile(same, 95):.3f},"
+        f" <0.6: {np.mean(same < 0.6):.1%})  different d {diff.mean():.3f} (p1 {np.percentile(diff, 1):.3f}, "
+        f"<0.6: {np.mean(diff < 0.6):.2%})"
     )
 
 
@@ -208,16 +223,26 @@ def make_dataset(n: int, real: dict, model: FaceModel, n_queries: int, seed: int
     n_real = min(len(held), n_queries // 5)
     n_unknown = n_queries // 10
     n_known = n_queries - n_real - n_unknown
-    q = np.concatenate([
-        real_e[rng.choice(held, n_real, replace=False)],
-        model.match_norms(model.photos(rng, centres[rng.choice(person, n_known)])),  # enrolled person, new photo
-        model.match_norms(model.photos(rng, model.centres(rng, n_unknown))),  # a person not enrolled
-    ]).astype(np.float32)  # fmt: skip
+    q = np.concatenate(
+        [
+            real_e[rng.choice(held, n_real, replace=False)],
+            model.match_norms(
+                model.photos(rng, centres[rng.choice(person, n_known)])
+            ),  # enrolled person, new photo
+            model.match_norms(model.photos(rng, model.centres(rng, n_unknown))),  # a person not enrolled
+        ]
+    ).astype(np.float32)
     kind = np.array(["real"] * n_real + ["enrolled"] * n_known + ["unknown"] * n_unknown)
     gt_keys, gt_dist = exact_top(vectors, q, 10)
     sample = rng.choice(n, min(n, 50_000), replace=False)
-    return {"vectors": vectors, "queries": q, "kind": kind, "gt_keys": gt_keys, "gt_dist": gt_dist,
-            "stats": describe(vectors[sample], who[sample], rng)}  # fmt: skip
+    return {
+        "vectors": vectors,
+        "queries": q,
+        "kind": kind,
+        "gt_keys": gt_keys,
+        "gt_dist": gt_dist,
+        "stats": describe(vectors[sample], who[sample], rng),
+    }
 
 
 def exact_top(x: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -317,7 +342,9 @@ class Hnswlib:
         import hnswlib
 
         self.index = hnswlib.Index(space="l2", dim=DIM)
-        self.index.init_index(max_elements=len(x), M=m, ef_construction=ef_construction, allow_replace_deleted=True)
+        self.index.init_index(
+            max_elements=len(x), M=m, ef_construction=ef_construction, allow_replace_deleted=True
+        )
         keys = np.arange(len(x))
         start = time.perf_counter()
         for s in range(0, len(x), CHUNK):
@@ -339,7 +366,9 @@ class Usearch:
     def __init__(self, x: np.ndarray, label: str, dtype: str, connectivity: int, expansion_add: int):
         from usearch.index import Index
 
-        self.index = Index(ndim=DIM, metric="l2sq", dtype=dtype, connectivity=connectivity, expansion_add=expansion_add)
+        self.index = Index(
+            ndim=DIM, metric="l2sq", dtype=dtype, connectivity=connectivity, expansion_add=expansion_add
+        )
         keys = np.arange(len(x), dtype=np.uint64)
         start = time.perf_counter()
         for s in range(0, len(x), CHUNK):
@@ -382,7 +411,14 @@ class Embedded:
         self.index.save(path)
 
 
-BACKENDS = {"exact": Exact, "fr_scan": FaceRecognitionScan, "faiss": Faiss, "hnswlib": Hnswlib, "usearch": Usearch, "embedded": Embedded}
+BACKENDS = {
+    "exact": Exact,
+    "fr_scan": FaceRecognitionScan,
+    "faiss": Faiss,
+    "hnswlib": Hnswlib,
+    "usearch": Usearch,
+    "embedded": Embedded,
+}
 
 
 def candidates(n: int) -> list[dict]:
@@ -392,6 +428,7 @@ def candidates(n: int) -> list[dict]:
     hnswlib M16 efC100 and usearch f16 c32 ea64: at equal search effort each had lower recall@1
     than its M32 / ea128 counterpart (at 256: 0.897, 0.927, 0.977).
     """
+
     def cfg(label: str, backend: str, sweep: list | None = None, knob: str = "", **params) -> dict:
         return {"label": label, "backend": backend, "params": params, "sweep": sweep or [None], "knob": knob}
 
@@ -439,9 +476,20 @@ def run_child(spec: dict, data_path: Path, scan_queries: int) -> list[dict]:
     for value in spec["sweep"]:
         if value is not None:
             index.set_search(value)
-        suffix = f" {spec['knob']}={value}" if value is not None else (" (defaults)" if spec["backend"] == "embedded" else "")
-        row = {"label": spec["label"] + suffix, "n": len(x),
-               "build_fps": len(x) / build_s, "mem_b": mem / len(x), "disk_b": disk / len(x), "save_s": save_s, "queries": n_q}  # fmt: skip
+        suffix = (
+            f" {spec['knob']}={value}"
+            if value is not None
+            else (" (defaults)" if spec["backend"] == "embedded" else "")
+        )
+        row = {
+            "label": spec["label"] + suffix,
+            "n": len(x),
+            "build_fps": len(x) / build_s,
+            "mem_b": mem / len(x),
+            "disk_b": disk / len(x),
+            "save_s": save_s,
+            "queries": n_q,
+        }
         for k in (1, 10):
             lat, found = [], np.full((n_q, k), -1, np.int64)
             for i in range(n_q):
@@ -453,12 +501,18 @@ def run_child(spec: dict, data_path: Path, scan_queries: int) -> list[dict]:
             if k == 1:
                 hit = found[:, 0] == gt[:, 0]
                 row["recall1"] = float(hit.mean())
-                row["recall1_by_kind"] = {kd: float(hit[kind == kd].mean()) for kd in ("real", "enrolled", "unknown")}
+                row["recall1_by_kind"] = {
+                    kd: float(hit[kind == kd].mean()) for kd in ("real", "enrolled", "unknown")
+                }
             else:
                 row["recall10"] = float(np.mean([len(set(found[i]) & set(gt[i])) / 10 for i in range(n_q)]))
         row["load"] = os.getloadavg()[0]
         rows.append(row)
-        print(f"    {row['label']}: p99 k=1 {row['p99_k1']:.2f} ms, recall@1 {row['recall1']:.4f}", file=sys.stderr, flush=True)
+        print(
+            f"    {row['label']}: p99 k=1 {row['p99_k1']:.2f} ms, recall@1 {row['recall1']:.4f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -491,22 +545,32 @@ def run_crossover(data_path: Path, sizes: list[int], exact_only: bool) -> list[d
         exact_top = row.pop("exact_top")
         if not exact_only:
             row["recall1"] = float(np.mean(row.pop("graph_top") == exact_top))
-        print(f"    crossover {n:,}: exact p50 {row['exact_p50_k10']:.3f} ms (k=10)", file=sys.stderr, flush=True)
+        print(
+            f"    crossover {n:,}: exact p50 {row['exact_p50_k10']:.3f} ms (k=10)",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(row)
     return rows
 
 
 def crossover_table(rows: list[dict]) -> str:
     """exact: numpy's BLAS on both cores (its default); exact 1T: BLAS on one thread, like the graph."""
-    head = (f"{'faces':>9} | {'exact k=1 p50':>13} {'p99':>7} {'k=10 p50':>8} {'p99':>7} | {'exact 1T k=10 p50':>17} {'p99':>7}"
-            f" | {'graph k=1 p50':>13} {'p99':>7} {'k=10 p50':>8} {'p99':>7} {'build s':>8} {'R@1':>6} | faster (2T / 1T)")  # fmt: skip
+    head = (
+        f"{'faces':>9} | {'exact k=1 p50':>13} {'p99':>7} {'k=10 p50':>8} {'p99':>7} | "
+        f"{'exact 1T k=10 p50':>17} {'p99':>7}"
+        f" | {'graph k=1 p50':>13} {'p99':>7} {'k=10 p50':>8} {'p99':>7} {'build s':>8} {'R@1':>6} | faster "
+        "(2T / 1T)"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         faster = ["graph" if r["graph_p50_k10"] < r[f"{m}_p50_k10"] else "exact" for m in ("exact", "exact1")]
         lines.append(
-            f"{r['n']:>9,} | {r['exact_p50_k1']:>13.3f} {r['exact_p99_k1']:>7.3f} {r['exact_p50_k10']:>8.3f} {r['exact_p99_k10']:>7.3f}"
+            f"{r['n']:>9,} | {r['exact_p50_k1']:>13.3f} {r['exact_p99_k1']:>7.3f} {r['exact_p50_k10']:>8.3f} "
+            f"{r['exact_p99_k10']:>7.3f}"
             f" | {r['exact1_p50_k10']:>17.3f} {r['exact1_p99_k10']:>7.3f}"
-            f" | {r['graph_p50_k1']:>13.3f} {r['graph_p99_k1']:>7.3f} {r['graph_p50_k10']:>8.3f} {r['graph_p99_k10']:>7.3f}"
+            f" | {r['graph_p50_k1']:>13.3f} {r['graph_p99_k1']:>7.3f} {r['graph_p50_k10']:>8.3f} "
+            f"{r['graph_p99_k10']:>7.3f}"
             f" {r['graph_build_s']:>8.1f} {r['recall1']:>6.3f} | {faster[0]} / {faster[1]}"
         )
     return "\n".join(lines)
@@ -516,15 +580,20 @@ def crossover_table(rows: list[dict]) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'index':<34} {'faces':>9} {'build/s':>9} {'mem B/face':>10} {'disk B/face':>11} {'k=1 p50':>8} {'p99':>7} {'k=10 p50':>8} {'p99':>7} {'R@1':>7} {'R@10':>7} {'load':>5}  R@1 real/enrolled/unknown"
+    head = (
+        f"{'index':<34} {'faces':>9} {'build/s':>9} {'mem B/face':>10} {'disk B/face':>11} {'k=1 p50':>8} "
+        f"{'p99':>7} {'k=10 p50':>8} {'p99':>7} {'R@1':>7} {'R@10':>7} {'load':>5}  R@1 real/enrolled/unknown"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         by = r["recall1_by_kind"]
         note = f" ({r['queries']} q)" if r["queries"] < 1000 else ""
         lines.append(
-            f"{r['label']:<34} {r['n']:>9,} {r['build_fps']:>9,.0f} {r['mem_b']:>10,.0f} {r['disk_b']:>11,.0f}"
+            f"{r['label']:<34} {r['n']:>9,} {r['build_fps']:>9,.0f} {r['mem_b']:>10,.0f} "
+            f"{r['disk_b']:>11,.0f}"
             f" {r['p50_k1']:>8.3f} {r['p99_k1']:>7.3f} {r['p50_k10']:>8.3f} {r['p99_k10']:>7.3f}"
-            f" {r['recall1']:>7.4f} {r['recall10']:>7.4f} {r['load']:>5.1f}  {by['real']:.3f}/{by['enrolled']:.3f}/{by['unknown']:.3f}{note}"
+            f" {r['recall1']:>7.4f} {r['recall10']:>7.4f} {r['load']:>5.1f}  "
+            f"{by['real']:.3f}/{by['enrolled']:.3f}/{by['unknown']:.3f}{note}"
         )
     return "\n".join(lines)
 
@@ -533,27 +602,45 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--scan-queries", type=int, default=100, help="queries timed for the linear scans above 200k faces")
+    ap.add_argument(
+        "--scan-queries", type=int, default=100, help="queries timed for the linear scans above 200k faces"
+    )
     ap.add_argument("--only", default="", help="comma-separated label prefixes to run (default: all)")
-    ap.add_argument("--crossover", type=int, nargs="*", default=[10_000, 25_000, 40_000, 50_000, 75_000, 100_000, 150_000],
-                    help="sizes at which to time EmbeddedIndex exact vs. graph (taken from the largest --faces set)")  # fmt: skip
+    ap.add_argument(
+        "--crossover",
+        type=int,
+        nargs="*",
+        default=[10_000, 25_000, 40_000, 50_000, 75_000, 100_000, 150_000],
+        help="sizes at which to time EmbeddedIndex exact vs. graph (taken from the largest --faces set)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child in ("crossover", "crossover-exact"):
-        print(json.dumps(run_crossover(Path(args.data), args.crossover, exact_only=args.child == "crossover-exact")))
+        print(
+            json.dumps(
+                run_crossover(Path(args.data), args.crossover, exact_only=args.child == "crossover-exact")
+            )
+        )
         return
     if args.child:
         print(json.dumps(run_child(json.loads(args.child), Path(args.data), args.scan_queries)))
         return
 
     started = time.perf_counter()
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine slows every figure)")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} (2 cores; other work on the machine slows every "
+        "figure)"
+    )
     real = real_embeddings()
     model = FaceModel(real)
     rng = np.random.default_rng(0)
     print(f"fitted within-person spread: lognormal sigma {model.sigma:.2f}")
-    print(f"real faces ({len(real['embeddings'])} photos): {describe(real['embeddings'], real['identities'], rng)}", flush=True)
+    print(
+        f"real faces ({len(real['embeddings'])} photos): "
+        f"{describe(real['embeddings'], real['identities'], rng)}",
+        flush=True,
+    )
     all_rows: list[dict] = []
     for n in args.faces:
         t = time.perf_counter()
@@ -563,11 +650,24 @@ def main() -> None:
         np.savez(data_path, **{k: v for k, v in ds.items() if k != "stats"})
         del ds
         gc.collect()
-        wanted = [c for c in candidates(n) if not args.only or any(c["label"].startswith(p) for p in args.only.split(","))]
+        wanted = [
+            c
+            for c in candidates(n)
+            if not args.only or any(c["label"].startswith(p) for p in args.only.split(","))
+        ]
         for spec in wanted:
             print(f"  {spec['label']} at {n:,} faces", file=sys.stderr, flush=True)
             scan_q = args.queries if n <= 200_000 else args.scan_queries
-            cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--data", str(data_path), "--scan-queries", str(scan_q)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                json.dumps(spec),
+                "--data",
+                str(data_path),
+                "--scan-queries",
+                str(scan_q),
+            ]
             done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
             if done.returncode != 0:
                 print(f"  {spec['label']} failed (exit {done.returncode})", file=sys.stderr, flush=True)
@@ -578,14 +678,35 @@ def main() -> None:
         if n == max(args.faces) and sizes:
             print(f"  crossover at {sizes}", file=sys.stderr, flush=True)
             runs = []
-            for child, threads in (("crossover", {}), ("crossover-exact", {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})):
-                cmd = [sys.executable, __file__, "--child", child, "--data", str(data_path), "--crossover", *map(str, sizes)]
+            for child, threads in (
+                ("crossover", {}),
+                ("crossover-exact", {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}),
+            ):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    child,
+                    "--data",
+                    str(data_path),
+                    "--crossover",
+                    *map(str, sizes),
+                ]
                 done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **threads})
-                runs.append(json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None)
+                runs.append(
+                    json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+                )
             if all(runs):
                 for row, one in zip(*runs):
-                    row.update({k.replace("exact_", "exact1_"): v for k, v in one.items() if k.startswith("exact_p")})
-                print("Exact vs. graph inside EmbeddedIndex (single queries, ms)\n" + crossover_table(runs[0]) + "\n", flush=True)
+                    row.update(
+                        {k.replace("exact_", "exact1_"): v for k, v in one.items() if k.startswith("exact_p")}
+                    )
+                print(
+                    "Exact vs. graph inside EmbeddedIndex (single queries, ms)\n"
+                    + crossover_table(runs[0])
+                    + "\n",
+                    flush=True,
+                )
         data_path.unlink()
     print("\nAll sizes\n" + table(all_rows))
     print(f"\nwhole run: {(time.perf_counter() - started) / 60:.1f} min")

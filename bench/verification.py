@@ -16,8 +16,8 @@ Embeddings are cached in bench/results/*.npz; --fresh recomputes them. Run from 
 from __future__ import annotations
 
 import argparse
-import os
 import csv
+import os
 import sys
 import time
 from collections import defaultdict
@@ -48,7 +48,9 @@ def faceledger_embedding(path: Path) -> dict:
     if faces:
         return {"embedding": faces[0].embedding, "fallback": False}
     h, w = rgb.shape[:2]
-    whole = Detection(left=0, top=0, right=w + 1, bottom=h + 1, score=0.0, confidence=confidence_from_score(0.0))
+    whole = Detection(
+        left=0, top=0, right=w + 1, bottom=h + 1, score=0.0, confidence=confidence_from_score(0.0)
+    )
     vector = default_embedder().embed(rgb, landmarks.shapes_5(rgb, [whole]))[0]
     return {"embedding": vector, "fallback": True}
 
@@ -59,7 +61,7 @@ def face_recognition_embedding(path: Path) -> dict:
     img = fr.load_image_file(path)
     encodings = fr.face_encodings(img)  # HOG with 1 upsampling, 5-point landmarks, 1 jitter
     if len(encodings) > 1:  # same detector, same order: pick the largest box
-        areas = [(b - t) * (r - l) for t, r, b, l in fr.face_locations(img)]
+        areas = [(bottom - top) * (right - left) for top, right, bottom, left in fr.face_locations(img)]
         encodings = [encodings[int(np.argmax(areas))]]
     if encodings:
         return {"embedding": encodings[0], "fallback": False}
@@ -85,7 +87,9 @@ def embeddings(lib: str, paths: list[str], workers: int, fresh: bool) -> tuple[n
                 sys.exit(f"{lib} failed on {p}: {r['Error']}")
             known[str(p.relative_to(FACES))] = (np.asarray(r["embedding"], np.float32), r["fallback"])
             if i % 500 == 0 or i == len(todo):
-                print(f"  {lib}: {i}/{len(todo)} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+                print(
+                    f"  {lib}: {i}/{len(todo)} images, {time.perf_counter() - start:.0f} s", file=sys.stderr
+                )
         RESULTS.mkdir(parents=True, exist_ok=True)
         keys = sorted(known)
         np.savez(
@@ -162,8 +166,10 @@ def main() -> None:
     images = sorted({r["path1"] for r in pairs} | {r["path2"] for r in pairs})
     index = {p: i for i, p in enumerate(images)}
     i1, i2 = np.array([index[r["path1"]] for r in pairs]), np.array([index[r["path2"]] for r in pairs])
-    print(f"pairs.csv: {len(pairs)} pairs ({same.sum()} genuine, {(~same).sum()} impostor), "
-          f"{len(images)} images, {len(np.unique(fold))} folds; workers={args.workers}")  # fmt: skip
+    print(
+        f"pairs.csv: {len(pairs)} pairs ({same.sum()} genuine, {(~same).sum()} impostor), "
+        f"{len(images)} images, {len(np.unique(fold))} folds; workers={args.workers}"
+    )
 
     rows: dict[str, dict[str, str]] = {}
     per_lib = {}
@@ -200,7 +206,11 @@ def main() -> None:
 
     # ... checked on every cross-identity pair of one photo per person, and every same-person pair of ids/.
     with open(FACES / "manifest.csv", newline="") as f:
-        manifest = [r for r in csv.DictReader(f) if not r["audit_flag"] and r["path"].split("/")[0] in ("ids", "singletons")]
+        manifest = [
+            r
+            for r in csv.DictReader(f)
+            if not r["audit_flag"] and r["path"].split("/")[0] in ("ids", "singletons")
+        ]
     by_identity: dict[str, list[str]] = defaultdict(list)
     for r in manifest:
         by_identity[r["identity"]].append(r["path"])
@@ -210,7 +220,11 @@ def main() -> None:
     firsts = [row[ps[0]] for ps in by_identity.values()]
     big_imp = pair_distances(emb[firsts])
     big_gen = np.concatenate(
-        [pair_distances(emb[[row[p] for p in ps]]) for ps in by_identity.values() if ps[0].startswith("ids/") and len(ps) > 1]
+        [
+            pair_distances(emb[[row[p] for p in ps]])
+            for ps in by_identity.values()
+            if ps[0].startswith("ids/") and len(ps) > 1
+        ]
     )
     b_fmr, b_tmr, b_fm = rates(big_gen, big_imp, threshold)
     big_threshold = lowest_similarity(big_imp, 1e-3)
@@ -225,21 +239,37 @@ def main() -> None:
         print(f"{key:{width}}  {rows['faceledger'][key]:38}  {rows['face_recognition'][key]}")
 
     print("\n== Same image, both libraries ==")
-    print(f"faces found by both: {both.sum()}; only by faceledger: {only_fl}; only by face_recognition: {only_fr}")
-    print(f"embedding distance faceledger vs face_recognition: median {np.median(cross):.4f}, "
-          f"mean {cross.mean():.4f}, 95th pct {np.percentile(cross, 95):.4f}, max {cross.max():.4f}, "
-          f"identical (< 1e-6) {np.mean(cross < 1e-6) * 100:.1f} %")  # fmt: skip
+    print(
+        f"faces found by both: {both.sum()}; only by faceledger: {only_fl}; only by face_recognition: "
+        f"{only_fr}"
+    )
+    print(
+        f"embedding distance faceledger vs face_recognition: median {np.median(cross):.4f}, "
+        f"mean {cross.mean():.4f}, 95th pct {np.percentile(cross, 95):.4f}, max {cross.max():.4f}, "
+        f"identical (< 1e-6) {np.mean(cross < 1e-6) * 100:.1f} %"
+    )
 
     print("\n== faceledger default similarity threshold ==")
-    print(f"lowest similarity (step 0.1) with FMR <= 0.1% on pairs.csv: {threshold:.1f}  "
-          f"(distance {distance_from_similarity(threshold):.4f})")  # fmt: skip
-    print(f"  pairs.csv: FMR {100 * p_fmr:.3f} % ({p_fm}/{len(imp)}), TMR {100 * p_tmr:.2f} % ({len(gen)} genuine)")
-    print(f"  larger set: {len(firsts)} people ({n_ids} of ids/, {len(firsts) - n_ids} singletons), "
-          f"{len(big)} photos, {fell_back.sum()} without a detected face (whole-image fallback)")  # fmt: skip
-    print(f"    FMR {100 * b_fmr:.4f} % ({b_fm}/{len(big_imp)} cross-identity pairs), "
-          f"TMR {100 * b_tmr:.2f} % ({len(big_gen)} same-identity pairs of ids/)")  # fmt: skip
-    print(f"  for comparison, the lowest threshold with FMR <= 0.1% on the larger set: {big_threshold:.1f} "
-          f"(FMR {100 * bb_fmr:.4f} %, TMR {100 * bb_tmr:.2f} %)")  # fmt: skip
+    print(
+        f"lowest similarity (step 0.1) with FMR <= 0.1% on pairs.csv: {threshold:.1f}  "
+        f"(distance {distance_from_similarity(threshold):.4f})"
+    )
+    print(
+        f"  pairs.csv: FMR {100 * p_fmr:.3f} % ({p_fm}/{len(imp)}), TMR {100 * p_tmr:.2f} % ({len(gen)} "
+        "genuine)"
+    )
+    print(
+        f"  larger set: {len(firsts)} people ({n_ids} of ids/, {len(firsts) - n_ids} singletons), "
+        f"{len(big)} photos, {fell_back.sum()} without a detected face (whole-image fallback)"
+    )
+    print(
+        f"    FMR {100 * b_fmr:.4f} % ({b_fm}/{len(big_imp)} cross-identity pairs), "
+        f"TMR {100 * b_tmr:.2f} % ({len(big_gen)} same-identity pairs of ids/)"
+    )
+    print(
+        f"  for comparison, the lowest threshold with FMR <= 0.1% on the larger set: {big_threshold:.1f} "
+        f"(FMR {100 * bb_fmr:.4f} %, TMR {100 * bb_tmr:.2f} %)"
+    )
     print(f"\nelapsed {time.perf_counter() - start:.1f} s")
 
 

@@ -59,10 +59,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fl = FaceLedger(home=Path(tmp) / "home")
         fl.create_collection(CollectionId="people")
-        fl.index_faces(CollectionId="people", Image=ROOT / "tests/data/obama_official_portrait.jpg", ExternalImageId="obama", MaxFaces=1)
+        fl.index_faces(
+            CollectionId="people",
+            Image=ROOT / "tests/data/obama_official_portrait.jpg",
+            ExternalImageId="obama",
+            MaxFaces=1,
+        )
         for label, (w, h) in (("720p", (1280, 720)), ("1080p", (1920, 1080))):
             for faces in (1, 4):
-                path = compose(Path(tmp) / f"{label}-{faces}.mp4", scene(w, h, faces, args.seconds), duration=args.seconds, fps=25, size=(w, h))
+                path = compose(
+                    Path(tmp) / f"{label}-{faces}.mp4",
+                    scene(w, h, faces, args.seconds),
+                    duration=args.seconds,
+                    fps=25,
+                    size=(w, h),
+                )
                 for workers in (1, cores):
                     t = time.perf_counter()
                     job = fl.start_face_detection(Video=str(path), sample_rate=5.0, run_by="bench")
@@ -70,17 +81,39 @@ def main() -> None:
                     detect_s = time.perf_counter() - t
                     found = all_items(fl.get_face_detection, job["JobId"], "Faces")
                     t = time.perf_counter()
-                    job = fl.start_face_search(Video=str(path), CollectionId="people", FaceMatchThreshold=75.9,
-                                               sample_rate=5.0, run_by="bench")  # fmt: skip
+                    job = fl.start_face_search(
+                        Video=str(path),
+                        CollectionId="people",
+                        FaceMatchThreshold=75.9,
+                        sample_rate=5.0,
+                        run_by="bench",
+                    )
                     run_job(fl, job, workers)
                     search_s = time.perf_counter() - t
-                    matches = range(fl.get_face_search(JobId=job["JobId"], MaxResults=1)["FaceLedger"]["Tracks"])
+                    matches = range(
+                        fl.get_face_search(JobId=job["JobId"], MaxResults=1)["FaceLedger"]["Tracks"]
+                    )
                     samples = int(args.seconds * 5)
-                    row = (label, faces, workers, args.seconds / detect_s, args.seconds / search_s, len(found) / samples, len(matches))
+                    row = (
+                        label,
+                        faces,
+                        workers,
+                        args.seconds / detect_s,
+                        args.seconds / search_s,
+                        len(found) / samples,
+                        len(matches),
+                    )
                     rows.append(row)
-                    print(f"  {label} {faces} face(s) {workers} process(es): detection x{row[3]:.2f} real time, "
-                          f"search x{row[4]:.2f} ({row[5]:.1f} faces/sample, {row[6]} tracks)", flush=True)  # fmt: skip
-    print("\n| video | faces a frame | processes | face detection | face search | faces found a sample | tracks |")
+                    print(
+                        f"  {label} {faces} face(s) {workers} process(es): detection x{row[3]:.2f} real "
+                        "time, "
+                        f"search x{row[4]:.2f} ({row[5]:.1f} faces/sample, {row[6]} tracks)",
+                        flush=True,
+                    )
+    print(
+        "\n| video | faces a frame | processes | face detection | face search | faces found a sample | "
+        "tracks |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, faces, workers, d, s, per, tracks in rows:
         print(f"| {label} | {faces} | {workers} | x{d:.2f} | x{s:.2f} | {per:.1f} | {tracks} |")

@@ -98,9 +98,11 @@ def synthetic_faces(n: int, seed: int) -> list:
     rng = np.random.default_rng(seed)
     detail = records.FaceDetail(
         bounding_box=records.BoundingBox(width=0.2, height=0.2, left=0.1, top=0.1),
-        confidence=99.0, landmarks=[], pose=records.Pose(roll=0.0, yaw=0.0, pitch=0.0),
+        confidence=99.0,
+        landmarks=[],
+        pose=records.Pose(roll=0.0, yaw=0.0, pitch=0.0),
         quality=records.ImageQuality(brightness=50.0, sharpness=50.0),
-    )  # fmt: skip
+    )
     return [PreparedFace(detail, rng.normal(0, 0.1, 128).astype(np.float32), []) for _ in range(n)]
 
 
@@ -163,7 +165,17 @@ def png_with_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height but whose data is tiny: a decompression bomb's shape."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

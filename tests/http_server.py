@@ -12,9 +12,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 import boto3
+import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -36,7 +35,9 @@ def running_app(settings):
 
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -51,15 +52,29 @@ def running_app(settings):
         thread.join(30)
 
 
-def start_serve(home: Path, *args: str, env: dict | None = None, scheme: str = "http",
-                verify=True, new_session: bool = False) -> tuple[subprocess.Popen, str, Path]:
+def start_serve(
+    home: Path,
+    *args: str,
+    env: dict | None = None,
+    scheme: str = "http",
+    verify=True,
+    new_session: bool = False,
+) -> tuple[subprocess.Popen, str, Path]:
     """`faceledger serve` on a free loopback port with `home` as its data directory, once
     /health answers; returns (process, url, log file). `new_session`: in a process group of
     its own, so that a signal can reach every worker (os.killpg)."""
     port = free_port()
     log = home / f"serve-{port}.log"
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "faceledger"), "--home", str(home), "serve", "--port", str(port), *args],
+        [
+            str(Path(sys.executable).parent / "faceledger"),
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            *args,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
         env={**os.environ, "FACELEDGER_HOME": str(home), **(env or {})},
@@ -80,7 +95,15 @@ def start_serve(home: Path, *args: str, env: dict | None = None, scheme: str = "
     raise RuntimeError(f"faceledger serve did not become healthy: {log.read_text()}")
 
 
-def client(url: str, key_id: str, secret: str, *, retries: int = 0, service: str = "rekognition", region: str = "us-east-1"):
+def client(
+    url: str,
+    key_id: str,
+    secret: str,
+    *,
+    retries: int = 0,
+    service: str = "rekognition",
+    region: str = "us-east-1",
+):
     """An unmodified boto3 client pointed at the service (no retries: the tests count errors)."""
     return boto3.session.Session().client(
         service,
@@ -92,8 +115,17 @@ def client(url: str, key_id: str, secret: str, *, retries: int = 0, service: str
     )
 
 
-def signed_request(url: str, key_id: str, secret: str, target: str | None, body: bytes, *,
-                   region: str = "us-east-1", service: str = "rekognition", path: str = "/") -> AWSRequest:
+def signed_request(
+    url: str,
+    key_id: str,
+    secret: str,
+    target: str | None,
+    body: bytes,
+    *,
+    region: str = "us-east-1",
+    service: str = "rekognition",
+    path: str = "/",
+) -> AWSRequest:
     """A JSON 1.1 request signed by botocore's own SigV4 signer, for sending raw bodies."""
     headers = {"Content-Type": "application/x-amz-json-1.1"}
     if target:

@@ -39,7 +39,21 @@ class PostgresServer:
             shutil.chown(self.root, "postgres")
         self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "faceledger", "--no-sync"])
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", "60", "start"])
+        self._run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         self.url = f"postgresql+psycopg://faceledger@127.0.0.1:{self.port}/postgres"
 
     def _run(self, cmd: list[str]) -> None:

@@ -35,9 +35,17 @@ def problems(shape, value, where: str = "$") -> list[str]:
         enum = shape.metadata.get("enum")
         return [f"{where}: {value!r} not in {shape.name}"] if enum and value not in enum else []
     if kind in ("float", "double"):
-        return [] if isinstance(value, (int, float)) and not isinstance(value, bool) else [f"{where}: expected a number"]
+        return (
+            []
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else [f"{where}: expected a number"]
+        )
     if kind in ("integer", "long"):
-        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where}: expected an integer"]
+        return (
+            []
+            if isinstance(value, int) and not isinstance(value, bool)
+            else [f"{where}: expected an integer"]
+        )
     if kind == "boolean":
         return [] if isinstance(value, bool) else [f"{where}: expected a boolean"]
     return []

@@ -20,7 +20,9 @@ def fairness_report(out: Path, threshold: float = 50.0):
             for _ in range(3):
                 embeddings.append(centre + rng.normal(0, 0.3 / np.sqrt(128), 128))
                 identities.append(f"{group}{person}")
-    report = fairness.evaluate(np.asarray(embeddings, dtype=np.float32), identities, {i: i[0] for i in identities}, threshold)
+    report = fairness.evaluate(
+        np.asarray(embeddings, dtype=np.float32), identities, {i: i[0] for i in identities}, threshold
+    )
     out.mkdir(parents=True, exist_ok=True)
     reports.fairness_report(report, out)
     return report

@@ -11,13 +11,18 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "faceledger"
 
 LAYERS = {  # top-level room -> rank; a module imports only from rooms of its rank or lower
-    "cli": 5, "server": 5,
+    "cli": 5,
+    "server": 5,
     "engine": 4,
-    "accountability": 3, "video": 3,
-    "vision": 2, "store": 2, "inputs": 2,
+    "accountability": 3,
+    "video": 3,
+    "vision": 2,
+    "store": 2,
+    "inputs": 2,
     "processes": 1,
-    "errors": 0, "": 0,
-}  # fmt: skip
+    "errors": 0,
+    "": 0,
+}
 
 
 def modules() -> dict[str, Path]:
@@ -35,7 +40,10 @@ def _runtime_nodes(tree: ast.AST):
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+        if (
+            isinstance(node, ast.If)
+            and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
+        ):
             stack.extend(node.orelse)
             continue
         yield node
@@ -122,7 +130,9 @@ def test_no_import_cycle():
     for v in g:
         if v not in index:
             visit(v)
-    assert not cycles, "modules importing each other in a circle: " + "; ".join(" <-> ".join(c) for c in cycles)
+    assert not cycles, "modules importing each other in a circle: " + "; ".join(
+        " <-> ".join(c) for c in cycles
+    )
 
 
 def test_the_package_top_level_holds_only_the_public_names():

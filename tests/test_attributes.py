@@ -26,7 +26,9 @@ def _detail(fl, image, attributes=("ALL",)):
 
 
 @needs_models
-@pytest.mark.parametrize("photo, gender, age", [(OBAMA_PORTRAIT, "Male", 47), (BIDEN, "Male", 67), (COLLINS, "Female", 40)])
+@pytest.mark.parametrize(
+    "photo, gender, age", [(OBAMA_PORTRAIT, "Male", 47), (BIDEN, "Male", 67), (COLLINS, "Female", 40)]
+)
 def test_all_gives_age_gender_emotions_smile_gaze(fl, photo, gender, age):
     response, d = _detail(fl, photo)
     assert d["Gender"]["Value"] == gender and 50 <= d["Gender"]["Confidence"] <= 100
@@ -36,7 +38,9 @@ def test_all_gives_age_gender_emotions_smile_gaze(fl, photo, gender, age):
     types = [e["Type"] for e in d["Emotions"]]
     assert sorted(types) == sorted(["ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM"])
     confidences = [e["Confidence"] for e in d["Emotions"]]
-    assert confidences == sorted(confidences, reverse=True) and sum(confidences) == pytest.approx(100, abs=0.1)
+    assert confidences == sorted(confidences, reverse=True) and sum(confidences) == pytest.approx(
+        100, abs=0.1
+    )
     assert isinstance(d["Smile"]["Value"], bool) and 50 <= d["Smile"]["Confidence"] <= 100
     assert abs(d["EyeDirection"]["Yaw"]) < 25 and abs(d["EyeDirection"]["Pitch"]) < 25
     # Attributes without a model are named, with the reason, not invented.
@@ -64,8 +68,15 @@ def test_many_faces_each_get_their_own_attributes(fl):
     details = response["FaceDetails"]
     assert len(details) == 16
     for d in details:
-        col, row = int((d["BoundingBox"]["Left"] + d["BoundingBox"]["Width"] / 2) * 4), int((d["BoundingBox"]["Top"] + d["BoundingBox"]["Height"] / 2) * 4)
-        assert d["Gender"]["Value"] == ("Female" if (4 * row + col) % 5 == 0 else "Male"), (row, col, d["Gender"])
+        col, row = (
+            int((d["BoundingBox"]["Left"] + d["BoundingBox"]["Width"] / 2) * 4),
+            int((d["BoundingBox"]["Top"] + d["BoundingBox"]["Height"] / 2) * 4),
+        )
+        assert d["Gender"]["Value"] == ("Female" if (4 * row + col) % 5 == 0 else "Male"), (
+            row,
+            col,
+            d["Gender"],
+        )
 
 
 @needs_models
@@ -139,12 +150,26 @@ def _tiny_package(tmp_path) -> bytes:
     import json
     import tarfile
 
-    model = {"format": "graph-model", "weightsManifest": [], "modelTopology": {"node": [
-        {"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": [{"size": "-1"}, {"size": "3"}]}}}},
-        {"name": "y", "op": "Relu", "input": ["x"]}]}}  # fmt: skip
+    model = {
+        "format": "graph-model",
+        "weightsManifest": [],
+        "modelTopology": {
+            "node": [
+                {
+                    "name": "x",
+                    "op": "Placeholder",
+                    "attr": {"shape": {"shape": {"dim": [{"size": "-1"}, {"size": "3"}]}}},
+                },
+                {"name": "y", "op": "Relu", "input": ["x"]},
+            ]
+        },
+    }
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("package/models/tiny.json", json.dumps(model).encode()), ("package/models/tiny.bin", b"")):
+        for name, data in (
+            ("package/models/tiny.json", json.dumps(model).encode()),
+            ("package/models/tiny.bin", b""),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -158,7 +183,9 @@ def test_an_install_that_dies_half_way_leaves_the_old_models_in_use(tmp_path, mo
     tgz = tmp_path / "package.tgz"
     tgz.write_bytes(package)
     monkeypatch.setattr(model_store, "INTEGRITY", model_store._integrity(package))
-    monkeypatch.setattr(model_store, "MODELS", {"tiny": model_store.ModelInfo("tiny", "relu", "test", "none", "nothing")})
+    monkeypatch.setattr(
+        model_store, "MODELS", {"tiny": model_store.ModelInfo("tiny", "relu", "test", "none", "nothing")}
+    )
     monkeypatch.setattr(model_store, "ALTERNATIVES", ())
     root = tmp_path / "models"
     model_store.install(root, tarball=tgz, progress=lambda m: None)
@@ -195,7 +222,10 @@ def test_index_faces_leaves_out_faces_below_the_liveness_bar(fl):
     data = {"Bytes": OBAMA_PORTRAIT.read_bytes()}
     r = fl.index_faces(CollectionId="live", Image=data, liveness_threshold=100).to_dict()
     assert not r["FaceRecords"] and r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
-    assert len(fl.index_faces(CollectionId="live", Image=data, liveness_threshold=1).to_dict()["FaceRecords"]) == 1
+    assert (
+        len(fl.index_faces(CollectionId="live", Image=data, liveness_threshold=1).to_dict()["FaceRecords"])
+        == 1
+    )
     # The collection's policy holds for every caller, whatever the request says.
     fl.put_collection_policy(CollectionId="live", Policy={"MinLiveness": 100})
     r = fl.index_faces(CollectionId="live", Image=data, liveness_threshold=1).to_dict()

@@ -18,7 +18,9 @@ def known() -> Calibration:
     """10,000 impostor pairs: 10 at 80, 90 at 70, the rest at 30; 1,000 genuine pairs at 90."""
     impostor = np.concatenate([np.full(10, 80.0), np.full(90, 70.0), np.full(9_900, 30.0)])
     genuine = np.full(1_000, 90.0)
-    return calibration.from_scores(genuine, impostor, name="known", description="synthetic", people=10, faces=100)
+    return calibration.from_scores(
+        genuine, impostor, name="known", description="synthetic", people=10, faces=100
+    )
 
 
 def test_rates_at_thresholds(known):
@@ -66,7 +68,9 @@ def _people(rng, n_people: int, photos: int, spread: float, centre_scale: float 
 def test_measure_counts_every_pair_once():
     rng = np.random.default_rng(0)
     emb, ids = _people(rng, 30, 4, 0.3)
-    cal = calibration.measure(emb, ids, name="m", description="", block=7)  # small blocks: the seams are tested
+    cal = calibration.measure(
+        emb, ids, name="m", description="", block=7
+    )  # small blocks: the seams are tested
     n = len(ids)
     assert cal.genuine_pairs == 30 * (4 * 3 // 2)
     assert cal.genuine_pairs + cal.impostor_pairs == n * (n - 1) // 2
@@ -103,7 +107,9 @@ def test_fairness_report_finds_the_group_with_more_false_matches(tmp_path):
     emb = np.concatenate([a, b])
     ids = ids_a + ids_b
     groups_file = tmp_path / "groups.csv"
-    groups_file.write_text("identity,group\n" + "".join(f"{i},{'A' if not i.startswith('b') else 'B'}\n" for i in set(ids)))
+    groups_file.write_text(
+        "identity,group\n" + "".join(f"{i},{'A' if not i.startswith('b') else 'B'}\n" for i in set(ids))
+    )
     groups = fairness.read_groups(groups_file)
     threshold = 60.0
     report = fairness.evaluate(emb, ids, groups, threshold)
@@ -127,25 +133,42 @@ def test_cli_calibrate_a_folder_and_a_pairs_file_then_evaluate(tmp_path):
     from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH
 
     data = tmp_path / "people"
-    for who, photos in {"obama": [OBAMA_PORTRAIT, OBAMA_SPEECH], "biden": [BIDEN], "collins": [COLLINS]}.items():
+    for who, photos in {
+        "obama": [OBAMA_PORTRAIT, OBAMA_SPEECH],
+        "biden": [BIDEN],
+        "collins": [COLLINS],
+    }.items():
         (data / who).mkdir(parents=True)
         for i, p in enumerate(photos):
             shutil.copy(p, data / who / f"{i}{p.suffix}")
     bin_ = Path(sys.executable).parent / "faceledger"
     home = tmp_path / "home"
-    run = lambda *a: subprocess.run([str(bin_), "--home", str(home), *a], capture_output=True, text=True, timeout=300)  # noqa: E731
 
-    done = run("calibrate", str(data), "-o", str(tmp_path / "cal"), "--name", "tiny", "--install", "--workers", "1")
+    def run(*a):
+        return subprocess.run(
+            [str(bin_), "--home", str(home), *a], capture_output=True, text=True, timeout=300
+        )
+
+    done = run(
+        "calibrate", str(data), "-o", str(tmp_path / "cal"), "--name", "tiny", "--install", "--workers", "1"
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert (out["GenuinePairs"], out["ImpostorPairs"]) == (1, 5)
     assert (tmp_path / "cal" / "report.html").exists() and (home / "calibration.json").exists()
     from faceledger import FaceLedger
 
-    assert FaceLedger(home=home).compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH).to_dict()["FaceLedger"]["Calibration"] == "tiny"
+    assert (
+        FaceLedger(home=home)
+        .compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH)
+        .to_dict()["FaceLedger"]["Calibration"]
+        == "tiny"
+    )
 
     pairs = data / "pairs.csv"
-    pairs.write_text("fold,path1,path2,same\n1,obama/0.jpg,obama/1.jpg,1\n1,obama/0.jpg,biden/0.jpg,0\n1,biden/0.jpg,collins/0.png,0\n")
+    pairs.write_text(
+        "fold,path1,path2,same\n1,obama/0.jpg,obama/1.jpg,1\n1,obama/0.jpg,biden/0.jpg,0\n1,biden/0.jpg,collins/0.png,0\n"
+    )
     done = run("calibrate", str(pairs), "-o", str(tmp_path / "cal2"), "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert (json.loads(done.stdout)["GenuinePairs"], json.loads(done.stdout)["ImpostorPairs"]) == (1, 2)
@@ -157,11 +180,15 @@ def test_cli_calibrate_a_folder_and_a_pairs_file_then_evaluate(tmp_path):
 
     groups = tmp_path / "groups.csv"
     groups.write_text("identity,group\nobama,men\nbiden,men\ncollins,women\n")
-    report = run("evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1")
+    report = run(
+        "evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1"
+    )
     # "women" holds one person only: no impostor pair in the group, so the report says why it cannot be made
     assert report.returncode == 1 and "women" in report.stderr
     groups.write_text("identity,group\nobama,everyone\nbiden,everyone\ncollins,everyone\n")
-    report = run("evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1")
+    report = run(
+        "evaluate", str(data), "--groups", str(groups), "-o", str(tmp_path / "fair"), "--workers", "1"
+    )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["Groups"][0]["ImpostorPairs"] == 5
     assert (tmp_path / "fair" / "report.html").exists() and (tmp_path / "fair" / "det_by_group.png").exists()

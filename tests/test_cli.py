@@ -7,14 +7,14 @@ import shutil
 import subprocess
 import sys
 
+from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH
 from PIL import Image
 
-from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH
 from faceledger.cli import main
 
 
 def test_help_is_instant_and_loads_no_model():
-    code = "import sys, faceledger.cli as c; c.build_parser(); print('dlib' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, faceledger.cli as c; c.build_parser(); print('dlib' in sys.modules, 'numpy' in sys.modules)"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -60,8 +60,12 @@ def test_folder_runs_on_two_processes_and_goes_on_past_bad_files(tmp_path, capsy
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert code == 1  # some files failed
     assert [line["Image"].split("/")[-1] for line in lines] == [
-        "a_obama.jpg", "c_collins.png", "d_truncated.jpg", "e_animation.gif", "b_biden.jpg",
-    ]  # fmt: skip
+        "a_obama.jpg",
+        "c_collins.png",
+        "d_truncated.jpg",
+        "e_animation.gif",
+        "b_biden.jpg",
+    ]
     by_name = {line["Image"].split("/")[-1]: line for line in lines}
     assert len(by_name["a_obama.jpg"]["FaceDetails"]) == 1
     assert len(by_name["b_biden.jpg"]["FaceDetails"]) == 1
@@ -93,8 +97,10 @@ def test_collections_index_search_and_users_from_the_command_line(tmp_path, caps
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert [line.get("FaceRecords", [{}])[0].get("Face", {}).get("ExternalImageId") for line in lines] == [
-        "biden.jpg", None, "us:obama_portrait.jpg",
-    ]  # fmt: skip
+        "biden.jpg",
+        None,
+        "us:obama_portrait.jpg",
+    ]
     assert "2 faces indexed, 1 failed" in captured.err
 
     assert run("collections", "describe", "people")["FaceCount"] == 2
@@ -105,7 +111,10 @@ def test_collections_index_search_and_users_from_the_command_line(tmp_path, caps
     obama_id = found["FaceMatches"][0]["Face"]["FaceId"]
 
     run("users", "create", "people", "--user-id", "barack")
-    assert run("users", "associate", "people", "--user-id", "barack", "--face-ids", obama_id)["UserStatus"] == "ACTIVE"
+    assert (
+        run("users", "associate", "people", "--user-id", "barack", "--face-ids", obama_id)["UserStatus"]
+        == "ACTIVE"
+    )
     users = run("users", "search-by-image", "people", "--image", str(OBAMA_SPEECH))
     assert [m["User"]["UserId"] for m in users["UserMatches"]] == ["barack"]
     assert [f["FaceId"] for f in run("list-faces", "people", "--user-id", "barack")["Faces"]] == [obama_id]

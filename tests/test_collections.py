@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
+from rekognition_shapes import assert_matches
+
 from faceledger import FaceLedger
 from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
-from faceledger.errors import InvalidPaginationTokenException, InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
-from rekognition_shapes import assert_matches
+from faceledger.errors import (
+    InvalidPaginationTokenException,
+    InvalidParameterException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -27,7 +32,9 @@ def people(fl):
     fl.create_collection(CollectionId="people")
     ids = {}
     for name, path in (("obama", OBAMA_PORTRAIT), ("biden", BIDEN), ("collins", COLLINS)):
-        response = fl.index_faces(CollectionId="people", Image=path, ExternalImageId=name, MaxFaces=1).to_dict()
+        response = fl.index_faces(
+            CollectionId="people", Image=path, ExternalImageId=name, MaxFaces=1
+        ).to_dict()
         ids[name] = response["FaceRecords"][0]["Face"]["FaceId"]
     return ids
 
@@ -39,11 +46,17 @@ def test_collection_lifecycle(fl):
     from botocore.utils import ArnParser
 
     arn = ArnParser().parse_arn(created["CollectionArn"])
-    assert (arn["partition"], arn["service"], arn["resource"]) == ("aws", "rekognition", "collection/staff.2026")
+    assert (arn["partition"], arn["service"], arn["resource"]) == (
+        "aws",
+        "rekognition",
+        "collection/staff.2026",
+    )
     assert len(arn["account"]) == 12 and arn["account"].isdigit() and arn["region"]
     described = fl.describe_collection(CollectionId="staff.2026").to_dict()
     assert_matches("DescribeCollection", described)
-    assert described["FaceCount"] == 0 and described["UserCount"] == 0 and described["CreationTimestamp"] > 1.7e9
+    assert (
+        described["FaceCount"] == 0 and described["UserCount"] == 0 and described["CreationTimestamp"] > 1.7e9
+    )
     assert fl.list_collections().to_dict()["CollectionIds"] == ["staff.2026"]
     assert fl.delete_collection(CollectionId="staff.2026").to_dict() == {"StatusCode": 200}
     assert fl.list_collections().to_dict()["CollectionIds"] == []
@@ -113,18 +126,21 @@ def test_index_faces_max_faces_keeps_the_largest(fl, group_photo):
 
 
 def test_index_faces_quality_filter_reasons(fl):
-    from PIL import Image
-
     from conftest import jpeg_bytes
+    from PIL import Image
 
     small = Image.open(OBAMA_PORTRAIT).convert("RGB").crop((320, 100, 650, 460)).resize((36, 39))
     frame = Image.new("RGB", (400, 300), (90, 100, 110))
     frame.paste(small, (180, 130))
     fl.create_collection(CollectionId="q")
-    response = fl.index_faces(CollectionId="q", Image={"Bytes": jpeg_bytes(frame)}, QualityFilter="HIGH").to_dict()
+    response = fl.index_faces(
+        CollectionId="q", Image={"Bytes": jpeg_bytes(frame)}, QualityFilter="HIGH"
+    ).to_dict()
     assert response["FaceRecords"] == []
     assert "SMALL_BOUNDING_BOX" in response["UnindexedFaces"][0]["Reasons"]
-    loose = fl.index_faces(CollectionId="q", Image={"Bytes": jpeg_bytes(frame)}, QualityFilter="NONE").to_dict()
+    loose = fl.index_faces(
+        CollectionId="q", Image={"Bytes": jpeg_bytes(frame)}, QualityFilter="NONE"
+    ).to_dict()
     assert len(loose["FaceRecords"]) == 1
 
 
@@ -147,10 +163,14 @@ def test_search_by_image_finds_the_right_person_first(fl, people):
         assert [m["Face"]["ExternalImageId"] for m in response["FaceMatches"]] == ["obama"]
         assert response["FaceMatches"][0]["Similarity"] >= DEFAULT_SIMILARITY_THRESHOLD
         assert response["SearchedFaceConfidence"] > 90
-    ranked = fl.search_faces_by_image(CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0).to_dict()
+    ranked = fl.search_faces_by_image(
+        CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0
+    ).to_dict()
     assert [m["Face"]["ExternalImageId"] for m in ranked["FaceMatches"]][0] == "obama"
     assert len(ranked["FaceMatches"]) == 3
-    one = fl.search_faces_by_image(CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0, MaxFaces=1).to_dict()
+    one = fl.search_faces_by_image(
+        CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0, MaxFaces=1
+    ).to_dict()
     assert len(one["FaceMatches"]) == 1
 
 
@@ -179,11 +199,17 @@ def test_delete_faces_removes_them_from_every_later_search(fl, people, tmp_path,
     assert_matches("DeleteFaces", response)
     assert response["DeletedFaces"] == [people["obama"]]
     assert response["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["FACE_NOT_FOUND"]
-    found = fl.search_faces_by_image(CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0).to_dict()
+    found = fl.search_faces_by_image(
+        CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0
+    ).to_dict()
     assert "obama" not in [m["Face"]["ExternalImageId"] for m in found["FaceMatches"]]
     fl.close()
-    with FaceLedger(home=tmp_path / "home", database_url=database_url) as reopened:  # as a new process sees it
-        found = reopened.search_faces_by_image(CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0).to_dict()
+    with FaceLedger(
+        home=tmp_path / "home", database_url=database_url
+    ) as reopened:  # as a new process sees it
+        found = reopened.search_faces_by_image(
+            CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0
+        ).to_dict()
         assert sorted(m["Face"]["ExternalImageId"] for m in found["FaceMatches"]) == ["biden", "collins"]
 
 
@@ -201,5 +227,7 @@ def test_collection_deletion_takes_its_faces(fl, people):
     fl.delete_collection(CollectionId="people")
     fl.create_collection(CollectionId="people")
     assert fl.list_faces(CollectionId="people").to_dict()["Faces"] == []
-    found = fl.search_faces_by_image(CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0).to_dict()
+    found = fl.search_faces_by_image(
+        CollectionId="people", Image=OBAMA_SPEECH, FaceMatchThreshold=0
+    ).to_dict()
     assert found["FaceMatches"] == []

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
-from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
-from faceledger.vision.similarity import distance_from_similarity, similarity_from_distance
-from faceledger.errors import InvalidParameterException, InvalidS3ObjectException
 from rekognition_shapes import assert_matches
+
+from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
+from faceledger.errors import InvalidParameterException, InvalidS3ObjectException
+from faceledger.vision.similarity import distance_from_similarity, similarity_from_distance
 
 
 @pytest.mark.parametrize("target", [OBAMA_SPEECH, OBAMA_BLUE_ROOM])
@@ -19,7 +19,9 @@ def test_same_person_matches_above_the_default_threshold(engine, target):
     assert response["FaceMatches"][0]["Similarity"] >= DEFAULT_SIMILARITY_THRESHOLD
 
 
-@pytest.mark.parametrize("source, target", [(OBAMA_PORTRAIT, BIDEN), (OBAMA_PORTRAIT, COLLINS), (BIDEN, COLLINS)])
+@pytest.mark.parametrize(
+    "source, target", [(OBAMA_PORTRAIT, BIDEN), (OBAMA_PORTRAIT, COLLINS), (BIDEN, COLLINS)]
+)
 def test_different_people_stay_below_the_default_threshold(engine, source, target):
     response = engine.compare_faces(SourceImage=source, TargetImage=target).to_dict()
     assert response["FaceMatches"] == []
@@ -38,7 +40,9 @@ def test_group_photo_matches_only_the_right_face(engine, group_photo):
 
 
 def test_threshold_zero_returns_every_face_ranked(engine, group_photo):
-    matches = engine.compare_faces(SourceImage=BIDEN, TargetImage=group_photo, SimilarityThreshold=0).to_dict()["FaceMatches"]
+    matches = engine.compare_faces(
+        SourceImage=BIDEN, TargetImage=group_photo, SimilarityThreshold=0
+    ).to_dict()["FaceMatches"]
     assert len(matches) == 3
     sims = [m["Similarity"] for m in matches]
     assert sims == sorted(sims, reverse=True)
@@ -58,7 +62,9 @@ def test_no_face_in_the_target_gives_empty_lists(engine, no_face_photo):
 @pytest.mark.parametrize("threshold", [-1, 100.5, "80", True])
 def test_bad_threshold_is_an_invalid_parameter(engine, threshold):
     with pytest.raises(InvalidParameterException, match="SimilarityThreshold"):
-        engine.compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH, SimilarityThreshold=threshold)
+        engine.compare_faces(
+            SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH, SimilarityThreshold=threshold
+        )
 
 
 def test_bad_quality_filter_is_an_invalid_parameter(engine):
@@ -68,17 +74,20 @@ def test_bad_quality_filter_is_an_invalid_parameter(engine):
 
 def test_quality_filter_drops_faces_below_the_bar(engine, tmp_path):
     # A 30-pixel face passes NONE but not MEDIUM (boxes under 40 px).
-    from PIL import Image
-
     from conftest import jpeg_bytes
+    from PIL import Image
 
     small = Image.open(OBAMA_PORTRAIT).convert("RGB").crop((320, 100, 650, 460)).resize((36, 39))
     frame = Image.new("RGB", (400, 300), (90, 100, 110))
     frame.paste(small, (180, 130))
     target = {"Bytes": jpeg_bytes(frame)}
-    loose = engine.compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=target, SimilarityThreshold=0).to_dict()
+    loose = engine.compare_faces(
+        SourceImage=OBAMA_PORTRAIT, TargetImage=target, SimilarityThreshold=0
+    ).to_dict()
     assert len(loose["FaceMatches"]) == 1
-    strict = engine.compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=target, SimilarityThreshold=0, QualityFilter="MEDIUM").to_dict()
+    strict = engine.compare_faces(
+        SourceImage=OBAMA_PORTRAIT, TargetImage=target, SimilarityThreshold=0, QualityFilter="MEDIUM"
+    ).to_dict()
     assert strict["FaceMatches"] == []
 
 
@@ -90,10 +99,15 @@ def test_s3_objects_from_a_local_bucket_folder(tmp_path, monkeypatch):
     (tmp_path / "secret.jpg").write_bytes(OBAMA_PORTRAIT.read_bytes())
     monkeypatch.setenv("FACELEDGER_BUCKETS", f"photos={tmp_path / 'people'}")
     engine = FaceLedger(home=tmp_path / "home")
-    found = engine.compare_faces(SourceImage={"S3Object": {"Bucket": "photos", "Name": "obama.jpg"}}, TargetImage=OBAMA_SPEECH)
+    found = engine.compare_faces(
+        SourceImage={"S3Object": {"Bucket": "photos", "Name": "obama.jpg"}}, TargetImage=OBAMA_SPEECH
+    )
     assert found.to_dict()["FaceMatches"]
-    for bad in ({"Bucket": "photos", "Name": "missing.jpg"}, {"Bucket": "photos", "Name": "../secret.jpg"},
-                {"Bucket": "photos", "Name": "obama.jpg", "Version": "v1"}):  # fmt: skip
+    for bad in (
+        {"Bucket": "photos", "Name": "missing.jpg"},
+        {"Bucket": "photos", "Name": "../secret.jpg"},
+        {"Bucket": "photos", "Name": "obama.jpg", "Version": "v1"},
+    ):
         with pytest.raises(InvalidS3ObjectException):
             engine.compare_faces(SourceImage={"S3Object": bad}, TargetImage=OBAMA_SPEECH)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import (
     BIDEN,
     COLLINS,
@@ -13,8 +12,9 @@ from conftest import (
     exif_rotated_jpeg,
     mirrored_jpeg,
 )
-from faceledger.errors import InvalidParameterException
 from rekognition_shapes import assert_matches
+
+from faceledger.errors import InvalidParameterException
 
 DEFAULT_LANDMARKS = {"eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"}
 
@@ -96,8 +96,12 @@ def test_bad_attributes_are_invalid_parameters(engine, attributes):
 @pytest.mark.parametrize("attributes", [["DEFAULT"], ["ALL"]])
 def test_mirror_flips_yaw_and_roll(engine, attributes):
     # The speech photo has Obama turned clearly to one side.
-    upright = engine.detect_faces(Image=OBAMA_SPEECH, Attributes=attributes).to_dict()["FaceDetails"][0]["Pose"]
-    mirrored = engine.detect_faces(Image=mirrored_jpeg(OBAMA_SPEECH), Attributes=attributes).to_dict()["FaceDetails"][0]["Pose"]
+    upright = engine.detect_faces(Image=OBAMA_SPEECH, Attributes=attributes).to_dict()["FaceDetails"][0][
+        "Pose"
+    ]
+    mirrored = engine.detect_faces(Image=mirrored_jpeg(OBAMA_SPEECH), Attributes=attributes).to_dict()[
+        "FaceDetails"
+    ][0]["Pose"]
     assert abs(upright["Yaw"]) > 15
     assert upright["Yaw"] * mirrored["Yaw"] < 0
     assert upright["Yaw"] == pytest.approx(-mirrored["Yaw"], abs=12)
@@ -119,9 +123,8 @@ def test_exif_rotated_jpeg_gives_the_upright_faces(engine):
 
 def test_cnn_detector_finds_the_face(engine):
     # A crop keeps the CNN quick on a CPU.
-    from PIL import Image as PILImage
-
     from conftest import jpeg_bytes
+    from PIL import Image as PILImage
 
     crop = jpeg_bytes(PILImage.open(COLLINS).convert("RGB").crop((120, 20, 320, 220)))
     faces = engine.detect_faces(Image={"Bytes": crop}, detector="cnn").to_dict()["FaceDetails"]
@@ -137,7 +140,13 @@ def test_unknown_detector_is_an_invalid_parameter(engine):
 
 @pytest.mark.parametrize(
     "image",
-    [{}, {"Bytes": b"x", "S3Object": {"Bucket": "b", "Name": "n"}}, {"Bytez": b""}, 42, {"Bytes": "aGVsbG8="}],
+    [
+        {},
+        {"Bytes": b"x", "S3Object": {"Bucket": "b", "Name": "n"}},
+        {"Bytez": b""},
+        42,
+        {"Bytes": "aGVsbG8="},
+    ],
 )
 def test_malformed_image_members_are_invalid_parameters(engine, image):
     with pytest.raises(InvalidParameterException):
@@ -146,9 +155,8 @@ def test_malformed_image_members_are_invalid_parameters(engine, image):
 
 def test_small_faces_of_a_1080p_frame_are_found(engine):
     # Rekognition finds faces of 40x40 px in 1920x1080: paste the portrait's face at that size.
-    from PIL import Image as PILImage
-
     from conftest import jpeg_bytes
+    from PIL import Image as PILImage
 
     face = PILImage.open(OBAMA_PORTRAIT).convert("RGB").crop((320, 100, 650, 460)).resize((60, 65))
     frame = PILImage.new("RGB", (1920, 1080), (90, 100, 110))

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import BIDEN, COLLINS, OBAMA_PORTRAIT, OBAMA_SPEECH, synthetic_faces
+
 from faceledger import FaceLedger
-from faceledger.engine import records
 from faceledger.engine.collections import PreparedFace
 
 pytestmark = pytest.mark.slow  # processes, crashes and PostgreSQL
@@ -44,7 +43,9 @@ def test_kill_9_mid_folder_loses_no_acknowledged_face(tmp_path):
     cli = [sys.executable, "-m", "faceledger.cli", "--home", str(home)]
     subprocess.run(cli + ["collections", "create", "c"], check=True, capture_output=True)
 
-    proc = subprocess.Popen(cli + ["index-faces", "c", str(folder), "--workers", "1"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli + ["index-faces", "c", str(folder), "--workers", "1"], stdout=subprocess.PIPE, text=True
+    )
     acknowledged = []
     for line in proc.stdout:
         acknowledged += [r["Face"]["FaceId"] for r in json.loads(line).get("FaceRecords", [])]
@@ -169,7 +170,7 @@ def test_an_old_catalog_gains_new_columns_when_many_processes_open_it_at_once(tm
     Catalog(url).engine.dispose()
     old = create_engine(url)
     with old.begin() as conn:  # as a catalog made before MinLiveness was a policy member
-        conn.exec_driver_sql('ALTER TABLE collection_policies DROP COLUMN min_liveness')
+        conn.exec_driver_sql("ALTER TABLE collection_policies DROP COLUMN min_liveness")
     with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("spawn")) as pool:
         assert list(pool.map(_open_catalog, [url] * 6)) == ["ok"] * 6
     assert "min_liveness" in {c["name"] for c in inspect(old).get_columns("collection_policies")}

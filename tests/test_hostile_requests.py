@@ -28,7 +28,10 @@ def service(tmp_path_factory):
     (root / "photos" / "obama.jpg").write_bytes(OBAMA_PORTRAIT.read_bytes())
     (root / "private").mkdir()
     (root / "private" / "obama.jpg").write_bytes(OBAMA_PORTRAIT.read_bytes())
-    env = {"FACELEDGER_BUCKETS": f"photos={root / 'photos'},private={root / 'private'}", "FACELEDGER_BODY_SECONDS": "2"}
+    env = {
+        "FACELEDGER_BUCKETS": f"photos={root / 'photos'},private={root / 'private'}",
+        "FACELEDGER_BODY_SECONDS": "2",
+    }
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
@@ -37,11 +40,18 @@ def service(tmp_path_factory):
             admin, secret = keys.create("admin")
             limited, limited_secret = keys.create("door", collections=["door"], buckets=["photos"])
             yield SimpleNamespace(
-                url=url, app=app, root=root, key=admin.access_key_id, secret=secret,
-                rest=httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {admin.access_key_id}:{secret}"},
-                                  timeout=60),
+                url=url,
+                app=app,
+                root=root,
+                key=admin.access_key_id,
+                secret=secret,
+                rest=httpx.Client(
+                    base_url=f"{url}/v1",
+                    headers={"Authorization": f"Bearer {admin.access_key_id}:{secret}"},
+                    timeout=60,
+                ),
                 limited=SimpleNamespace(key=limited.access_key_id, secret=limited_secret),
-            )  # fmt: skip
+            )
 
 
 def _rekognition(service, target: str, body: bytes) -> httpx.Response:
@@ -62,7 +72,7 @@ def _raw(service, head: bytes, body: bytes = b"", *, wait: float = 10.0) -> tupl
                 if not chunk:
                     break
                 out += chunk
-        except socket.timeout:
+        except TimeoutError:
             pass
     return out, time.monotonic() - started
 
@@ -88,8 +98,11 @@ def test_deeply_nested_json_is_a_typed_400_on_every_surface(service):
     assert r.status_code == 400 and r.json()["Code"] == "SerializationException"
     r = service.rest.get("/collections/any/faces", params={"FaceIds": "[" * 20_000})
     assert r.status_code == 400 and r.json()["Code"] == "SerializationException"
-    r = service.rest.post("/detect-faces", files={"Image": ("a.jpg", OBAMA_PORTRAIT.read_bytes(), "image/jpeg")},
-                          data={"Attributes": "[" * 20_000})  # fmt: skip
+    r = service.rest.post(
+        "/detect-faces",
+        files={"Image": ("a.jpg", OBAMA_PORTRAIT.read_bytes(), "image/jpeg")},
+        data={"Attributes": "[" * 20_000},
+    )
     assert r.status_code == 400 and r.json()["Code"] == "SerializationException"
     r = _rekognition(service, "DetectFaces", DEEP.encode())
     assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
@@ -108,8 +121,10 @@ def test_json_that_parses_but_nests_past_the_limit_is_refused(service):
 
 
 def _head(length: int, extra: str = "") -> bytes:
-    return (f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
-            f"X-Amz-Target: {REK}ListCollections\r\nContent-Length: {length}\r\n{extra}\r\n").encode()  # fmt: skip
+    return (
+        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        f"X-Amz-Target: {REK}ListCollections\r\nContent-Length: {length}\r\n{extra}\r\n"
+    ).encode()
 
 
 def test_an_unsigned_slow_body_is_refused_at_once(service):
@@ -155,6 +170,7 @@ def test_a_client_that_gives_up_is_logged_as_such_not_as_a_failure(service):
         with socket.create_connection((host, int(port))) as s:
             s.sendall(_head(len(body), head) + body[:10])
             time.sleep(0.3)
+
         def gone() -> list[dict]:  # (an earlier test's last line may come in too: look for this one's)
             lines = [json.loads(r.getMessage()) for r in seen if r.name == "faceledger.access"]
             return [e for e in lines if e.get("error") == "ClientDisconnect"]
@@ -179,10 +195,14 @@ def test_a_session_token_is_refused_not_ignored(service):
     from botocore.config import Config
 
     with_token = boto3.session.Session().client(
-        "rekognition", endpoint_url=service.url, region_name="us-east-1", aws_access_key_id=service.key,
-        aws_secret_access_key=service.secret, aws_session_token="FwoGZXIvYXdzEJr//////////wEaD",
+        "rekognition",
+        endpoint_url=service.url,
+        region_name="us-east-1",
+        aws_access_key_id=service.key,
+        aws_secret_access_key=service.secret,
+        aws_session_token="FwoGZXIvYXdzEJr//////////wEaD",
         config=Config(retries={"max_attempts": 1}),
-    )  # fmt: skip
+    )
     with pytest.raises(with_token.exceptions.ClientError) as e:
         with_token.list_collections()
     assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
@@ -193,8 +213,16 @@ def test_a_session_token_is_refused_not_ignored(service):
 
 
 def _no_internals(message: str, service) -> None:
-    for leak in (str(service.root), "object at 0x", "_io.", "NoCredentialsError", "BotoCoreError", "set_int_max_str_digits",
-                 "Traceback", "site-packages"):  # fmt: skip
+    for leak in (
+        str(service.root),
+        "object at 0x",
+        "_io.",
+        "NoCredentialsError",
+        "BotoCoreError",
+        "set_int_max_str_digits",
+        "Traceback",
+        "site-packages",
+    ):
         assert leak not in message, message
     assert len(message) < 600, message
 
@@ -210,19 +238,26 @@ def test_error_messages_hold_no_internal_details(service, monkeypatch):
     assert r.json()["Code"] == "InvalidImageFormatException"
     _no_internals(r.json()["Message"], service)
 
-    # a bucket that is no folder goes to S3: with no credentials and nowhere to go, say only that it cannot be read
+    # a bucket that is no folder goes to S3: with no credentials and nowhere to go, say only that it
+    # cannot be read
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(service.root / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(service.root / "none"))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     service.app.state.faceledger.engine._objects = None  # read the configuration again
-    r = service.rest.post("/detect-faces", json={"Image": {"S3Object": {"Bucket": "no-such-bucket", "Name": "a.jpg"}}})
+    r = service.rest.post(
+        "/detect-faces", json={"Image": {"S3Object": {"Bucket": "no-such-bucket", "Name": "a.jpg"}}}
+    )
     assert r.json()["Code"] == "InvalidS3ObjectException", r.text
     _no_internals(r.json()["Message"], service)
     service.app.state.faceledger.engine._objects = None
 
-    r = _rekognition(service, "IndexFaces", b'{"CollectionId": "c", "Image": {"Bytes": "AA=="}, "MaxFaces": 1' + b"0" * 5000 + b"}")
+    r = _rekognition(
+        service,
+        "IndexFaces",
+        b'{"CollectionId": "c", "Image": {"Bytes": "AA=="}, "MaxFaces": 1' + b"0" * 5000 + b"}",
+    )
     assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
     _no_internals(r.json()["message"], service)
 
@@ -241,7 +276,9 @@ def test_error_messages_hold_no_internal_details(service, monkeypatch):
 @pytest.mark.slow
 def test_an_unreadable_video_fails_without_naming_the_folder(service):
     (service.root / "photos" / "junk.mp4").write_bytes(b"not a video at all" * 100)
-    r = service.rest.post("/videos/face-detection", json={"Video": {"S3Object": {"Bucket": "photos", "Name": "junk.mp4"}}})
+    r = service.rest.post(
+        "/videos/face-detection", json={"Video": {"S3Object": {"Bucket": "photos", "Name": "junk.mp4"}}}
+    )
     assert r.status_code == 200, r.text
     job = r.json()["JobId"]
     deadline = time.monotonic() + 60
@@ -263,7 +300,9 @@ def test_every_rest_error_has_code_and_message(service, case):
     elif case == "a field over 1 MB":
         r = service.rest.post("/detect-faces", files=image, data={"Attributes": "x" * (2 * 1024 * 1024)})
     elif case == "no boundary":
-        r = service.rest.post("/detect-faces", content=b"--x\r\n", headers={"Content-Type": "multipart/form-data"})
+        r = service.rest.post(
+            "/detect-faces", content=b"--x\r\n", headers={"Content-Type": "multipart/form-data"}
+        )
     else:
         r = service.rest.get("/no/such/route")
     assert 400 <= r.status_code < 500
@@ -277,18 +316,26 @@ def test_a_key_limited_to_buckets_reads_only_those(service):
     rek = client(service.url, service.limited.key, service.limited.secret)
     admin = client(service.url, service.key, service.secret)
     admin.create_collection(CollectionId="door")
-    ok = rek.index_faces(CollectionId="door", Image={"S3Object": {"Bucket": "photos", "Name": "obama.jpg"}}, MaxFaces=500)
+    ok = rek.index_faces(
+        CollectionId="door", Image={"S3Object": {"Bucket": "photos", "Name": "obama.jpg"}}, MaxFaces=500
+    )
     assert len(ok["FaceRecords"]) == 1
     for call in (
-        lambda: rek.index_faces(CollectionId="door", Image={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}}),
+        lambda: rek.index_faces(
+            CollectionId="door", Image={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}}
+        ),
         lambda: rek.detect_faces(Image={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}}),
-        lambda: rek.compare_faces(SourceImage={"Bytes": OBAMA_PORTRAIT.read_bytes()},
-                                  TargetImage={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}}),
+        lambda: rek.compare_faces(
+            SourceImage={"Bytes": OBAMA_PORTRAIT.read_bytes()},
+            TargetImage={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}},
+        ),
         lambda: rek.start_face_detection(Video={"S3Object": {"Bucket": "private", "Name": "clip.mp4"}}),
-    ):  # fmt: skip
+    ):
         with pytest.raises(rek.exceptions.AccessDeniedException, match="bucket"):
             call()
-    me = httpx.get(f"{service.url}/v1/sessions/current",
-                   headers={"Authorization": f"Bearer {service.limited.key}:{service.limited.secret}"}).json()  # fmt: skip
+    me = httpx.get(
+        f"{service.url}/v1/sessions/current",
+        headers={"Authorization": f"Bearer {service.limited.key}:{service.limited.secret}"},
+    ).json()
     assert me["Buckets"] == ["photos"]
     assert admin.detect_faces(Image={"S3Object": {"Bucket": "private", "Name": "obama.jpg"}})["FaceDetails"]

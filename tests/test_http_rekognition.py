@@ -9,8 +9,8 @@ import datetime as dt
 import json
 import os
 from types import SimpleNamespace
-from urllib.parse import quote
 from unittest import mock
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -56,7 +56,9 @@ def service(tmp_path_factory, s3_server):
     with mock.patch.dict(os.environ, env), running_app(Settings(home=str(home))) as (url, app):
         keys: KeyStore = app.state.faceledger.auth.keys
         admin, admin_secret = keys.create("admin")
-        limited, limited_secret = keys.create("limited", ["DetectFaces", "ListCollections", "IndexFaces"], ["allowed"])
+        limited, limited_secret = keys.create(
+            "limited", ["DetectFaces", "ListCollections", "IndexFaces"], ["allowed"]
+        )
         gone, gone_secret = keys.create("gone")
         keys.revoke(gone.access_key_id)
         yield SimpleNamespace(
@@ -105,7 +107,9 @@ def test_collection_faces_and_users_round_trip(service):
     assert "staff" in c.list_collections()["CollectionIds"]
     indexed = {}
     for name, path in (("obama", OBAMA_PORTRAIT), ("biden", BIDEN), ("collins", COLLINS)):
-        r = c.index_faces(CollectionId="staff", Image={"Bytes": path.read_bytes()}, ExternalImageId=name, MaxFaces=1)
+        r = c.index_faces(
+            CollectionId="staff", Image={"Bytes": path.read_bytes()}, ExternalImageId=name, MaxFaces=1
+        )
         assert_matches("IndexFaces", _strip(r))
         indexed[name] = r["FaceRecords"][0]["Face"]["FaceId"]
     described = c.describe_collection(CollectionId="staff")
@@ -157,19 +161,31 @@ def test_s3_object_from_an_s3_compatible_store(service, s3_server):
     s3.put_object(Bucket="faces-in", Key="v.jpg", Body=b"not an image any more")
     old = {"S3Object": {"Bucket": "faces-in", "Name": "v.jpg", "Version": v1}}
     assert len(service.admin.detect_faces(Image=old)["FaceDetails"]) == 1
-    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "v.jpg"}}),
-           "InvalidImageFormatException")  # fmt: skip
-    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "missing.jpg"}}),
-           "InvalidS3ObjectException")  # fmt: skip
-    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "no-such-bucket", "Name": "x.jpg"}}),
-           "InvalidS3ObjectException")  # fmt: skip
+    _error(
+        lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "v.jpg"}}),
+        "InvalidImageFormatException",
+    )
+    _error(
+        lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "faces-in", "Name": "missing.jpg"}}),
+        "InvalidS3ObjectException",
+    )
+    _error(
+        lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "no-such-bucket", "Name": "x.jpg"}}),
+        "InvalidS3ObjectException",
+    )
 
 
 def test_s3_object_from_a_local_bucket_folder(service):
-    found = service.admin.detect_faces(Image={"S3Object": {"Bucket": "local-photos", "Name": "portraits/obama.jpg"}})
+    found = service.admin.detect_faces(
+        Image={"S3Object": {"Bucket": "local-photos", "Name": "portraits/obama.jpg"}}
+    )
     assert len(found["FaceDetails"]) == 1
-    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "local-photos", "Name": "../x.jpg"}}),
-           "InvalidS3ObjectException")  # fmt: skip
+    _error(
+        lambda: service.admin.detect_faces(
+            Image={"S3Object": {"Bucket": "local-photos", "Name": "../x.jpg"}}
+        ),
+        "InvalidS3ObjectException",
+    )
 
 
 # -- every error type --------------------------------------------------------------------------
@@ -178,18 +194,32 @@ def test_s3_object_from_a_local_bucket_folder(service):
 def test_engine_errors_arrive_as_their_rekognition_types(service, no_face_photo):
     c = service.admin
     assert c.exceptions.InvalidImageFormatException
-    _error(lambda: c.detect_faces(Image={"Bytes": b"GIF89a not supported"}), "InvalidImageFormatException", 400)
-    _error(lambda: c.detect_faces(Image={"Bytes": jpeg_bytes(Image.new("RGB", (50, 50)))}), "InvalidParameterException")
-    _error(lambda: c.detect_faces(Image={"Bytes": b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024 + 10)}),
-           "ImageTooLargeException")  # fmt: skip
-    _error(lambda: c.compare_faces(SourceImage={"Bytes": no_face_photo.read_bytes()},
-                                   TargetImage={"Bytes": OBAMA_PORTRAIT.read_bytes()}), "InvalidParameterException")  # fmt: skip
+    _error(
+        lambda: c.detect_faces(Image={"Bytes": b"GIF89a not supported"}), "InvalidImageFormatException", 400
+    )
+    _error(
+        lambda: c.detect_faces(Image={"Bytes": jpeg_bytes(Image.new("RGB", (50, 50)))}),
+        "InvalidParameterException",
+    )
+    _error(
+        lambda: c.detect_faces(Image={"Bytes": b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024 + 10)}),
+        "ImageTooLargeException",
+    )
+    _error(
+        lambda: c.compare_faces(
+            SourceImage={"Bytes": no_face_photo.read_bytes()},
+            TargetImage={"Bytes": OBAMA_PORTRAIT.read_bytes()},
+        ),
+        "InvalidParameterException",
+    )
     _error(lambda: c.describe_collection(CollectionId="never-made"), "ResourceNotFoundException")
     c.create_collection(CollectionId="twice")
     _error(lambda: c.create_collection(CollectionId="twice"), "ResourceAlreadyExistsException")
     c.create_user(CollectionId="twice", UserId="u1")
     _error(lambda: c.create_user(CollectionId="twice", UserId="u1"), "ConflictException")
-    _error(lambda: c.list_faces(CollectionId="twice", NextToken="not-a-token"), "InvalidPaginationTokenException")
+    _error(
+        lambda: c.list_faces(CollectionId="twice", NextToken="not-a-token"), "InvalidPaginationTokenException"
+    )
     # botocore raises the modelled class itself
     with pytest.raises(c.exceptions.ResourceNotFoundException):
         c.delete_collection(CollectionId="never-made")
@@ -203,8 +233,10 @@ def test_requests_are_validated_against_the_service_model(service):
         req = signed_request(service.url, key_id, secret, target, body)
         return httpx.post(req.url, content=req.body, headers=dict(req.headers))
 
-    bad = send("RekognitionService.SearchFacesByImage",
-               json.dumps({"CollectionId": "bad id!", "Image": {"Bytes": "AAAA"}}).encode())  # fmt: skip
+    bad = send(
+        "RekognitionService.SearchFacesByImage",
+        json.dumps({"CollectionId": "bad id!", "Image": {"Bytes": "AAAA"}}).encode(),
+    )
     assert bad.status_code == 400
     assert bad.json()["__type"] == "InvalidParameterException"
     assert "collectionId" in bad.json()["message"] and "regular expression" in bad.json()["message"]
@@ -212,33 +244,56 @@ def test_requests_are_validated_against_the_service_model(service):
     assert missing["__type"] == "InvalidParameterException" and "image" in missing["message"]
     out_of_range = send("RekognitionService.ListFaces", b'{"CollectionId": "c", "MaxResults": 5000}').json()
     assert "less than or equal to 4096" in out_of_range["message"]
-    enum = send("RekognitionService.DetectFaces", json.dumps({"Image": {"Bytes": "AAAA"}, "Attributes": ["AGE"]}).encode())
+    enum = send(
+        "RekognitionService.DetectFaces",
+        json.dumps({"Image": {"Bytes": "AAAA"}, "Attributes": ["AGE"]}).encode(),
+    )
     assert "enum" in enum.json()["message"]
     unknown = send("RekognitionService.ListCollections", b'{"MaxResult": 3}').json()
     assert unknown["__type"] == "InvalidParameterException" and "MaxResult" in unknown["message"]
-    assert send("RekognitionService.ListCollections", b"{not json").json()["__type"] == "SerializationException"
-    assert send("RekognitionService.DetectFaces", b'{"Image": {"Bytes": "***"}}').json()["__type"] == "SerializationException"
+    assert (
+        send("RekognitionService.ListCollections", b"{not json").json()["__type"] == "SerializationException"
+    )
+    assert (
+        send("RekognitionService.DetectFaces", b'{"Image": {"Bytes": "***"}}').json()["__type"]
+        == "SerializationException"
+    )
     assert send("RekognitionService.DetectText", b"{}").json()["__type"] == "UnknownOperationException"
     assert send(None, b"{}").json()["__type"] == "UnknownOperationException"
-    ok = send("RekognitionService.DetectFaces", json.dumps({"Image": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()}}).encode())
+    ok = send(
+        "RekognitionService.DetectFaces",
+        json.dumps({"Image": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()}}).encode(),
+    )
     assert ok.status_code == 200 and ok.headers["content-type"] == "application/x-amz-json-1.1"
     assert ok.headers["x-amzn-requestid"]
 
 
 def test_authentication_errors(service):
     key_id, secret = service.admin_key
-    _error(lambda: client(service.url, "FLNOSUCHKEY000000000", secret).list_collections(), "UnrecognizedClientException", 403)
-    _error(lambda: client(service.url, key_id, "wrong" * 8).list_collections(), "InvalidSignatureException", 403)
+    _error(
+        lambda: client(service.url, "FLNOSUCHKEY000000000", secret).list_collections(),
+        "UnrecognizedClientException",
+        403,
+    )
+    _error(
+        lambda: client(service.url, key_id, "wrong" * 8).list_collections(), "InvalidSignatureException", 403
+    )
     _error(lambda: service.revoked.list_collections(), "UnrecognizedClientException")
-    unsigned = httpx.post(service.url, content=b"{}", headers={
-        "X-Amz-Target": "RekognitionService.ListCollections", "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
+    unsigned = httpx.post(
+        service.url,
+        content=b"{}",
+        headers={
+            "X-Amz-Target": "RekognitionService.ListCollections",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
     assert unsigned.status_code == 403 and unsigned.json()["__type"] == "MissingAuthenticationTokenException"
     # a signature made 20 minutes before the server's time is refused, one made 5 minutes before is not
     auth = service.app.state.faceledger.auth
     for minutes, expected in ((20, "InvalidSignatureException"), (5, None)):
         req = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"{}")
-        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
-        with mock.patch.object(auth, "clock", lambda: later):
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+        with mock.patch.object(auth, "clock", lambda later=later: later):
             r = httpx.post(req.url, content=req.body, headers=dict(req.headers))
         assert (r.json().get("__type") if r.status_code != 200 else None) == expected, r.text
         if expected:
@@ -248,7 +303,9 @@ def test_authentication_errors(service):
     tampered = httpx.post(req.url, content=b'{"MaxResults": 1}', headers=dict(req.headers))
     assert tampered.json()["__type"] == "InvalidSignatureException"
     # service scope
-    req = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"{}", service="s3")
+    req = signed_request(
+        service.url, key_id, secret, "RekognitionService.ListCollections", b"{}", service="s3"
+    )
     assert "service" in httpx.post(req.url, content=req.body, headers=dict(req.headers)).json()["message"]
 
 
@@ -259,8 +316,10 @@ def test_key_rights_limit_operations_and_collections(service):
     assert lim.detect_faces(Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})["FaceDetails"]
     assert set(lim.list_collections()["CollectionIds"]) == {"allowed"}
     lim.index_faces(CollectionId="allowed", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})
-    msg = _error(lambda: lim.index_faces(CollectionId="forbidden", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}),
-                 "AccessDeniedException")  # fmt: skip
+    msg = _error(
+        lambda: lim.index_faces(CollectionId="forbidden", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}),
+        "AccessDeniedException",
+    )
     assert "forbidden" in msg
     _error(lambda: lim.delete_collection(CollectionId="allowed"), "AccessDeniedException")
     with pytest.raises(lim.exceptions.AccessDeniedException):
@@ -316,9 +375,14 @@ def test_rate_limiter_never_runs_backwards():
 def test_region_is_enforced_only_when_configured(tmp_path):
     with running_app(Settings(home=str(tmp_path), region="eu-west-1", warm_up=False)) as (url, app):
         key, secret = app.state.faceledger.auth.keys.create("eu")
-        assert client(url, key.access_key_id, secret, region="eu-west-1").list_collections()["CollectionIds"] == []
-        msg = _error(lambda: client(url, key.access_key_id, secret, region="us-east-1").list_collections(),
-                     "InvalidSignatureException")  # fmt: skip
+        assert (
+            client(url, key.access_key_id, secret, region="eu-west-1").list_collections()["CollectionIds"]
+            == []
+        )
+        msg = _error(
+            lambda: client(url, key.access_key_id, secret, region="us-east-1").list_collections(),
+            "InvalidSignatureException",
+        )
         assert "region" in msg
 
 
@@ -327,11 +391,22 @@ def test_quota_and_internal_errors(service):
     engine = service.app.state.faceledger.engine
     c.create_collection(CollectionId="crowded")
     prepared = engine._prepare_index_faces(OBAMA_PORTRAIT, MaxFaces=1)
-    face_ids = [engine._store_indexed_faces("crowded", prepared).face_records[0].face.face_id for _ in range(101)]
+    face_ids = [
+        engine._store_indexed_faces("crowded", prepared).face_records[0].face.face_id for _ in range(101)
+    ]
     c.create_user(CollectionId="crowded", UserId="many")
-    assert len(c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[:100])["AssociatedFaces"]) == 100
-    _error(lambda: c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[100:]),
-           "ServiceQuotaExceededException")  # fmt: skip
+    assert (
+        len(
+            c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[:100])[
+                "AssociatedFaces"
+            ]
+        )
+        == 100
+    )
+    _error(
+        lambda: c.associate_faces(CollectionId="crowded", UserId="many", FaceIds=face_ids[100:]),
+        "ServiceQuotaExceededException",
+    )
 
     def broken(**_):
         raise RuntimeError("a fault inside the engine")
@@ -348,7 +423,9 @@ def test_policy_purpose_and_case_travel_as_headers(service):
     engine.create_collection(CollectionId="guarded", policy={"RequirePurpose": True, "RequireCase": True})
     c.index_faces(CollectionId="guarded", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}, MaxFaces=1)
     probe = {"Bytes": OBAMA_SPEECH.read_bytes()}
-    msg = _error(lambda: c.search_faces_by_image(CollectionId="guarded", Image=probe), "InvalidParameterException")
+    msg = _error(
+        lambda: c.search_faces_by_image(CollectionId="guarded", Image=probe), "InvalidParameterException"
+    )
     assert "X-FaceLedger-Purpose" in msg
 
     def add_context(request, **_):
@@ -377,6 +454,7 @@ def test_liveness_threshold_travels_as_a_header_and_the_policy_holds_without_it(
     def bar(value):
         def add(request, **_):
             request.headers["X-FaceLedger-Liveness-Threshold"] = value
+
         return add
 
     for value, indexed in (("100", 0), ("1", 1)):
@@ -395,7 +473,9 @@ def test_liveness_threshold_travels_as_a_header_and_the_policy_holds_without_it(
     finally:
         c.meta.events.unregister("before-sign.rekognition.IndexFaces", hook)
     # A plain boto3 call, no header: the collection's MinLiveness still applies.
-    service.app.state.faceledger.engine.put_collection_policy(CollectionId="door", Policy={"MinLiveness": 100})
+    service.app.state.faceledger.engine.put_collection_policy(
+        CollectionId="door", Policy={"MinLiveness": 100}
+    )
     r = c.index_faces(CollectionId="door", Image=image)
     assert not r["FaceRecords"] and r["UnindexedFaces"][0]["Reasons"] == ["LOW_FACE_QUALITY"]
 
@@ -403,8 +483,12 @@ def test_liveness_threshold_travels_as_a_header_and_the_policy_holds_without_it(
 def test_the_extension_member_is_on_the_wire(service):
     """botocore drops members it does not know, so raw JSON shows what the service adds."""
     key_id, secret = service.admin_key
-    body = json.dumps({"SourceImage": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()},
-                       "TargetImage": {"Bytes": base64.b64encode(OBAMA_SPEECH.read_bytes()).decode()}}).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "SourceImage": {"Bytes": base64.b64encode(OBAMA_PORTRAIT.read_bytes()).decode()},
+            "TargetImage": {"Bytes": base64.b64encode(OBAMA_SPEECH.read_bytes()).decode()},
+        }
+    ).encode()
     req = signed_request(service.url, key_id, secret, "RekognitionService.CompareFaces", body)
     out = httpx.post(req.url, content=req.body, headers=dict(req.headers), timeout=60).json()
     ext = out["FaceLedger"]
@@ -416,12 +500,19 @@ def test_hostile_and_odd_requests_get_typed_errors(service):
     key_id, secret = service.admin_key
 
     def send(req, content=None, headers=None):
-        return httpx.post(req.url, content=req.body if content is None else content, headers={**dict(req.headers), **(headers or {})})
+        return httpx.post(
+            req.url,
+            content=req.body if content is None else content,
+            headers={**dict(req.headers), **(headers or {})},
+        )
 
     deep = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"[" * 100_000)
     assert send(deep).json()["__type"] == "SerializationException"
     req = signed_request(service.url, key_id, secret, "RekognitionService.ListCollections", b"{}")
-    assert send(req, headers={"X-Amz-Date": "20261340T000000Z"}).json()["__type"] in ("IncompleteSignatureException", "InvalidSignatureException")
+    assert send(req, headers={"X-Amz-Date": "20261340T000000Z"}).json()["__type"] in (
+        "IncompleteSignatureException",
+        "InvalidSignatureException",
+    )
     # a signature that does not cover the operation is refused, so it cannot be replayed on another
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -429,16 +520,29 @@ def test_hostile_and_odd_requests_get_typed_errors(service):
 
     bare = AWSRequest(method="POST", url=service.url + "/", data=b"{}", headers={})
     SigV4Auth(Credentials(key_id, secret), "rekognition", "us-east-1").add_auth(bare)
-    r = httpx.post(bare.url, content=b"{}", headers={**dict(bare.headers), "X-Amz-Target": "RekognitionService.DeleteCollection"})
+    r = httpx.post(
+        bare.url,
+        content=b"{}",
+        headers={**dict(bare.headers), "X-Amz-Target": "RekognitionService.DeleteCollection"},
+    )
     assert r.json()["__type"] == "InvalidSignatureException" and "x-amz-target" in r.json()["message"]
     # a client that signs without the body says so, and is accepted
-    unsigned = AWSRequest(method="POST", url=service.url + "/", data=b"{}", headers={
-        "X-Amz-Target": "RekognitionService.ListCollections", "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})  # fmt: skip
+    unsigned = AWSRequest(
+        method="POST",
+        url=service.url + "/",
+        data=b"{}",
+        headers={
+            "X-Amz-Target": "RekognitionService.ListCollections",
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+        },
+    )
     SigV4Auth(Credentials(key_id, secret), "rekognition", "us-east-1").add_auth(unsigned)
     assert httpx.post(unsigned.url, content=b"{}", headers=dict(unsigned.headers)).status_code == 200
-    _error(lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "local-photos", "Name": "a\x00b"}}),
-           "InvalidParameterException")  # fmt: skip
+    _error(
+        lambda: service.admin.detect_faces(Image={"S3Object": {"Bucket": "local-photos", "Name": "a\x00b"}}),
+        "InvalidParameterException",
+    )
 
 
 def test_a_limited_key_learns_nothing_of_other_collections(service):

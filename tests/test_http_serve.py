@@ -57,8 +57,11 @@ def _aws(url: str, key_id: str, secret: str, home: Path, *args: str) -> dict:
     }
     done = subprocess.run(
         [str(BIN / "aws"), "rekognition", *args, "--endpoint-url", url, "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if done.stdout.strip() else {}
 
@@ -78,11 +81,31 @@ def test_aws_cli_detect_faces_and_a_collection_round_trip(served):
     found = _aws(url, key_id, secret, home, "detect-faces", "--image-bytes", f"fileb://{OBAMA_PORTRAIT}")
     assert len(found["FaceDetails"]) == 1
     _aws(url, key_id, secret, home, "create-collection", "--collection-id", "cli")
-    indexed = _aws(url, key_id, secret, home, "index-faces", "--collection-id", "cli",
-                   "--image-bytes", f"fileb://{OBAMA_PORTRAIT}", "--external-image-id", "obama")  # fmt: skip
+    indexed = _aws(
+        url,
+        key_id,
+        secret,
+        home,
+        "index-faces",
+        "--collection-id",
+        "cli",
+        "--image-bytes",
+        f"fileb://{OBAMA_PORTRAIT}",
+        "--external-image-id",
+        "obama",
+    )
     face_id = indexed["FaceRecords"][0]["Face"]["FaceId"]
-    hits = _aws(url, key_id, secret, home, "search-faces-by-image", "--collection-id", "cli",
-                "--image-bytes", f"fileb://{OBAMA_SPEECH}")  # fmt: skip
+    hits = _aws(
+        url,
+        key_id,
+        secret,
+        home,
+        "search-faces-by-image",
+        "--collection-id",
+        "cli",
+        "--image-bytes",
+        f"fileb://{OBAMA_SPEECH}",
+    )
     assert hits["FaceMatches"][0]["Face"]["FaceId"] == face_id
     listed = _aws(url, key_id, secret, home, "list-faces", "--collection-id", "cli")
     assert [f["FaceId"] for f in listed["Faces"]] == [face_id]
@@ -98,7 +121,9 @@ def test_request_log_is_one_json_line_per_request(served):
     client(url, key_id, secret).detect_faces(Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})
     deadline = time.monotonic() + 10
     while True:  # the line is written once the answer has gone out
-        entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"request_id"')]
+        entries = [
+            json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"request_id"')
+        ]
         if any(e.get("operation") == "DetectFaces" and e.get("access_key") == key_id for e in entries):
             break
         assert time.monotonic() < deadline, entries
@@ -120,8 +145,12 @@ def test_sigterm_stops_gracefully(tmp_path):
             answer, sent = {}, threading.Event()
             big = {"Bytes": OBAMA_BLUE_ROOM.read_bytes()}
             rek = client(url, key_id, secret)
-            rek.meta.events.register("before-send.rekognition", lambda **kw: sent.set())
-            slow = threading.Thread(target=lambda: answer.update(rek.compare_faces(SourceImage=big, TargetImage=big)))
+            rek.meta.events.register("before-send.rekognition", lambda sent=sent, **kw: sent.set())
+
+            def compare(rek=rek, big=big, answer=answer):
+                answer.update(rek.compare_faces(SourceImage=big, TargetImage=big))
+
+            slow = threading.Thread(target=compare)
             slow.start()
             assert sent.wait(30)  # the request is on its way (a loaded machine may take a while to sign it)
             time.sleep(0.3)
@@ -132,7 +161,9 @@ def test_sigterm_stops_gracefully(tmp_path):
             slow.join(30)
             assert answer["FaceMatches"], answer
             lines = log.read_text().splitlines()
-            answered = [i for i, line in enumerate(lines) if '"CompareFaces"' in line and '"status": 200' in line]
+            answered = [
+                i for i, line in enumerate(lines) if '"CompareFaces"' in line and '"status": 200' in line
+            ]
             stopped = [i for i, line in enumerate(lines) if '"event": "stopped"' in line]
             assert answered and answered[0] < stopped[0]  # answered before the worker stopped
         log.unlink()
@@ -141,13 +172,21 @@ def test_sigterm_stops_gracefully(tmp_path):
 def test_anonymous_access_only_on_loopback(tmp_path):
     refused = subprocess.run(
         [str(BIN / "faceledger"), "--home", str(tmp_path), "serve", "--host", "0.0.0.0", "--allow-anonymous"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2 and "loopback" in refused.stderr
     proc, url, _ = _start(tmp_path, "--workers", "1", "--allow-anonymous")
     try:
-        r = httpx.post(url, content=b"{}", headers={"X-Amz-Target": "RekognitionService.ListCollections",
-                                                     "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
+        r = httpx.post(
+            url,
+            content=b"{}",
+            headers={
+                "X-Amz-Target": "RekognitionService.ListCollections",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
         assert r.status_code == 200 and r.json()["CollectionIds"] == []
         assert httpx.get(f"{url}/v1/collections").status_code == 200
     finally:
@@ -156,11 +195,17 @@ def test_anonymous_access_only_on_loopback(tmp_path):
 
 def test_keys_command_creates_lists_and_revokes(tmp_path):
     def run(*args):
-        done = subprocess.run([str(BIN / "faceledger"), "--home", str(tmp_path), "keys", *args],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [str(BIN / "faceledger"), "--home", str(tmp_path), "keys", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return done.returncode, done.stdout, done.stderr
 
-    code, out, err = run("create", "--name", "door-camera", "--allow", "SearchFacesByImage", "--collections", "staff")
+    code, out, err = run(
+        "create", "--name", "door-camera", "--allow", "SearchFacesByImage", "--collections", "staff"
+    )
     assert code == 0 and "shown this once" in err
     made = json.loads(out)
     assert made["Operations"] == ["SearchFacesByImage"] and made["Collections"] == ["staff"]
@@ -195,7 +240,9 @@ def test_32_concurrent_clients_index_and_search_one_collection(served, tmp_path)
     def one_client(i: int):
         c = client(url, key_id, secret)
         name = "obama" if i % 2 else "biden"
-        indexed = c.index_faces(CollectionId="crowd", Image={"Bytes": people[name]}, ExternalImageId=f"{name}-{i}", MaxFaces=1)
+        indexed = c.index_faces(
+            CollectionId="crowd", Image={"Bytes": people[name]}, ExternalImageId=f"{name}-{i}", MaxFaces=1
+        )
         hits = c.search_faces_by_image(CollectionId="crowd", Image={"Bytes": probes[name]}, MaxFaces=1)
         return name, indexed["FaceRecords"][0]["Face"]["FaceId"], hits["FaceMatches"]
 
@@ -206,7 +253,9 @@ def test_32_concurrent_clients_index_and_search_one_collection(served, tmp_path)
     listed = set()
     token = None
     while True:
-        page = admin.list_faces(CollectionId="crowd", MaxResults=10, **({"NextToken": token} if token else {}))
+        page = admin.list_faces(
+            CollectionId="crowd", MaxResults=10, **({"NextToken": token} if token else {})
+        )
         listed |= {f["FaceId"] for f in page["Faces"]}
         token = page.get("NextToken")
         if not token:
@@ -229,19 +278,28 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -251,14 +309,29 @@ def test_https_with_a_certificate(tmp_path):
     cert, key = _self_signed(tmp_path)
     import ssl
 
-    proc, url, log = _start(tmp_path, "--workers", "1", "--tls-cert", str(cert), "--tls-key", str(key),
-                            scheme="https", verify=ssl.create_default_context(cafile=str(cert)))  # fmt: skip
+    proc, url, log = _start(
+        tmp_path,
+        "--workers",
+        "1",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        scheme="https",
+        verify=ssl.create_default_context(cafile=str(cert)),
+    )
     try:
         key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", log.read_text())[1]
         secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())[1]
         assert f"serving on {url}" in log.read_text()
-        secure = boto3.session.Session().client("rekognition", endpoint_url=url, region_name="us-east-1",
-                                                aws_access_key_id=key_id, aws_secret_access_key=secret, verify=str(cert))  # fmt: skip
+        secure = boto3.session.Session().client(
+            "rekognition",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            verify=str(cert),
+        )
         assert secure.list_collections()["CollectionIds"] == []
     finally:
         _stop(proc)

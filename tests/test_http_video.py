@@ -23,6 +23,7 @@ from faceledger import FaceLedger
 
 pytestmark = pytest.mark.slow  # video jobs in a service
 
+
 class Hooks(BaseHTTPRequestHandler):
     received: list = []
 
@@ -44,9 +45,15 @@ def webhook():
     server.shutdown()
 
 
-def start_service(home: Path, bucket: Path, hook: str | None = None, stale: str = "60") -> tuple[subprocess.Popen, str]:
-    env = {"FACELEDGER_BUCKETS": f"videos={bucket}", "FACELEDGER_JOB_STALE_SECONDS": stale,
-           "FACELEDGER_WEBHOOKS": f"done={hook}" if hook else "", "FACELEDGER_VIDEO_WORKERS": "1"}  # fmt: skip
+def start_service(
+    home: Path, bucket: Path, hook: str | None = None, stale: str = "60"
+) -> tuple[subprocess.Popen, str]:
+    env = {
+        "FACELEDGER_BUCKETS": f"videos={bucket}",
+        "FACELEDGER_JOB_STALE_SECONDS": stale,
+        "FACELEDGER_WEBHOOKS": f"done={hook}" if hook else "",
+        "FACELEDGER_VIDEO_WORKERS": "1",
+    }
     proc, url, _ = start_serve(home, "--workers", "1", env=env, new_session=True)
     return proc, url
 
@@ -85,9 +92,19 @@ def wait(get, job_id: str, seconds: float = 120) -> dict:
 def test_boto3_face_detection_and_search_with_a_webhook(served):
     url, rek, _ = served
     video = {"S3Object": {"Bucket": "videos", "Name": "two_people.mp4"}}
-    channel = {"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:done", "RoleArn": "arn:aws:iam::123456789012:role/x"}
-    job = rek.start_face_detection(Video=video, JobTag="door-cam", NotificationChannel=channel, ClientRequestToken="d-1")["JobId"]
-    assert rek.start_face_detection(Video=video, JobTag="door-cam", NotificationChannel=channel, ClientRequestToken="d-1")["JobId"] == job
+    channel = {
+        "SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:done",
+        "RoleArn": "arn:aws:iam::123456789012:role/x",
+    }
+    job = rek.start_face_detection(
+        Video=video, JobTag="door-cam", NotificationChannel=channel, ClientRequestToken="d-1"
+    )["JobId"]
+    assert (
+        rek.start_face_detection(
+            Video=video, JobTag="door-cam", NotificationChannel=channel, ClientRequestToken="d-1"
+        )["JobId"]
+        == job
+    )
     done = wait(rek.get_face_detection, job)
     assert done["JobStatus"] == "SUCCEEDED" and done["VideoMetadata"]["Codec"] == "h264"
     assert done["Video"] == video and done["JobTag"] == "door-cam" and len(done["Faces"]) == 25
@@ -95,30 +112,55 @@ def test_boto3_face_detection_and_search_with_a_webhook(served):
     while not any(m["JobId"] == job for m in Hooks.received) and time.monotonic() < deadline:
         time.sleep(0.2)
     message = next(m for m in Hooks.received if m["JobId"] == job)
-    assert (message["Status"], message["API"], message["JobTag"]) == ("SUCCEEDED", "StartFaceDetection", "door-cam")
+    assert (message["Status"], message["API"], message["JobTag"]) == (
+        "SUCCEEDED",
+        "StartFaceDetection",
+        "door-cam",
+    )
     assert message["Video"] == {"S3ObjectName": "two_people.mp4", "S3Bucket": "videos"}
 
     rek.create_collection(CollectionId="people")
-    rek.index_faces(CollectionId="people", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()}, ExternalImageId="obama", MaxFaces=1)
-    rek.index_faces(CollectionId="people", Image={"Bytes": BIDEN.read_bytes()}, ExternalImageId="biden", MaxFaces=1)
+    rek.index_faces(
+        CollectionId="people",
+        Image={"Bytes": OBAMA_PORTRAIT.read_bytes()},
+        ExternalImageId="obama",
+        MaxFaces=1,
+    )
+    rek.index_faces(
+        CollectionId="people", Image={"Bytes": BIDEN.read_bytes()}, ExternalImageId="biden", MaxFaces=1
+    )
     search = rek.start_face_search(Video=video, CollectionId="people", FaceMatchThreshold=80)["JobId"]
     found = wait(rek.get_face_search, search)
     assert found["JobStatus"] == "SUCCEEDED"
-    names = {p["Person"]["Index"]: p["FaceMatches"][0]["Face"]["ExternalImageId"] for p in found["Persons"] if p["FaceMatches"]}
+    names = {
+        p["Person"]["Index"]: p["FaceMatches"][0]["Face"]["ExternalImageId"]
+        for p in found["Persons"]
+        if p["FaceMatches"]
+    }
     assert sorted(names.values()) == ["biden", "obama", "obama"]
     with pytest.raises(rek.exceptions.InvalidParameterException):
-        rek.start_face_detection(Video=video, NotificationChannel={**channel, "SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:nowhere"})
-    failed = wait(rek.get_face_detection, rek.start_face_detection(Video={"S3Object": {"Bucket": "videos", "Name": "missing.mp4"}})["JobId"])
+        rek.start_face_detection(
+            Video=video,
+            NotificationChannel={**channel, "SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:nowhere"},
+        )
+    failed = wait(
+        rek.get_face_detection,
+        rek.start_face_detection(Video={"S3Object": {"Bucket": "videos", "Name": "missing.mp4"}})["JobId"],
+    )
     assert failed["JobStatus"] == "FAILED" and "InvalidS3ObjectException" in failed["StatusMessage"]
 
 
 def test_rest_video_routes(served):
     url, _, (key_id, secret) = served
     h = httpx.Client(base_url=f"{url}/v1", headers={"Authorization": f"Bearer {key_id}:{secret}"}, timeout=60)
-    job = h.post("/videos/face-detection", json={"Video": {"S3Object": {"Bucket": "videos", "Name": "two_people.mp4"}},
-                                                 "SampleRate": 2}).json()["JobId"]  # fmt: skip
+    job = h.post(
+        "/videos/face-detection",
+        json={"Video": {"S3Object": {"Bucket": "videos", "Name": "two_people.mp4"}}, "SampleRate": 2},
+    ).json()["JobId"]
     deadline = time.monotonic() + 120
-    while (r := h.get(f"/videos/face-detection/{job}").json())["JobStatus"] == "IN_PROGRESS" and time.monotonic() < deadline:
+    while (r := h.get(f"/videos/face-detection/{job}").json())[
+        "JobStatus"
+    ] == "IN_PROGRESS" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert r["JobStatus"] == "SUCCEEDED"
     assert sorted({f["Timestamp"] for f in r["Faces"]}) == list(range(0, 4000, 500))  # 2 samples a second
@@ -149,7 +191,7 @@ def test_a_job_survives_the_service_being_killed(tmp_path):
     finally:
         stop(proc)
     assert done["JobStatus"] == "SUCCEEDED"
-    faces, token = [], None
+    faces = []
     page = fl.get_face_detection(JobId=job)
     while True:
         faces += page["Faces"]

@@ -6,12 +6,12 @@ import io
 
 import numpy as np
 import pytest
+from conftest import COLLINS, OBAMA_PORTRAIT, exif_rotated_jpeg, jpeg_bytes, png_bytes, png_with_header_only
 from PIL import Image
 
-from conftest import COLLINS, OBAMA_PORTRAIT, exif_rotated_jpeg, jpeg_bytes, png_bytes, png_with_header_only
-from faceledger.inputs.limits import ImageLimits
 from faceledger.errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
 from faceledger.inputs.images import decode_image, read_image_file
+from faceledger.inputs.limits import ImageLimits
 
 
 def _encoded(fmt: str, size=(200, 200), mode="RGB") -> bytes:
@@ -75,7 +75,8 @@ def test_truncated_jpeg_with_its_end_marker_put_back_is_refused(fraction):
 
 def test_jpeg_frame_header_claiming_more_pixels_than_its_data_is_refused():
     data = bytearray(OBAMA_PORTRAIT.read_bytes())
-    sof = data.rindex(b"\xff\xc0")  # the main frame's header (the first is the EXIF thumbnail's): length(2) precision(1) height(2) width(2)
+    # The main frame's header (the first is the EXIF thumbnail's): length(2) precision(1) height(2) width(2)
+    sof = data.rindex(b"\xff\xc0")
     data[sof + 5 : sof + 9] = (7000).to_bytes(2, "big") + (7000).to_bytes(2, "big")
     with pytest.raises(InvalidImageFormatException, match="truncated"):
         decode_image(bytes(data))
@@ -100,7 +101,11 @@ def test_damaged_png_message_says_what_is_wrong_not_how_it_was_read():
     data[data.index(b"IDAT") + 100] ^= 0xFF
     with pytest.raises(InvalidImageFormatException) as e:
         decode_image(bytes(data))
-    assert "damaged" in e.value.message and "object at 0x" not in e.value.message and "_io" not in e.value.message
+    assert (
+        "damaged" in e.value.message
+        and "object at 0x" not in e.value.message
+        and "_io" not in e.value.message
+    )
 
 
 @pytest.mark.parametrize("cut", [0.5, "before-iend"])

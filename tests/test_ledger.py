@@ -27,7 +27,9 @@ def _ops(fl: FaceLedger) -> list[str]:
 
 def test_operations_are_recorded_with_who_why_and_what(fl):
     fl.create_collection(CollectionId="c")
-    face = fl.index_faces(CollectionId="c", Image=OBAMA_PORTRAIT, ExternalImageId="obama").to_dict()["FaceRecords"][0]["Face"]
+    face = fl.index_faces(CollectionId="c", Image=OBAMA_PORTRAIT, ExternalImageId="obama").to_dict()[
+        "FaceRecords"
+    ][0]["Face"]
     with acting("FLKEY0000000000000001", purpose="find a missing person", case_id="case-7"):
         hit = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()
     fl.compare_faces(SourceImage=OBAMA_PORTRAIT, TargetImage=OBAMA_SPEECH)
@@ -41,7 +43,9 @@ def test_operations_are_recorded_with_who_why_and_what(fl):
     assert search["Detail"]["CollectionSize"] == 1
     # the response says the same, and which entry records it
     ext = hit["FaceLedger"]
-    assert ext["LedgerSeq"] == search["Seq"] and ext["ExpectedFalseCandidates"] == pytest.approx(ext["FalseMatchRate"])
+    assert ext["LedgerSeq"] == search["Seq"] and ext["ExpectedFalseCandidates"] == pytest.approx(
+        ext["FalseMatchRate"]
+    )
     assert fl.list_ledger(CaseId="case-7")["Entries"] == [search]
     assert "embedding" not in str(search).lower()
     assert fl.verify_ledger()["Intact"]
@@ -74,7 +78,9 @@ def test_a_deleted_entry_is_found(fl):
 def test_reordered_entries_are_found(fl):
     _five_entries(fl)
     with fl.catalog.read() as conn:
-        two, four = (conn.execute(select(ledger_table).where(ledger_table.c.seq == s)).first()._mapping for s in (2, 4))
+        two, four = (
+            conn.execute(select(ledger_table).where(ledger_table.c.seq == s)).first()._mapping for s in (2, 4)
+        )
     swap = {k: v for k, v in four.items() if k != "seq"}, {k: v for k, v in two.items() if k != "seq"}
     with fl.catalog.write() as conn:
         conn.execute(update(ledger_table).where(ledger_table.c.seq == 2).values(**swap[0]))
@@ -87,7 +93,9 @@ def test_a_cut_or_rewritten_end_is_found_against_a_recorded_head(fl):
     _five_entries(fl)
     seq, digest = fl.ledger.head()
     assert fl.verify_ledger(HeadSeq=seq, HeadHash=digest)["Intact"]
-    assert _tamper(fl, delete(ledger_table).where(ledger_table.c.seq == 5))["Intact"]  # a cut end alone looks whole
+    assert _tamper(fl, delete(ledger_table).where(ledger_table.c.seq == 5))[
+        "Intact"
+    ]  # a cut end alone looks whole
     cut = fl.verify_ledger(HeadSeq=seq, HeadHash=digest)  # hence the recorded head
     assert cut["Intact"] is False and "end" in cut["Reason"]
 
@@ -118,7 +126,12 @@ def test_cli_ledger_verify_show_and_export(tmp_path):
     from pathlib import Path
 
     bin_ = Path(sys.executable).parent / "faceledger"
-    run = lambda *a: subprocess.run([str(bin_), "--home", str(tmp_path), *a], capture_output=True, text=True, timeout=120)  # noqa: E731
+
+    def run(*a):
+        return subprocess.run(
+            [str(bin_), "--home", str(tmp_path), *a], capture_output=True, text=True, timeout=120
+        )
+
     assert run("collections", "create", "x").returncode == 0
     assert run("collections", "create", "y").returncode == 0
     ok = run("ledger", "verify")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
 import os
 import shutil
 import signal
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
 from http_server import start_serve
 
@@ -31,7 +31,8 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def _children(pid: int) -> dict[int, str]:
-    """{child pid: its start time}, from /proc (task/*/children needs CONFIG_PROC_CHILDREN: scan if absent)."""
+    """{child pid: its start time}, from /proc (task/*/children needs CONFIG_PROC_CHILDREN: scan if
+    absent)."""
     lists = list(Path(f"/proc/{pid}/task").glob("*/children"))
     if lists:
         pids = {int(p) for f in lists for p in f.read_text().split()}
@@ -65,7 +66,9 @@ def _assert_gone(workers: dict[int, str], timeout: float = 5.0) -> float:
         _wait_for(lambda: not any(_alive(p, s) for p, s in workers.items()), timeout, "the workers to exit")
     except AssertionError:
         left = [p for p, s in workers.items() if _alive(p, s)]
-        raise AssertionError(f"orphaned workers {left} still alive {timeout} s after their parent was killed") from None
+        raise AssertionError(
+            f"orphaned workers {left} still alive {timeout} s after their parent was killed"
+        ) from None
     return time.monotonic() - t0
 
 
@@ -91,7 +94,9 @@ def test_serve_workers_die_with_the_supervisor_and_a_restart_works_at_once(tmp_p
         proc, url, log = start_serve(tmp_path, "--workers", "2", new_session=True)
         procs.append(proc)
         _wait_for(lambda: log.read_text().count('"event": "ready"') == 2, 120, "both workers to be ready")
-        workers = _wait_for(lambda: (c := _children(proc.pid)) and len(c) >= 2 and c, 10, "two worker processes")
+        workers = _wait_for(
+            lambda: (c := _children(proc.pid)) and len(c) >= 2 and c, 10, "two worker processes"
+        )
 
         proc.kill()
         proc.wait(10)
@@ -100,9 +105,11 @@ def test_serve_workers_die_with_the_supervisor_and_a_restart_works_at_once(tmp_p
         port = url.rsplit(":", 1)[1]
         again = subprocess.Popen(
             [str(BIN / "faceledger"), "--home", str(tmp_path), "serve", "--port", port, "--workers", "2"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "again.log").open("w"),
-            env={**os.environ, "FACELEDGER_HOME": str(tmp_path)}, start_new_session=True,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "again.log").open("w"),
+            env={**os.environ, "FACELEDGER_HOME": str(tmp_path)},
+            start_new_session=True,
+        )
         procs.append(again)
 
         def healthy() -> bool:
@@ -124,18 +131,37 @@ def test_index_faces_pool_workers_die_with_the_cli(tmp_path):
         for photo in (OBAMA_BLUE_ROOM, OBAMA_SPEECH, OBAMA_PORTRAIT, BIDEN, COLLINS):
             shutil.copy(photo, folder / f"{i}-{photo.name}")
     env = {**os.environ, "FACELEDGER_HOME": str(home)}
-    created = subprocess.run([str(BIN / "faceledger"), "--home", str(home), "collections", "create", "people"],
-                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    created = subprocess.run(
+        [str(BIN / "faceledger"), "--home", str(home), "collections", "create", "people"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
 
     procs, workers = [], {}
     try:
         proc = subprocess.Popen(
-            [str(BIN / "faceledger"), "--home", str(home), "index-faces", "people", str(folder), "--workers", "2"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "index.log").open("w"), env=env, start_new_session=True,
-        )  # fmt: skip
+            [
+                str(BIN / "faceledger"),
+                "--home",
+                str(home),
+                "index-faces",
+                "people",
+                str(folder),
+                "--workers",
+                "2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "index.log").open("w"),
+            env=env,
+            start_new_session=True,
+        )
         procs.append(proc)
-        workers = _wait_for(lambda: (c := _children(proc.pid)) and len(c) >= 2 and c, 60, "the two pool workers")
+        workers = _wait_for(
+            lambda: (c := _children(proc.pid)) and len(c) >= 2 and c, 60, "the two pool workers"
+        )
         time.sleep(0.5)  # let them start on an image
         assert proc.poll() is None, (tmp_path / "index.log").read_text()
 
@@ -163,7 +189,9 @@ if child == 0:
     os._exit(0)
 time.sleep(120)
 """
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     workers = {}
     try:
         pid = int(proc.stdout.readline())

@@ -14,8 +14,8 @@ import pytest
 from conftest import BIDEN, OBAMA_PORTRAIT, OBAMA_SPEECH
 
 from faceledger import FaceLedger
-from faceledger.errors import ConflictException, InvalidParameterException
 from faceledger.accountability.ledger import acting
+from faceledger.errors import ConflictException, InvalidParameterException
 
 
 @pytest.fixture
@@ -35,14 +35,25 @@ def test_policy_is_set_at_creation_and_changed_later(fl):
     assert fl.get_collection_policy(CollectionId="c")["Policy"]["RequirePurpose"] is True
     changed = fl.put_collection_policy(CollectionId="c", Policy={"RetentionDays": 30})["Policy"]
     assert changed["RetentionDays"] == 30 and changed["MinThreshold"] == 90  # the rest stays
-    for bad in ({"MinThreshold": 120}, {"MaxFalseMatchRate": 2}, {"RetentionDays": 0}, {"Nope": 1}, {"RequireReview": "yes"}):
+    for bad in (
+        {"MinThreshold": 120},
+        {"MaxFalseMatchRate": 2},
+        {"RetentionDays": 0},
+        {"Nope": 1},
+        {"RequireReview": "yes"},
+    ):
         with pytest.raises(InvalidParameterException):
             fl.put_collection_policy(CollectionId="c", Policy=bad)
-    assert [e["Operation"] for e in fl.list_ledger(CollectionId="c")["Entries"]] == ["CreateCollection", "PutCollectionPolicy"]
+    assert [e["Operation"] for e in fl.list_ledger(CollectionId="c")["Entries"]] == [
+        "CreateCollection",
+        "PutCollectionPolicy",
+    ]
 
 
 def test_searches_that_break_the_policy_are_refused(fl, obama_prepared):
-    fl.create_collection(CollectionId="c", policy={"RequirePurpose": True, "RequireCase": True, "MinThreshold": 90})
+    fl.create_collection(
+        CollectionId="c", policy={"RequirePurpose": True, "RequireCase": True, "MinThreshold": 90}
+    )
     face_id = fl._store_indexed_faces("c", obama_prepared).face_records[0].face.face_id
     with pytest.raises(InvalidParameterException, match="purpose and a case"):
         fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH)
@@ -84,25 +95,35 @@ def test_two_different_reviewers_confirm_a_match(fl, obama_prepared):
             fl.review_candidate(CandidateId=cid, Decision="CONFIRM")
     with acting("reviewer-b"):
         done = fl.review_candidate(CandidateId=cid, Decision="CONFIRM", Note="same mole")["Candidate"]
-    assert done["Status"] == "CONFIRMED" and [d["Reviewer"] for d in done["Decisions"]] == ["reviewer-a", "reviewer-b"]
+    assert done["Status"] == "CONFIRMED" and [d["Reviewer"] for d in done["Decisions"]] == [
+        "reviewer-a",
+        "reviewer-b",
+    ]
     assert [i["CandidateId"] for i in fl.list_identifications()["Identifications"]] == [cid]
     with acting("reviewer-c"), pytest.raises(ConflictException, match="already CONFIRMED"):
         fl.review_candidate(CandidateId=cid, Decision="REJECT")
     decisions = fl.list_ledger(Operation="ReviewCandidate")["Entries"]
-    assert [(e["Actor"], e["Detail"]["Status"]) for e in decisions] == [("reviewer-a", "PENDING"), ("reviewer-b", "CONFIRMED")]
+    assert [(e["Actor"], e["Detail"]["Status"]) for e in decisions] == [
+        ("reviewer-a", "PENDING"),
+        ("reviewer-b", "CONFIRMED"),
+    ]
 
 
 def test_independent_review_keeps_the_searcher_out(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
     fl._store_indexed_faces("c", obama_prepared, "obama")
     with acting("investigator"):
-        first = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
+        first = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"][
+            "Review"
+        ]["CandidateIds"][0]
         # Without the member the searcher may be one of the two reviewers (the default rule).
         assert fl.review_candidate(CandidateId=first, Decision="CONFIRM")["Candidate"]["Status"] == "PENDING"
     policy = fl.put_collection_policy(CollectionId="c", Policy={"IndependentReview": True})["Policy"]
     assert policy["IndependentReview"] is True and policy["RequireReview"] is True
     with acting("investigator"):
-        second = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
+        second = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"][
+            "Review"
+        ]["CandidateIds"][0]
         with pytest.raises(ConflictException, match="requires independent review"):
             fl.review_candidate(CandidateId=second, Decision="CONFIRM")
     for who in ("reviewer-a", "reviewer-b"):
@@ -116,7 +137,9 @@ def test_independent_review_keeps_the_searcher_out(fl, obama_prepared):
 def test_one_rejection_ends_a_candidate(fl, obama_prepared):
     fl.create_collection(CollectionId="c", policy={"RequireReview": True})
     fl._store_indexed_faces("c", obama_prepared)
-    cid = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"]["CandidateIds"][0]
+    cid = fl.search_faces_by_image(CollectionId="c", Image=OBAMA_SPEECH).to_dict()["FaceLedger"]["Review"][
+        "CandidateIds"
+    ][0]
     with acting("a"):
         fl.review_candidate(CandidateId=cid, Decision="CONFIRM")
     with acting("b"):
@@ -131,9 +154,11 @@ def test_retention_sweep_with_a_fake_clock(fl, obama_prepared):
     old = fl._store_indexed_faces("short", obama_prepared).face_records[0].face.face_id
     fl._store_indexed_faces("forever", obama_prepared)
     assert fl.run_retention()["FacesDeleted"] == 0  # nothing is 7 days old yet
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=8)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
     swept = fl.run_retention(now=later)
-    assert swept["FacesDeleted"] == 1 and swept["Collections"] == [{"CollectionId": "short", "FacesDeleted": 1}]
+    assert swept["FacesDeleted"] == 1 and swept["Collections"] == [
+        {"CollectionId": "short", "FacesDeleted": 1}
+    ]
     assert fl.describe_collection(CollectionId="short")["FaceCount"] == 0
     assert fl.describe_collection(CollectionId="forever")["FaceCount"] == 1
     entry = fl.list_ledger(Operation="RetentionSweep")["Entries"][0]
@@ -177,13 +202,17 @@ def test_cli_policy_purpose_review_and_retention(tmp_path):
     bin_ = Path(sys.executable).parent / "faceledger"
 
     def run(*a):
-        return subprocess.run([str(bin_), "--home", str(tmp_path), *a], capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(bin_), "--home", str(tmp_path), *a], capture_output=True, text=True, timeout=300
+        )
 
     assert run("collections", "create", "watch", "--require-purpose", "--require-review").returncode == 0
     assert run("index-faces", "watch", str(OBAMA_PORTRAIT), "--external-image-id", "obama").returncode == 0
     refused = run("search-faces-by-image", "watch", str(OBAMA_SPEECH))
     assert refused.returncode == 1 and "requires a purpose" in refused.stderr
-    found = run("search-faces-by-image", "watch", str(OBAMA_SPEECH), "--purpose", "door check", "--fmr", "1e-4")
+    found = run(
+        "search-faces-by-image", "watch", str(OBAMA_SPEECH), "--purpose", "door check", "--fmr", "1e-4"
+    )
     assert found.returncode == 0, found.stderr
     ext = json.loads(found.stdout)["FaceLedger"]
     cid = ext["Review"]["CandidateIds"][0]
@@ -224,6 +253,10 @@ def test_review_fixes_policy_limits_and_group_photo_erasure(fl, group_photo):
     fl.erase(CollectionId="g", UserId="u")
     assert images() == 0  # the group photo shows the erased person: it goes, though others remain
     assert fl.describe_collection(CollectionId="g")["FaceCount"] == len(indexed["FaceRecords"]) - 1
-    an_hour_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=5)))
-    assert fl.list_ledger(Since=an_hour_ago.isoformat())["Entries"]  # offsets are compared as times, not as text
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).astimezone(
+        dt.timezone(dt.timedelta(hours=5))
+    )
+    assert fl.list_ledger(Since=an_hour_ago.isoformat())[
+        "Entries"
+    ]  # offsets are compared as times, not as text
     assert not fl.list_ledger(Until=an_hour_ago.isoformat())["Entries"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import itertools
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import OBAMA_PORTRAIT
 from PIL import Image, ImageFilter
 
-from conftest import OBAMA_PORTRAIT
 from faceledger import FaceLedger
 from faceledger.engine import quality_filter
 from faceledger.inputs.images import decode_image
@@ -72,7 +71,9 @@ def test_a_heavily_blurred_face_is_refused_under_auto(fl):
 
 
 def test_an_over_exposed_face_is_refused_under_auto(fl):
-    rgb = np.asarray(Image.open(OBAMA_PORTRAIT).convert("RGB").resize((250, 312), Image.LANCZOS), dtype=np.float32)
+    rgb = np.asarray(
+        Image.open(OBAMA_PORTRAIT).convert("RGB").resize((250, 312), Image.LANCZOS), dtype=np.float32
+    )
     data = jpeg(Image.fromarray(np.clip(rgb * OVER_EXPOSURE, 0, 255).astype(np.uint8)), 90)
     assert largest_face(data).quality.brightness > quality_filter.BARS["AUTO"].max_brightness
     response = fl.index_faces(CollectionId="q", Image={"Bytes": data}).to_dict()
@@ -96,7 +97,12 @@ def test_levels_nest_in_the_table(strict, loose):
 def test_whatever_a_stricter_level_accepts_a_looser_one_accepts():
     rng = np.random.default_rng(7)
     for _ in range(2000):
-        side, conf, sharp, bright = rng.uniform(20, 150), rng.uniform(40, 100), rng.uniform(0, 40), rng.uniform(0, 100)
+        side, conf, sharp, bright = (
+            rng.uniform(20, 150),
+            rng.uniform(40, 100),
+            rng.uniform(0, 40),
+            rng.uniform(0, 100),
+        )
         yaw, pitch = rng.uniform(-90, 90, 2)
         face = SimpleNamespace(
             detection=SimpleNamespace(width=side, height=side * 1.1, confidence=conf),
@@ -121,4 +127,3 @@ def test_reasons_name_each_failing_measure():
         expected.remove("SMALL_BOUNDING_BOX")
     assert quality_filter.reasons(face, "AUTO") == expected
     assert quality_filter.reasons(face, "NONE") == []
-

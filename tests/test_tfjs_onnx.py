@@ -44,13 +44,25 @@ def test_converted_model_reproduces_tensorflow_js(name):
 
 
 def _const(name: str, value: np.ndarray, dtype="float32") -> tuple[dict, dict]:
-    node = {"name": name, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT" if dtype == "float32" else "DT_INT32"}}}
+    node = {
+        "name": name,
+        "op": "Const",
+        "attr": {"dtype": {"type": "DT_FLOAT" if dtype == "float32" else "DT_INT32"}},
+    }
     return node, {"name": name, "shape": list(value.shape), "dtype": dtype}
 
 
 def _graph(nodes: list[dict], consts: dict[str, np.ndarray], shape: list[int]) -> tuple[dict, dict]:
-    specs, topo = [], [{"name": "x", "op": "Placeholder",
-                        "attr": {"shape": {"shape": {"dim": [{"size": str(d)} for d in shape]}}}}]  # fmt: skip
+    specs, topo = (
+        [],
+        [
+            {
+                "name": "x",
+                "op": "Placeholder",
+                "attr": {"shape": {"shape": {"dim": [{"size": str(d)} for d in shape]}}},
+            }
+        ],
+    )
     for name, value in consts.items():
         node, spec = _const(name, value, "int32" if value.dtype == np.int32 else "float32")
         topo.append(node)
@@ -71,14 +83,31 @@ def test_depthwise_with_multiplier_and_strided_slice_match_numpy():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(3, 3, 2, 2)).astype(np.float32)
     nodes = [
-        {"name": "dw", "op": "DepthwiseConv2dNative", "input": ["x", "w"],
-         "attr": {"strides": _ints(1, 1, 1, 1), "padding": _s("VALID"), "data_format": _s("NHWC")}},
-        {"name": "cut", "op": "StridedSlice", "input": ["dw", "b", "e", "s"],
-         "attr": {"begin_mask": {"i": "1"}, "end_mask": {"i": "1"}, "shrink_axis_mask": {"i": "8"},
-                  "ellipsis_mask": {"i": "0"}, "new_axis_mask": {"i": "0"}}},
-    ]  # fmt: skip
-    consts = {"w": w, "b": np.array([0, 0, 0, 3], np.int32), "e": np.array([0, 2, 2, 4], np.int32),
-              "s": np.array([1, 1, 1, 1], np.int32)}  # fmt: skip
+        {
+            "name": "dw",
+            "op": "DepthwiseConv2dNative",
+            "input": ["x", "w"],
+            "attr": {"strides": _ints(1, 1, 1, 1), "padding": _s("VALID"), "data_format": _s("NHWC")},
+        },
+        {
+            "name": "cut",
+            "op": "StridedSlice",
+            "input": ["dw", "b", "e", "s"],
+            "attr": {
+                "begin_mask": {"i": "1"},
+                "end_mask": {"i": "1"},
+                "shrink_axis_mask": {"i": "8"},
+                "ellipsis_mask": {"i": "0"},
+                "new_axis_mask": {"i": "0"},
+            },
+        },
+    ]
+    consts = {
+        "w": w,
+        "b": np.array([0, 0, 0, 3], np.int32),
+        "e": np.array([0, 2, 2, 4], np.int32),
+        "s": np.array([1, 1, 1, 1], np.int32),
+    }
     model_json, weights = _graph(nodes, consts, [1, 5, 5, 2])
     x = rng.normal(size=(1, 5, 5, 2)).astype(np.float32)
     got = _run(convert(model_json, weights), x)["cut"]
@@ -101,7 +130,9 @@ def test_nodes_in_any_order_and_a_mean_over_no_axes():
     model_json, weights = _graph(nodes, {"none": np.zeros((0,), np.int32)}, [1, 3])
     x = np.array([[-1.0, 0.5, 2.0]], np.float32)
     np.testing.assert_array_equal(_run(convert(model_json, weights), x)["out"], np.maximum(x, 0))
-    cycle, _ = _graph([{"name": "a", "op": "Relu", "input": ["b"]}, {"name": "b", "op": "Relu", "input": ["a"]}], {}, [1, 3])
+    cycle, _ = _graph(
+        [{"name": "a", "op": "Relu", "input": ["b"]}, {"name": "b", "op": "Relu", "input": ["a"]}], {}, [1, 3]
+    )
     with pytest.raises(ConversionError, match="cycle"):
         convert(cycle, {})
 
@@ -115,11 +146,21 @@ def test_unknown_op_fails_with_its_name():
 def test_quantised_weights_are_dequantised():
     q = np.array([0, 1, 255], np.uint8)
     h = np.array([1.5, -2.25], np.float16)
-    manifest = [{"paths": ["a.bin"], "weights": [
-        {"name": "u", "shape": [3], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
-        {"name": "h", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}},
-        {"name": "i", "shape": [2], "dtype": "int32"},
-    ]}]  # fmt: skip
+    manifest = [
+        {
+            "paths": ["a.bin"],
+            "weights": [
+                {
+                    "name": "u",
+                    "shape": [3],
+                    "dtype": "float32",
+                    "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0},
+                },
+                {"name": "h", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}},
+                {"name": "i", "shape": [2], "dtype": "int32"},
+            ],
+        }
+    ]
     blob = q.tobytes() + h.tobytes() + np.array([7, -7], np.int32).tobytes()
     w = read_weights(manifest, lambda p: blob)
     np.testing.assert_array_equal(w["u"], [-1.0, -0.5, 126.5])

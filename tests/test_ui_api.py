@@ -22,7 +22,6 @@ from faceledger.errors import ExpiredTokenException, UnrecognizedClientException
 from faceledger.server.app import Settings
 from faceledger.server.sessions import SessionTokens
 
-
 # -- the token itself ----------------------------------------------------------------------
 
 
@@ -53,8 +52,13 @@ def test_tampered_or_foreign_tokens_are_refused():
     prefix, payload, signature = token.split(".")
     # A payload naming another key, or claiming a later expiry, with the old signature.
     other = tokens.issue("FLOTHER")[0].split(".")[1]
-    for bad in (f"{prefix}.{other}.{signature}", f"{prefix}.{payload}.{signature[:-2]}AA", f"{prefix}.{payload}.",
-                "fls1.", "fls1.garbage"):  # fmt: skip
+    for bad in (
+        f"{prefix}.{other}.{signature}",
+        f"{prefix}.{payload}.{signature[:-2]}AA",
+        f"{prefix}.{payload}.",
+        "fls1.",
+        "fls1.garbage",
+    ):
         with pytest.raises(UnrecognizedClientException, match="sign in again"):
             tokens.verify(bad)
     with pytest.raises(UnrecognizedClientException):
@@ -81,13 +85,26 @@ def api(tmp_path_factory):
     compose(bucket / "two.mp4", two_people())
     os.environ["FACELEDGER_BUCKETS"] = f"clips={bucket}"
     try:
-        with running_app(Settings(home=str(home), warm_up=False, retention_interval=0, video_jobs=False)) as (url, app):
+        with running_app(Settings(home=str(home), warm_up=False, retention_interval=0, video_jobs=False)) as (
+            url,
+            app,
+        ):
             keys = app.state.faceledger.auth.keys
             admin, secret = keys.create("admin")
-            limited, limited_secret = keys.create("limited", ["ListCollections", "DescribeCollection"], ["kept"])
-            yield SimpleNamespace(url=url, app=app, home=home, keys=keys, admin=admin, secret=secret,
-                                  limited=limited, limited_secret=limited_secret,
-                                  http=httpx.Client(base_url=f"{url}/v1", timeout=120))  # fmt: skip
+            limited, limited_secret = keys.create(
+                "limited", ["ListCollections", "DescribeCollection"], ["kept"]
+            )
+            yield SimpleNamespace(
+                url=url,
+                app=app,
+                home=home,
+                keys=keys,
+                admin=admin,
+                secret=secret,
+                limited=limited,
+                limited_secret=limited_secret,
+                http=httpx.Client(base_url=f"{url}/v1", timeout=120),
+            )
     finally:
         del os.environ["FACELEDGER_BUCKETS"]
 
@@ -105,19 +122,25 @@ def _bearer(token: str) -> dict:
 def test_sign_in_gives_a_token_with_the_keys_rights(api):
     session = _sign_in(api, api.limited, api.limited_secret)
     assert session["AccessKeyId"] == api.limited.access_key_id
-    assert session["Operations"] == ["ListCollections", "DescribeCollection"] and session["Collections"] == ["kept"]
+    assert session["Operations"] == ["ListCollections", "DescribeCollection"] and session["Collections"] == [
+        "kept"
+    ]
     assert "SecretAccessKey" not in session and api.limited_secret not in json.dumps(session)
     me = api.http.get("/sessions/current", headers=_bearer(session["SessionToken"]))
     assert me.json()["Name"] == "limited"
     # The same rights as the key: it may list, and may not create.
     assert api.http.get("/collections", headers=_bearer(session["SessionToken"])).status_code == 200
-    denied = api.http.post("/collections", json={"CollectionId": "x"}, headers=_bearer(session["SessionToken"]))
+    denied = api.http.post(
+        "/collections", json={"CollectionId": "x"}, headers=_bearer(session["SessionToken"])
+    )
     assert denied.status_code == 403 and denied.json()["Code"] == "AccessDeniedException"
     assert "may not call CreateCollection" in denied.json()["Message"]
 
 
 def test_sign_in_refusals(api):
-    wrong = api.http.post("/sessions", json={"AccessKeyId": api.admin.access_key_id, "SecretAccessKey": "x" * 40})
+    wrong = api.http.post(
+        "/sessions", json={"AccessKeyId": api.admin.access_key_id, "SecretAccessKey": "x" * 40}
+    )
     unknown = api.http.post("/sessions", json={"AccessKeyId": "FLNOSUCHKEY", "SecretAccessKey": "x"})
     # The same answer for both: sign-in does not tell which key ids exist.
     assert wrong.status_code == unknown.status_code == 401 and wrong.json() == unknown.json()
@@ -155,18 +178,29 @@ def test_sign_out_ends_the_token_at_once(api):
     gone = api.http.get("/sessions/current", headers=_bearer(token))
     assert gone.status_code == 401 and "signed out" in gone.json()["Message"]
     assert api.http.get("/sessions/current", headers=_bearer(other)).status_code == 200  # only that session
-    keyed = api.http.delete("/sessions/current", headers={"Authorization": f"Bearer {api.admin.access_key_id}:{api.secret}"})
+    keyed = api.http.delete(
+        "/sessions/current", headers={"Authorization": f"Bearer {api.admin.access_key_id}:{api.secret}"}
+    )
     assert keyed.status_code == 400
 
 
 def test_face_thumbnails_only_where_images_are_kept(api):
     h = _bearer(_sign_in(api, api.admin, api.secret)["SessionToken"])
-    assert api.http.post("/collections", json={"CollectionId": "kept", "Policy": {"KeepImages": True}}, headers=h).status_code == 200
+    assert (
+        api.http.post(
+            "/collections", json={"CollectionId": "kept", "Policy": {"KeepImages": True}}, headers=h
+        ).status_code
+        == 200
+    )
     assert api.http.post("/collections", json={"CollectionId": "bare"}, headers=h).status_code == 200
     face_ids = {}
     for cid in ("kept", "bare"):
-        r = api.http.post(f"/collections/{cid}/faces", headers=h, data={"ExternalImageId": "obama"},
-                          files={"Image": ("o.jpg", OBAMA_PORTRAIT.read_bytes(), "image/jpeg")})  # fmt: skip
+        r = api.http.post(
+            f"/collections/{cid}/faces",
+            headers=h,
+            data={"ExternalImageId": "obama"},
+            files={"Image": ("o.jpg", OBAMA_PORTRAIT.read_bytes(), "image/jpeg")},
+        )
         assert r.status_code == 200, r.text
         face_ids[cid] = r.json()["FaceRecords"][0]["Face"]["FaceId"]
     thumb = api.http.get(f"/collections/kept/faces/{face_ids['kept']}/image", headers=h, params={"Size": 120})
@@ -192,7 +226,11 @@ def test_face_thumbnails_only_where_images_are_kept(api):
 
 def test_video_frame_at_a_time(api):
     h = _bearer(_sign_in(api, api.admin, api.secret)["SessionToken"])
-    job = api.http.post("/videos/face-detection", headers=h, json={"Video": {"S3Object": {"Bucket": "clips", "Name": "two.mp4"}}})
+    job = api.http.post(
+        "/videos/face-detection",
+        headers=h,
+        json={"Video": {"S3Object": {"Bucket": "clips", "Name": "two.mp4"}}},
+    )
     assert job.status_code == 200, job.text
     job_id = job.json()["JobId"]
     # The frame at 1.5 s shows Obama and Biden: two faces, where the video puts them.
@@ -204,14 +242,23 @@ def test_video_frame_at_a_time(api):
     faces = api.app.state.faceledger.engine.detect_faces(Image=r.content).to_dict()["FaceDetails"]
     assert len(faces) == 2
     first = api.http.get(f"/videos/{job_id}/frame", headers=h, params={"Timestamp": 0})
-    assert len(api.app.state.faceledger.engine.detect_faces(Image=first.content).to_dict()["FaceDetails"]) == 1
+    assert (
+        len(api.app.state.faceledger.engine.detect_faces(Image=first.content).to_dict()["FaceDetails"]) == 1
+    )
     # Past the end: the last frame.
-    assert api.http.get(f"/videos/{job_id}/frame", headers=h, params={"Timestamp": 99_000}).headers["x-faceledger-frame-timestamp"] == "3900"
+    assert (
+        api.http.get(f"/videos/{job_id}/frame", headers=h, params={"Timestamp": 99_000}).headers[
+            "x-faceledger-frame-timestamp"
+        ]
+        == "3900"
+    )
     assert api.http.get(f"/videos/{job_id}/frame", headers=h).status_code == 400
     assert api.http.get("/videos/nosuchjob/frame", headers=h, params={"Timestamp": 0}).status_code == 404
     # A key limited to collections may not see a detection job's frames.
     limited = _bearer(_sign_in(api, api.limited, api.limited_secret)["SessionToken"])
-    assert api.http.get(f"/videos/{job_id}/frame", headers=limited, params={"Timestamp": 0}).status_code == 403
+    assert (
+        api.http.get(f"/videos/{job_id}/frame", headers=limited, params={"Timestamp": 0}).status_code == 403
+    )
 
 
 def test_calibration_report_and_plots(api):
@@ -253,7 +300,14 @@ def test_ui_page_is_served_with_a_strict_policy(api):
 
 def test_new_routes_are_in_the_openapi_document(api):
     paths = httpx.get(f"{api.url}/openapi.json").json()["paths"]
-    for path in ("/v1/sessions", "/v1/sessions/current", "/v1/collections/{CollectionId}/faces/{FaceId}/image",
-                 "/v1/videos/{JobId}/frame", "/v1/calibration", "/v1/calibration/plots/{Plot}", "/v1/fairness"):  # fmt: skip
+    for path in (
+        "/v1/sessions",
+        "/v1/sessions/current",
+        "/v1/collections/{CollectionId}/faces/{FaceId}/image",
+        "/v1/videos/{JobId}/frame",
+        "/v1/calibration",
+        "/v1/calibration/plots/{Plot}",
+        "/v1/fairness",
+    ):
         assert path in paths, path
     assert "image/jpeg" in paths["/v1/videos/{JobId}/frame"]["get"]["responses"]["200"]["content"]

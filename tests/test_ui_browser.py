@@ -24,11 +24,22 @@ from videos import compose, two_people
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
+    ),
 ]
 # Without the background-networking flags Chromium keeps calling out of this offline machine.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
 WAIT = 20_000  # ms: a search on a loaded 2-core machine can take a few seconds
 
@@ -70,14 +81,22 @@ def service(tmp_path_factory):
     bucket = tmp_path_factory.mktemp("ui-clips")
     compose(bucket / "two.mp4", two_people())
     fairness_report(home / "fairness")
-    admin, reviewer, limited = _make_keys(home, ("admin", None, None), ("second reviewer", None, ["watchlist"]),
-                                          ("auditor of other", ["ListCollections", "ListLedger"], ["other"]))
+    admin, reviewer, limited = _make_keys(
+        home,
+        ("admin", None, None),
+        ("second reviewer", None, ["watchlist"]),
+        ("auditor of other", ["ListCollections", "ListLedger"], ["other"]),
+    )
     from faceledger import FaceLedger
 
     with FaceLedger(home=home) as fl:  # a collection longer than one page of faces
         fl.create_collection(CollectionId="many")
         fl._store_indexed_faces("many", synthetic_faces(205, seed=5), "crowd")
-    env = {"FACELEDGER_BUCKETS": f"clips={bucket}", "FACELEDGER_VIDEO_WORKERS": "1", "FACELEDGER_RETENTION_INTERVAL": "0"}
+    env = {
+        "FACELEDGER_BUCKETS": f"clips={bucket}",
+        "FACELEDGER_VIDEO_WORKERS": "1",
+        "FACELEDGER_RETENTION_INTERVAL": "0",
+    }
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
     yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited)
     _stop(proc)
@@ -88,8 +107,17 @@ def short_sessions(tmp_path_factory):
     """A second service whose sessions last 3 seconds (no models needed)."""
     home = tmp_path_factory.mktemp("ui-short")
     (admin,) = _make_keys(home, ("admin", None, None))
-    proc, url, _ = start_serve(home, "--workers", "1", env={"FACELEDGER_SESSION_SECONDS": "3", "FACELEDGER_WARM_UP": "0",
-                                                              "FACELEDGER_VIDEO_JOBS": "0", "FACELEDGER_RETENTION_INTERVAL": "0"})  # fmt: skip
+    proc, url, _ = start_serve(
+        home,
+        "--workers",
+        "1",
+        env={
+            "FACELEDGER_SESSION_SECONDS": "3",
+            "FACELEDGER_WARM_UP": "0",
+            "FACELEDGER_VIDEO_JOBS": "0",
+            "FACELEDGER_RETENTION_INTERVAL": "0",
+        },
+    )
     yield SimpleNamespace(url=url, admin=admin)
     _stop(proc)
 
@@ -115,7 +143,10 @@ def shot(page, name: str) -> None:
 def images_shown(page, selector: str, count: int, min_width: int = 1) -> None:
     """Wait until `count` pictures matching `selector` have loaded (polled from here: the page's
     Content-Security-Policy forbids the eval that wait_for_function uses)."""
-    check = (f"[...document.querySelectorAll({selector!r})].filter(i => i.complete && i.naturalWidth >= {min_width}).length")
+    check = (
+        f"[...document.querySelectorAll({selector!r})]"
+        f".filter(i => i.complete && i.naturalWidth >= {min_width}).length"
+    )
     for _ in range(WAIT // 100):
         if page.evaluate(check) >= count:
             return
@@ -155,13 +186,18 @@ def test_collection_search_review_and_ledger(page, service):
     page.keyboard.type(service.admin[1])
     page.keyboard.press("Enter")
     expect(page.get_by_text("Signed in as admin")).to_be_visible()
-    assert service.admin[1] not in page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+    assert service.admin[1] not in page.evaluate(
+        "JSON.stringify(sessionStorage) + JSON.stringify(localStorage)"
+    )
 
     # A collection whose matches need two reviewers and a purpose, keeping images for thumbnails.
     open_page(page, "Collections")
     page.get_by_label("Collection ID").fill("watchlist")
-    for label in ("Require a purpose for every search", "Matches need two reviewers before they count",
-                  "Keep the source images (for thumbnails and review)"):  # fmt: skip
+    for label in (
+        "Require a purpose for every search",
+        "Matches need two reviewers before they count",
+        "Keep the source images (for thumbnails and review)",
+    ):
         page.get_by_label(label).check()
     page.get_by_role("button", name="Create collection").click()
     expect(page.get_by_text("Created watchlist.")).to_be_visible()
@@ -208,7 +244,10 @@ def test_collection_search_review_and_ledger(page, service):
     box = page.locator("figure.boxed .box")  # the searched face, drawn over the photo where the face is
     expect(box).to_have_count(1)
     drawn, photo = box.bounding_box(), page.locator("figure.boxed img").first.bounding_box()
-    assert 30 < drawn["width"] < photo["width"] / 2 and photo["y"] < drawn["y"] < photo["y"] + photo["height"] / 2
+    assert (
+        30 < drawn["width"] < photo["width"] / 2
+        and photo["y"] < drawn["y"] < photo["y"] + photo["height"] / 2
+    )
 
     # Compare side by side: Obama's portrait against the Blue Room photo (three people).
     page.locator("#compare-source").set_input_files(str(OBAMA_PORTRAIT))
@@ -265,15 +304,23 @@ def test_collection_search_review_and_ledger(page, service):
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-    assert [(e["Actor"], e["Operation"]) for e in exported] == [(service.admin[0], "ReviewCandidate"), (service.reviewer[0], "ReviewCandidate")]
+    assert [(e["Actor"], e["Operation"]) for e in exported] == [
+        (service.admin[0], "ReviewCandidate"),
+        (service.reviewer[0], "ReviewCandidate"),
+    ]
     # A cell that a spreadsheet would run as a formula is exported as text.
-    cells = page.evaluate("""async () => (await import('/ui/static/pages/ledger.js')).toCsv([{Seq: 1, Purpose: '=HYPERLINK("http://x/")', CaseId: '+1', Actor: '@a'}])""")
+    cells = page.evaluate(
+        "async () => (await import('/ui/static/pages/ledger.js'))"
+        """.toCsv([{Seq: 1, Purpose: '=HYPERLINK("http://x/")', CaseId: '+1', Actor: '@a'}])"""
+    )
     assert """'=HYPERLINK(""http://x/"")""" in cells and ",'+1," in cells and ",'@a," in cells
     page.get_by_label("Operation").fill("")
     page.get_by_role("button", name="Apply filters").click()
     search_row = page.get_by_role("row").filter(has_text="SearchFacesByImage")
     expect(search_row).to_contain_text("1 match(es) of 2 faces")
-    expect(search_row).to_contain_text("Überprüfung: test of the UI")  # percent-encoded on the way, decoded by the service
+    expect(search_row).to_contain_text(
+        "Überprüfung: test of the UI"
+    )  # percent-encoded on the way, decoded by the service
     shot(page, "ledger")
 
 
@@ -293,13 +340,20 @@ def test_index_says_what_was_not_indexed_and_why(page, service, group_photo, tmp
     page.get_by_label("Collection", exact=True).select_option("group-photos")
     page.get_by_label("Most faces per photo").fill("1")
     page.locator("#photos").set_input_files([str(group_photo), str(broken), str(notes)])
-    expect(page.get_by_text("3 of 3 files done: 1 faces indexed, 2 faces not indexed, 1 files failed, 1 skipped")).to_be_visible()
+    expect(
+        page.get_by_text("3 of 3 files done: 1 faces indexed, 2 faces not indexed, 1 files failed, 1 skipped")
+    ).to_be_visible()
     files = page.get_by_role("list", name="Files")
     # Three faces in the group photo, one allowed: the two smaller ones are listed with the reason.
     expect(files.get_by_role("listitem").filter(has_text="group.jpg")).to_contain_text(
-        "1 face indexed; not indexed: EXCEEDS_MAX_FACES, EXCEEDS_MAX_FACES")
-    expect(files.get_by_role("listitem").filter(has_text="broken.jpg")).to_contain_text("InvalidImageFormatException")
-    expect(files.get_by_role("listitem").filter(has_text="notes.txt")).to_contain_text("skipped: not a JPEG or PNG file")
+        "1 face indexed; not indexed: EXCEEDS_MAX_FACES, EXCEEDS_MAX_FACES"
+    )
+    expect(files.get_by_role("listitem").filter(has_text="broken.jpg")).to_contain_text(
+        "InvalidImageFormatException"
+    )
+    expect(files.get_by_role("listitem").filter(has_text="notes.txt")).to_contain_text(
+        "skipped: not a JPEG or PNG file"
+    )
     shot(page, "index-refusals")
     # Delete it again from the list (the confirmation dialog is accepted).
     open_page(page, "Collections")
@@ -328,15 +382,20 @@ def test_video_job_timeline_and_frame(page, service):
     expect(frame.get_by_role("img", name="frame at 1.4 s")).to_be_visible()
     expect(frame.locator(".box")).to_have_count(2)
     images_shown(page, "figure.boxed img", 1, min_width=640)
-    expect(page.get_by_role("table").filter(has_text="Jobs started from this browser")).to_contain_text("clips/two.mp4")
+    expect(page.get_by_role("table").filter(has_text="Jobs started from this browser")).to_contain_text(
+        "clips/two.mp4"
+    )
 
     # A face search of a collection: one timeline row per person, named by the match.
     auth = {"Authorization": f"Bearer {service.admin[0]}:{service.admin[1]}"}
     with httpx.Client(base_url=f"{service.url}/v1", headers=auth, timeout=120) as api:
         assert api.post("/collections", json={"CollectionId": "video-people"}).status_code == 200
         for path in (OBAMA_PORTRAIT, BIDEN):
-            r = api.post("/collections/video-people/faces", data={"ExternalImageId": path.stem},
-                         files={"Image": (path.name, path.read_bytes(), "image/jpeg")})  # fmt: skip
+            r = api.post(
+                "/collections/video-people/faces",
+                data={"ExternalImageId": path.stem},
+                files={"Image": (path.name, path.read_bytes(), "image/jpeg")},
+            )
             assert r.status_code == 200, r.text
     page.reload()
     page.locator("main .page-video").wait_for()
@@ -347,8 +406,11 @@ def test_video_job_timeline_and_frame(page, service):
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.get_by_text(re.compile(r"Done: \d+ face sightings"))).to_be_visible()
     labels = page.locator(".timeline svg > text > title").all_text_contents()  # the full names
-    assert [t for t in labels if "person" in t] == ["obama_official_portrait (person 0)", "biden_blue_room_crop (person 1)",
-                                                   "obama_official_portrait (person 2)"]  # fmt: skip
+    assert [t for t in labels if "person" in t] == [
+        "obama_official_portrait (person 0)",
+        "biden_blue_room_crop (person 1)",
+        "obama_official_portrait (person 2)",
+    ]
     page.get_by_role("button", name="biden_blue_room_crop (person 1) at 1.4 s").click()
     frame = page.locator("figure.boxed")
     expect(frame.locator(".box.match")).to_have_count(2)
@@ -396,7 +458,9 @@ def test_report_pages(page, service):
     images_shown(page, ".plots img", 2, min_width=400)
     shot(page, "calibration")
     open_page(page, "Fairness")
-    expect(page.get_by_role("table").filter(has_text="Error rates by group").get_by_role("row")).to_have_count(3)
+    expect(
+        page.get_by_role("table").filter(has_text="Error rates by group").get_by_role("row")
+    ).to_have_count(3)
     images_shown(page, ".plots img", 2, min_width=400)
     shot(page, "fairness")
 
@@ -443,5 +507,7 @@ def test_key_without_rights_is_told_what_it_may_not_do(page, service):
     expect(page.get_by_text("No entry matches these filters.")).to_be_visible()
     page.get_by_label("Collection").fill("")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.get_by_role("alert")).to_contain_text(f"This key may not do that: The access key {service.limited[0]} is limited to some collections")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"This key may not do that: The access key {service.limited[0]} is limited to some collections"
+    )
     shot(page, "no-rights")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import BIDEN, COLLINS, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH
+from rekognition_shapes import assert_matches
+
 from faceledger import FaceLedger
 from faceledger.errors import ConflictException, InvalidParameterException, ResourceNotFoundException
-from rekognition_shapes import assert_matches
 
 
 @pytest.fixture
@@ -18,13 +18,22 @@ def fl(tmp_path, database_url):
 
 
 def _index(fl, path, name) -> str:
-    return fl.index_faces(CollectionId="c", Image=path, ExternalImageId=name, MaxFaces=1).to_dict()["FaceRecords"][0]["Face"]["FaceId"]
+    return fl.index_faces(CollectionId="c", Image=path, ExternalImageId=name, MaxFaces=1).to_dict()[
+        "FaceRecords"
+    ][0]["Face"]["FaceId"]
 
 
 @pytest.fixture
 def faces(fl):
-    return {name: _index(fl, path, name) for name, path in (
-        ("obama1", OBAMA_PORTRAIT), ("obama2", OBAMA_SPEECH), ("biden", BIDEN), ("collins", COLLINS))}  # fmt: skip
+    return {
+        name: _index(fl, path, name)
+        for name, path in (
+            ("obama1", OBAMA_PORTRAIT),
+            ("obama2", OBAMA_SPEECH),
+            ("biden", BIDEN),
+            ("collins", COLLINS),
+        )
+    }
 
 
 def test_users_collect_faces_and_are_found_by_image(fl, faces):
@@ -51,7 +60,10 @@ def test_users_collect_faces_and_are_found_by_image(fl, faces):
 
     listed = fl.list_users(CollectionId="c").to_dict()
     assert_matches("ListUsers", listed)
-    assert listed["Users"] == [{"UserId": "barack", "UserStatus": "ACTIVE"}, {"UserId": "joe", "UserStatus": "ACTIVE"}]
+    assert listed["Users"] == [
+        {"UserId": "barack", "UserStatus": "ACTIVE"},
+        {"UserId": "joe", "UserStatus": "ACTIVE"},
+    ]
     assert fl.describe_collection(CollectionId="c").to_dict()["UserCount"] == 2
     assert len(fl.list_faces(CollectionId="c", UserId="barack").to_dict()["Faces"]) == 2
 
@@ -67,12 +79,16 @@ def test_faces_of_a_user_are_kept_from_deletion_and_other_users(fl, faces):
     out = fl.disassociate_faces(CollectionId="c", UserId="u1", FaceIds=[faces["collins"]]).to_dict()
     assert_matches("DisassociateFaces", out)
     assert out["DisassociatedFaces"] == [{"FaceId": faces["collins"]}] and out["UserStatus"] == "CREATED"
-    assert fl.delete_faces(CollectionId="c", FaceIds=[faces["collins"]]).to_dict()["DeletedFaces"] == [faces["collins"]]
+    assert fl.delete_faces(CollectionId="c", FaceIds=[faces["collins"]]).to_dict()["DeletedFaces"] == [
+        faces["collins"]
+    ]
 
 
 def test_user_errors(fl, faces):
     fl.create_user(CollectionId="c", UserId="u", ClientRequestToken="t-1")
-    assert fl.create_user(CollectionId="c", UserId="u", ClientRequestToken="t-1").to_dict() == {}  # idempotent
+    assert (
+        fl.create_user(CollectionId="c", UserId="u", ClientRequestToken="t-1").to_dict() == {}
+    )  # idempotent
     with pytest.raises(ConflictException):
         fl.create_user(CollectionId="c", UserId="u")
     with pytest.raises(ResourceNotFoundException):

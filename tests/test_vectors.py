@@ -248,7 +248,9 @@ def test_concurrent_adds_and_searches_lose_nothing():
         except BaseException as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=adder)] + [threading.Thread(target=searcher, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=adder)] + [
+        threading.Thread(target=searcher, args=(i,)) for i in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

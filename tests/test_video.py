@@ -8,7 +8,11 @@ from conftest import BIDEN, OBAMA_PORTRAIT, needs_models
 from videos import compose, expected_faces, two_people
 
 from faceledger import FaceLedger
-from faceledger.errors import IdempotentParameterMismatchException, InvalidParameterException, ResourceNotFoundException
+from faceledger.errors import (
+    IdempotentParameterMismatchException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+)
 
 pytestmark = pytest.mark.slow  # video decoding and analysis
 
@@ -40,12 +44,19 @@ def test_faces_found_at_the_right_timestamps(fl, clip):
     first = fl.get_face_detection(JobId=job, MaxResults=5)
     assert first["JobTag"] == "clip-1" and first["NextToken"] and len(first["Faces"]) == 5
     meta = first["VideoMetadata"]
-    assert (meta["Codec"], meta["FrameWidth"], meta["FrameHeight"], meta["DurationMillis"]) == ("h264", 640, 360, 4000)
+    assert (meta["Codec"], meta["FrameWidth"], meta["FrameHeight"], meta["DurationMillis"]) == (
+        "h264",
+        640,
+        360,
+        4000,
+    )
     faces = first["Faces"] + fl.get_face_detection(JobId=job, NextToken=first["NextToken"])["Faces"]
     stamps = sorted({f["Timestamp"] for f in faces})
     assert stamps[0] == 0 and all(b - a == 200 for a, b in zip(stamps, stamps[1:]))  # 5 samples a second
     scenes = two_people()
-    wrong = [t for t in range(0, 4000, 200) if sum(f["Timestamp"] == t for f in faces) != expected_faces(scenes, t)]
+    wrong = [
+        t for t in range(0, 4000, 200) if sum(f["Timestamp"] == t for f in faces) != expected_faces(scenes, t)
+    ]
     assert not wrong, f"wrong face counts at {wrong} ms"
 
 
@@ -54,7 +65,10 @@ def test_face_attributes_all_in_video(fl, clip):
     job = fl.start_face_detection(Video=str(clip), FaceAttributes="ALL")["JobId"]
     assert run(fl, job) == "SUCCEEDED"
     faces = fl.get_face_detection(JobId=job, MaxResults=10)["Faces"]
-    assert faces and all({"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection", "EyesOpen"} <= set(f["Face"]) for f in faces)
+    assert faces and all(
+        {"AgeRange", "Gender", "Emotions", "Smile", "EyeDirection", "EyesOpen"} <= set(f["Face"])
+        for f in faces
+    )
     assert all(f["Face"]["Gender"]["Value"] == "Male" for f in faces)  # Obama and Biden
 
 
@@ -68,7 +82,7 @@ def test_search_follows_each_appearance_and_names_the_person(fl, clip):
         tracks.setdefault(p["Person"]["Index"], []).append(p)
     assert len(tracks) == 3  # Obama, Biden, Obama again: one track per appearance
     spans = []
-    for idx, items in sorted(tracks.items()):
+    for _, items in sorted(tracks.items()):
         names = {m["Face"]["ExternalImageId"] for p in items for m in p["FaceMatches"][:1]}
         spans.append((min(p["Timestamp"] for p in items), max(p["Timestamp"] for p in items), names))
     assert spans == [(0, 1800, {"obama"}), (1000, 2800, {"biden"}), (3000, 3800, {"obama"})]
@@ -96,7 +110,9 @@ def test_files_that_are_not_videos_fail_their_job(fl, tmp_path, name, content, r
     job = fl.start_face_detection(Video=str(path))["JobId"]
     assert run(fl, job) == "FAILED"
     result = fl.get_face_detection(JobId=job)
-    assert result["JobStatus"] == "FAILED" and re.search(reason, result["StatusMessage"]), result["StatusMessage"]
+    assert result["JobStatus"] == "FAILED" and re.search(reason, result["StatusMessage"]), result[
+        "StatusMessage"
+    ]
 
 
 def test_a_truncated_video_fails_clearly(fl, clip, tmp_path):
@@ -119,7 +135,10 @@ def test_start_parameters(fl, clip):
     with pytest.raises(ResourceNotFoundException):
         fl.get_face_search(JobId=a)  # a detection job
     with pytest.raises(InvalidParameterException, match="webhook"):
-        fl.start_face_detection(Video=str(clip), NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t", "RoleArn": "r"})
+        fl.start_face_detection(
+            Video=str(clip),
+            NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t", "RoleArn": "r"},
+        )
     with pytest.raises(InvalidParameterException):
         fl.start_face_detection(Video=str(clip), FaceAttributes="SOME")
 
@@ -132,10 +151,22 @@ def test_the_cli_runs_its_own_job_and_leaves_queued_ones_alone(fl, clip):
 
     queued = fl.start_face_detection(Video=str(clip), JobTag="queued-for-the-service")["JobId"]
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "faceledger"), "--home", str(fl.home), "video", "detect-faces", str(clip),
-         "--workers", "1", "--sample-rate", "1"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "faceledger"),
+            "--home",
+            str(fl.home),
+            "video",
+            "detect-faces",
+            str(clip),
+            "--workers",
+            "1",
+            "--sample-rate",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     ran = json.loads(done.stdout)
     assert ran["JobId"] != queued and ran["JobStatus"] == "SUCCEEDED"
@@ -154,19 +185,42 @@ def test_cli_video_search_draws_the_video_and_a_timeline(fl, clip, tmp_path):
 
     bin_ = Path(sys.executable).parent / "faceledger"
     done = subprocess.run(
-        [str(bin_), "--home", str(fl.home), "video", "search-faces", str(clip), "--collection", "people",
-         "--draw", str(tmp_path / "out.mp4"), "--timeline", str(tmp_path / "who.png"), "--workers", "1"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(bin_),
+            "--home",
+            str(fl.home),
+            "video",
+            "search-faces",
+            str(clip),
+            "--collection",
+            "people",
+            "--draw",
+            str(tmp_path / "out.mp4"),
+            "--timeline",
+            str(tmp_path / "who.png"),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["JobStatus"] == "SUCCEEDED" and "NextToken" not in result
-    assert {m["Face"]["ExternalImageId"] for p in result["Persons"] for m in p["FaceMatches"][:1]} == {"obama", "biden"}
+    assert {m["Face"]["ExternalImageId"] for p in result["Persons"] for m in p["FaceMatches"][:1]} == {
+        "obama",
+        "biden",
+    }
     with av.open(str(tmp_path / "out.mp4")) as drawn:
         assert drawn.streams.video[0].codec_context.name == "h264" and drawn.streams.video[0].frames == 40
     assert (tmp_path / "who.png").stat().st_size > 5000
-    bad = subprocess.run([str(bin_), "--home", str(fl.home), "video", "detect-faces", str(OBAMA_PORTRAIT)],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        [str(bin_), "--home", str(fl.home), "video", "detect-faces", str(OBAMA_PORTRAIT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "still image" in bad.stderr
 
 
@@ -194,8 +248,13 @@ def test_the_webhook_is_retried_until_it_answers():
     server = HTTPServer(("127.0.0.1", free_port()), Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        notify(f"http://127.0.0.1:{server.server_port}/", "job1", "SUCCEEDED", "StartFaceDetection",
-               {"Video": {"Path": "x.mp4"}, "JobTag": "t"})  # fmt: skip
+        notify(
+            f"http://127.0.0.1:{server.server_port}/",
+            "job1",
+            "SUCCEEDED",
+            "StartFaceDetection",
+            {"Video": {"Path": "x.mp4"}, "JobTag": "t"},
+        )
         deadline = time.monotonic() + 15
         while len(calls) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -65,7 +65,9 @@ def test_a_hard_cut_is_found_and_motion_is_not_a_cut(tmp_path):
     stage = compose(tmp_path / "stage.mp4", [], background=stage_to_audience(SMALL), size=SMALL)
     assert cuts(stage) == [CUT_AT * 1000]
     appearances, background = face_swap(SMALL, cut_background=True)
-    assert cuts(compose(tmp_path / "swap.mp4", appearances, background=background, size=SMALL)) == [CUT_AT * 1000]
+    assert cuts(compose(tmp_path / "swap.mp4", appearances, background=background, size=SMALL)) == [
+        CUT_AT * 1000
+    ]
     # a face moving right and growing, another coming and going; a camera zooming x2.5 and panning
     assert cuts(compose(tmp_path / "two.mp4", two_people())) == []
     assert cuts(compose(tmp_path / "camera.mp4", [], background=camera_move(SMALL), size=SMALL)) == []

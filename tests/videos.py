@@ -59,7 +59,8 @@ def two_people(duration: float = 4.0) -> list[Appearance]:
 
 
 def view(photo: Image.Image, size: tuple[int, int], cx: float, cy: float, zoom: float = 1.0) -> Image.Image:
-    """A camera on a photo: centred at (cx, cy) as fractions of it; zoom 1 is the widest crop of the frame's shape."""
+    """A camera on a photo: centred at (cx, cy) as fractions of it; zoom 1 is the widest crop of
+    the frame's shape."""
     cw = min(photo.width, photo.height * size[0] / size[1]) / zoom
     ch = cw * size[1] / size[0]
     x = min(max(cx * photo.width - cw / 2, 0), photo.width - cw)
@@ -71,9 +72,10 @@ CUT_AT = 2.0  # seconds
 
 
 def face_swap(size: tuple[int, int] = (320, 180), *, cut_background: bool = False, fade: float = 0.0):
-    """(appearances, background): Obama until CUT_AT, then Biden at the same place and size. A hard cut, with a
-    new background if `cut_background` (a cut as cameras make it) or an identical one (only the face changes);
-    or, with `fade`, Biden dissolving in over Obama for `fade` seconds up to CUT_AT."""
+    """(appearances, background): Obama until CUT_AT, then Biden at the same place and size. A hard
+    cut, with a new background if `cut_background` (a cut as cameras make it) or an identical one
+    (only the face changes); or, with `fade`, Biden dissolving in over Obama for `fade` seconds up to
+    CUT_AT."""
     side, xy = size[1] // 2, (size[0] // 2 - size[1] // 4, size[1] // 5)
     appearances = [
         Appearance(obama_face(), 0.0, CUT_AT, xy, xy, side, side),
@@ -85,7 +87,8 @@ def face_swap(size: tuple[int, int] = (320, 180), *, cut_background: bool = Fals
 
 
 def stage_to_audience(size: tuple[int, int] = (320, 180)) -> Background:
-    """A camera zooming slowly on Obama at the lectern, then a hard cut at CUT_AT to a wide shot of another room."""
+    """A camera zooming slowly on Obama at the lectern, then a hard cut at CUT_AT to a wide shot of
+    another room."""
     speech, room = Image.open(OBAMA_SPEECH).convert("RGB"), Image.open(OBAMA_BLUE_ROOM).convert("RGB")
     return lambda t: view(speech, size, 0.5, 0.33, 1 + 0.15 * t) if t < CUT_AT else view(room, size, 0.5, 0.3)
 
@@ -95,13 +98,24 @@ def camera_move(size: tuple[int, int] = (320, 180)) -> Background:
     room = Image.open(OBAMA_BLUE_ROOM).convert("RGB")
 
     def frame(t: float) -> Image.Image:
-        return view(room, size, 0.35, 0.3, 1 + 0.75 * t) if t < 2 else view(room, size, 0.35 + 0.2 * (t - 2), 0.3, 2.5)
+        return (
+            view(room, size, 0.35, 0.3, 1 + 0.75 * t)
+            if t < 2
+            else view(room, size, 0.35 + 0.2 * (t - 2), 0.3, 2.5)
+        )
 
     return frame
 
 
-def compose(path: Path, appearances: list[Appearance], *, duration: float = 4.0, fps: int = 10,
-            size: tuple[int, int] = (640, 360), background: Background = BACKGROUND) -> Path:  # fmt: skip
+def compose(
+    path: Path,
+    appearances: list[Appearance],
+    *,
+    duration: float = 4.0,
+    fps: int = 10,
+    size: tuple[int, int] = (640, 360),
+    background: Background = BACKGROUND,
+) -> Path:
     import av
 
     container = av.open(str(path), "w")
@@ -114,7 +128,9 @@ def compose(path: Path, appearances: list[Appearance], *, duration: float = 4.0,
             placed = a.at(t)
             if placed:
                 face, xy = placed
-                canvas.paste(face, xy, Image.new("L", face.size, round(255 * a.alpha(t))) if a.alpha(t) < 1 else None)
+                canvas.paste(
+                    face, xy, Image.new("L", face.size, round(255 * a.alpha(t))) if a.alpha(t) < 1 else None
+                )
         for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")):
             container.mux(packet)
     for packet in stream.encode():

@@ -1,1 +1,2 @@
-"""Accountability: calibration (what a threshold means), the ledger, fairness and calibration reports, labelled face sets."""
+"""Accountability: calibration (what a threshold means), the ledger, fairness and calibration
+reports, labelled face sets."""

@@ -86,7 +86,8 @@ class Calibration:
             raise CalibrationError(f"A target false match rate must be between 0 and 1; got {target!r}.")
         if target < self.smallest_resolvable_fmr():
             raise CalibrationError(
-                f"The calibration '{self.name}' measured {self.impostor_pairs:,} impostor pairs, which cannot "
+                f"The calibration '{self.name}' measured {self.impostor_pairs:,} impostor pairs, which "
+                "cannot "
                 f"resolve a false match rate below {self.smallest_resolvable_fmr():.1e}."
             )
         ok = np.nonzero(self.impostor_at_or_above / self.impostor_pairs <= target)[0]
@@ -125,17 +126,21 @@ class Calibration:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         try:
             if d.get("grid_step") != GRID_STEP or len(d["impostor_at_or_above"]) != len(GRID):
                 raise CalibrationError("The calibration was made on another threshold grid.")
             cal = cls(
-                name=str(d["name"]), description=str(d.get("description", "")), created=str(d.get("created", "")),
+                name=str(d["name"]),
+                description=str(d.get("description", "")),
+                created=str(d.get("created", "")),
                 impostor_at_or_above=np.asarray(d["impostor_at_or_above"], dtype=np.int64),
                 genuine_below=np.asarray(d["genuine_below"], dtype=np.int64),
-                impostor_pairs=int(d["impostor_pairs"]), genuine_pairs=int(d["genuine_pairs"]),
-                people=int(d["people"]), faces=int(d["faces"]),
-            )  # fmt: skip
+                impostor_pairs=int(d["impostor_pairs"]),
+                genuine_pairs=int(d["genuine_pairs"]),
+                people=int(d["people"]),
+                faces=int(d["faces"]),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise CalibrationError(f"Not a faceledger calibration: {e}") from None
         if cal.impostor_pairs <= 0 or cal.genuine_pairs <= 0:
@@ -149,7 +154,7 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_dict()))
 
     @classmethod
-    def load(cls, path) -> "Calibration":
+    def load(cls, path) -> Calibration:
         import json
         from pathlib import Path
 
@@ -165,10 +170,18 @@ def _bin_counts(scores: np.ndarray) -> np.ndarray:
     return np.bincount(idx, minlength=len(GRID))
 
 
-def from_scores(genuine: np.ndarray, impostor: np.ndarray, *, name: str, description: str, people: int, faces: int) -> Calibration:
+def from_scores(
+    genuine: np.ndarray, impostor: np.ndarray, *, name: str, description: str, people: int, faces: int
+) -> Calibration:
     """A calibration from raw similarity scores of genuine and impostor pairs."""
-    return from_bins(_bin_counts(np.asarray(genuine)), _bin_counts(np.asarray(impostor)),
-                     name=name, description=description, people=people, faces=faces)  # fmt: skip
+    return from_bins(
+        _bin_counts(np.asarray(genuine)),
+        _bin_counts(np.asarray(impostor)),
+        name=name,
+        description=description,
+        people=people,
+        faces=faces,
+    )
 
 
 def from_bins(genuine_bins: np.ndarray, impostor_bins: np.ndarray, **kw) -> Calibration:
@@ -181,12 +194,14 @@ def from_bins(genuine_bins: np.ndarray, impostor_bins: np.ndarray, **kw) -> Cali
         genuine_below=genuine_lt.astype(np.int64),
         impostor_pairs=int(impostor_bins.sum()),
         genuine_pairs=int(genuine_bins.sum()),
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **kw,
     )
 
 
-def measure(embeddings: np.ndarray, identities: list[str], *, name: str, description: str, block: int = 1024) -> Calibration:
+def measure(
+    embeddings: np.ndarray, identities: list[str], *, name: str, description: str, block: int = 1024
+) -> Calibration:
     """Every pair of faces once: same identity is genuine, different is impostor. Blockwise, so a
     set of tens of thousands of faces fits in memory."""
     x = np.asarray(embeddings, dtype=np.float32)
@@ -204,5 +219,11 @@ def measure(embeddings: np.ndarray, identities: list[str], *, name: str, descrip
         same = labels[start + rows] == labels[start + cols]
         genuine_bins += _bin_counts(scores[same])
         impostor_bins += _bin_counts(scores[~same])
-    return from_bins(genuine_bins, impostor_bins, name=name, description=description,
-                     people=int(labels.max() + 1) if len(labels) else 0, faces=len(x))  # fmt: skip
+    return from_bins(
+        genuine_bins,
+        impostor_bins,
+        name=name,
+        description=description,
+        people=int(labels.max() + 1) if len(labels) else 0,
+        faces=len(x),
+    )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..processes.pool import default_workers, run_over_files, with_progress
 from ..inputs.folders import image_files
+from ..processes.pool import default_workers, run_over_files, with_progress
 
 
 @dataclass
@@ -20,10 +20,12 @@ class LabelledFaces:
     skipped: dict[str, str]  # path -> why it has no embedding
 
     def save(self, path: Path) -> None:
-        np.savez(path, paths=np.array(self.paths), identities=np.array(self.identities), embeddings=self.embeddings)
+        np.savez(
+            path, paths=np.array(self.paths), identities=np.array(self.identities), embeddings=self.embeddings
+        )
 
     @classmethod
-    def load(cls, path: Path) -> "LabelledFaces":
+    def load(cls, path: Path) -> LabelledFaces:
         d = np.load(path)
         return cls(list(map(str, d["paths"])), list(map(str, d["identities"])), d["embeddings"], {})
 
@@ -57,7 +59,9 @@ class EmbedLargestFace:
         return {"Embedding": faces[0].embedding}
 
 
-def embed_labelled(folders: list[Path], workers: int | None = None, label: str = "embedding") -> LabelledFaces:
+def embed_labelled(
+    folders: list[Path], workers: int | None = None, label: str = "embedding"
+) -> LabelledFaces:
     photos = labelled_photos(folders)
     paths, identities, vectors, skipped = [], [], [], {}
     results = run_over_files(EmbedLargestFace(), [p for p, _ in photos], workers or default_workers())

@@ -45,11 +45,16 @@ class GroupResult:
 
     def to_dict(self) -> dict:
         return {
-            "Group": self.group, "People": self.people, "Faces": self.faces,
-            "GenuinePairs": self.cal.genuine_pairs, "ImpostorPairs": self.cal.impostor_pairs,
-            "FalseMatchRate": self.fmr, "FalseMatchRateUpper95": self.fmr_upper95, "FalseNonMatchRate": self.fnmr,
+            "Group": self.group,
+            "People": self.people,
+            "Faces": self.faces,
+            "GenuinePairs": self.cal.genuine_pairs,
+            "ImpostorPairs": self.cal.impostor_pairs,
+            "FalseMatchRate": self.fmr,
+            "FalseMatchRateUpper95": self.fmr_upper95,
+            "FalseNonMatchRate": self.fnmr,
             "FalseMatchRateRatioToLowest": self.fmr_ratio,
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -59,10 +64,16 @@ class FairnessReport:
     ungrouped_faces: int
 
     def to_dict(self) -> dict:
-        return {"Threshold": self.threshold, "Groups": [g.to_dict() for g in self.groups], "FacesWithoutGroup": self.ungrouped_faces}
+        return {
+            "Threshold": self.threshold,
+            "Groups": [g.to_dict() for g in self.groups],
+            "FacesWithoutGroup": self.ungrouped_faces,
+        }
 
 
-def evaluate(embeddings: np.ndarray, identities: list[str], groups: dict[str, str], threshold: float) -> FairnessReport:
+def evaluate(
+    embeddings: np.ndarray, identities: list[str], groups: dict[str, str], threshold: float
+) -> FairnessReport:
     ids = np.asarray(identities)
     labels = np.asarray([groups.get(i) for i in identities], dtype=object)
     results = []
@@ -72,8 +83,18 @@ def evaluate(embeddings: np.ndarray, identities: list[str], groups: dict[str, st
         cal = calibration.measure(embeddings[idx], list(ids[idx]), name=group, description=f"group {group}")
         if cal.genuine_pairs == 0 or cal.impostor_pairs == 0:
             raise ValueError(f"group {group!r} needs at least two people and one person with two photos")
-        results.append(GroupResult(group, people, len(idx), cal, cal.fmr(threshold), cal.fmr_upper95(threshold),
-                                   cal.fnmr(threshold), None))  # fmt: skip
+        results.append(
+            GroupResult(
+                group,
+                people,
+                len(idx),
+                cal,
+                cal.fmr(threshold),
+                cal.fmr_upper95(threshold),
+                cal.fnmr(threshold),
+                None,
+            )
+        )
     if not results:
         raise ValueError("no photo belongs to an identity named in the groups file")
     observed = [r.fmr for r in results if r.fmr > 0]

@@ -23,10 +23,23 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, text
 
-from ..store.catalog import Catalog, ledger as ledger_table
+from ..store.catalog import Catalog
+from ..store.catalog import ledger as ledger_table
 
 GENESIS = "0" * 64
-FIELDS = ("seq", "at", "actor", "operation", "collection_id", "threshold", "fmr", "purpose", "case_id", "probe_sha256", "detail")
+FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "operation",
+    "collection_id",
+    "threshold",
+    "fmr",
+    "purpose",
+    "case_id",
+    "probe_sha256",
+    "detail",
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,13 @@ def current_actor() -> Actor:
 
 
 @contextmanager
-def acting(name: str | None = None, *, purpose: str | None = None, case_id: str | None = None, max_fmr: float | None = None):
+def acting(
+    name: str | None = None,
+    *,
+    purpose: str | None = None,
+    case_id: str | None = None,
+    max_fmr: float | None = None,
+):
     """Calls inside the block are recorded as `name`'s, with this purpose and case."""
     token = _actor.set(Actor(name or _local_user(), purpose or None, case_id or None, max_fmr))
     try:
@@ -89,18 +108,27 @@ class Entry:
     hash: str = ""
 
     @classmethod
-    def from_row(cls, row) -> "Entry":
+    def from_row(cls, row) -> Entry:
         m = dict(row._mapping)
         m["detail"] = json.loads(m["detail"])
         return cls(**m)
 
     def to_dict(self) -> dict:
         return {
-            "Seq": self.seq, "At": self.at, "Actor": self.actor, "Operation": self.operation,
-            "CollectionId": self.collection_id, "Threshold": self.threshold, "FalseMatchRate": self.fmr,
-            "Purpose": self.purpose, "CaseId": self.case_id, "ProbeSha256": self.probe_sha256,
-            "Detail": self.detail, "PrevHash": self.prev_hash, "Hash": self.hash,
-        }  # fmt: skip
+            "Seq": self.seq,
+            "At": self.at,
+            "Actor": self.actor,
+            "Operation": self.operation,
+            "CollectionId": self.collection_id,
+            "Threshold": self.threshold,
+            "FalseMatchRate": self.fmr,
+            "Purpose": self.purpose,
+            "CaseId": self.case_id,
+            "ProbeSha256": self.probe_sha256,
+            "Detail": self.detail,
+            "PrevHash": self.prev_hash,
+            "Hash": self.hash,
+        }
 
 
 @dataclass
@@ -113,7 +141,12 @@ class Verification:
     reason: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"Intact": self.ok, "Entries": self.entries, "HeadSeq": self.head_seq, "HeadHash": self.head_hash}
+        out = {
+            "Intact": self.ok,
+            "Entries": self.entries,
+            "HeadSeq": self.head_seq,
+            "HeadHash": self.head_hash,
+        }
         if not self.ok:
             out.update(FirstBadSeq=self.first_bad_seq, Reason=self.reason)
         return out
@@ -121,16 +154,27 @@ class Verification:
 
 def _last(conn):
     """The newest entry's seq and hash, or None for an empty ledger."""
-    return conn.execute(select(ledger_table.c.seq, ledger_table.c.hash).order_by(ledger_table.c.seq.desc()).limit(1)).first()
+    return conn.execute(
+        select(ledger_table.c.seq, ledger_table.c.hash).order_by(ledger_table.c.seq.desc()).limit(1)
+    ).first()
 
 
 class Ledger:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    def append(self, conn, operation: str, *, collection_id: str | None = None, threshold: float | None = None,
-               fmr: float | None = None, probe_sha256: str | None = None, detail: dict | None = None,
-               actor: Actor | None = None) -> Entry:  # fmt: skip
+    def append(
+        self,
+        conn,
+        operation: str,
+        *,
+        collection_id: str | None = None,
+        threshold: float | None = None,
+        fmr: float | None = None,
+        probe_sha256: str | None = None,
+        detail: dict | None = None,
+        actor: Actor | None = None,
+    ) -> Entry:
         """Append inside the caller's write transaction, so that a change and its entry commit
         together. Writers are serialised: SQLite's write lock, PostgreSQL's table lock."""
         actor = actor or current_actor()
@@ -141,7 +185,7 @@ class Ledger:
         seq = (last.seq + 1) if last else 1
         entry = {
             "seq": seq,
-            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
             "actor": actor.name,
             "operation": operation,
             "collection_id": collection_id,
@@ -153,7 +197,11 @@ class Ledger:
             "detail": json.loads(canonical(detail or {})),
         }
         digest = entry_hash(entry, prev_hash)
-        conn.execute(insert(ledger_table).values(**{**entry, "detail": canonical(entry["detail"])}, prev_hash=prev_hash, hash=digest))
+        conn.execute(
+            insert(ledger_table).values(
+                **{**entry, "detail": canonical(entry["detail"])}, prev_hash=prev_hash, hash=digest
+            )
+        )
         return Entry(**entry, prev_hash=prev_hash, hash=digest)
 
     def record(self, operation: str, **kw) -> Entry:
@@ -161,12 +209,26 @@ class Ledger:
         with self.catalog.write() as conn:
             return self.append(conn, operation, **kw)
 
-    def entries(self, *, since: str | None = None, until: str | None = None, actor: str | None = None,
-                collection_id: str | None = None, case_id: str | None = None, operation: str | None = None,
-                after_seq: int = 0, limit: int | None = None) -> Iterator[Entry]:  # fmt: skip
+    def entries(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        actor: str | None = None,
+        collection_id: str | None = None,
+        case_id: str | None = None,
+        operation: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[Entry]:
         t = ledger_table
         q = select(t).where(t.c.seq > after_seq)
-        for column, value in ((t.c.actor, actor), (t.c.collection_id, collection_id), (t.c.case_id, case_id), (t.c.operation, operation)):
+        for column, value in (
+            (t.c.actor, actor),
+            (t.c.collection_id, collection_id),
+            (t.c.case_id, case_id),
+            (t.c.operation, operation),
+        ):
             if value is not None:
                 q = q.where(column == value)
         if since:
@@ -203,9 +265,16 @@ class Ledger:
                 seq = int(m["seq"])
                 bad = None
                 if seq != expected_seq:
-                    bad = f"entries {expected_seq} to {seq - 1} are missing" if seq > expected_seq else "sequence out of order"
+                    bad = (
+                        f"entries {expected_seq} to {seq - 1} are missing"
+                        if seq > expected_seq
+                        else "sequence out of order"
+                    )
                 elif m["prev_hash"] != prev_hash:
-                    bad = "its previous-hash does not match the entry before it (an entry was removed, added or moved)"
+                    bad = (
+                        "its previous-hash does not match the entry before it "
+                        "(an entry was removed, added or moved)"
+                    )
                 else:
                     try:
                         entry = {**m, "detail": json.loads(m["detail"])}
@@ -215,14 +284,35 @@ class Ledger:
                         bad = "its content does not match its hash (the entry was edited)"
                 if bad:
                     head = self.head()
-                    return Verification(False, count, head[0] if head else None, head[1] if head else None, min(seq, expected_seq), bad)
+                    return Verification(
+                        False,
+                        count,
+                        head[0] if head else None,
+                        head[1] if head else None,
+                        min(seq, expected_seq),
+                        bad,
+                    )
                 if expected_head and seq == expected_head[0]:
                     if m["hash"] != expected_head[1]:
-                        return Verification(False, count, seq, m["hash"], seq, "it differs from the recorded head (the chain was rewritten)")
+                        return Verification(
+                            False,
+                            count,
+                            seq,
+                            m["hash"],
+                            seq,
+                            "it differs from the recorded head (the chain was rewritten)",
+                        )
                     seen_anchor = True
                 prev_hash, expected_seq, count, last_seq = m["hash"], seq + 1, count + 1, seq
             after = last_seq
         if not seen_anchor:
-            return Verification(False, count, last_seq, prev_hash if count else None, (last_seq or 0) + 1,
-                                f"the chain ends before the recorded head {expected_head[0]} (entries were removed from the end)")  # fmt: skip
+            return Verification(
+                False,
+                count,
+                last_seq,
+                prev_hash if count else None,
+                (last_seq or 0) + 1,
+                f"the chain ends before the recorded head {expected_head[0]} (entries were removed from the "
+                "end)",
+            )
         return Verification(True, count, last_seq, prev_hash if count else None)

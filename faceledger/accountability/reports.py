@@ -44,8 +44,13 @@ def _det(ax, cal: Calibration, label: str | None) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
     else:
-        ax.text(0.5, 0.5 if label is None else 0.1, f"{label or 'this set'}: no threshold has both error kinds",
-                ha="center", transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5 if label is None else 0.1,
+            f"{label or 'this set'}: no threshold has both error kinds",
+            ha="center",
+            transform=ax.transAxes,
+        )
 
 
 def calibration_plots(cal: Calibration, out: Path) -> dict[str, str]:
@@ -58,8 +63,22 @@ def calibration_plots(cal: Calibration, out: Path) -> dict[str, str]:
     per = int(round(width / GRID_STEP))
     g = np.add.reduceat(genuine, np.arange(0, len(GRID), per))[: len(edges) - 1]
     i = np.add.reduceat(impostor, np.arange(0, len(GRID), per))[: len(edges) - 1]
-    ax.bar(edges[:-1], g / max(1, g.sum()), width=width, align="edge", alpha=0.6, label=f"same person ({cal.genuine_pairs:,} pairs)")
-    ax.bar(edges[:-1], i / max(1, i.sum()), width=width, align="edge", alpha=0.6, label=f"different people ({cal.impostor_pairs:,} pairs)")
+    ax.bar(
+        edges[:-1],
+        g / max(1, g.sum()),
+        width=width,
+        align="edge",
+        alpha=0.6,
+        label=f"same person ({cal.genuine_pairs:,} pairs)",
+    )
+    ax.bar(
+        edges[:-1],
+        i / max(1, i.sum()),
+        width=width,
+        align="edge",
+        alpha=0.6,
+        label=f"different people ({cal.impostor_pairs:,} pairs)",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("similarity")
     ax.set_ylabel("share of pairs (log)")
@@ -94,10 +113,15 @@ def calibration_table(cal: Calibration) -> list[dict]:
     """What each threshold of the report's table means: FMR, its upper bound, FNMR, and the
     false candidates a search of 10k, 100k and 1M faces should expect."""
     return [
-        {"Threshold": t, "FalseMatchRate": cal.fmr(t), "FalseMatchRateUpper95": cal.fmr_upper95(t),
-         "FalseNonMatchRate": cal.fnmr(t), "ExpectedFalseCandidates": {str(n): n * cal.fmr(t) for n in SIZES}}
+        {
+            "Threshold": t,
+            "FalseMatchRate": cal.fmr(t),
+            "FalseMatchRateUpper95": cal.fmr_upper95(t),
+            "FalseNonMatchRate": cal.fnmr(t),
+            "ExpectedFalseCandidates": {str(n): n * cal.fmr(t) for n in SIZES},
+        }
         for t in TABLE_THRESHOLDS
-    ]  # fmt: skip
+    ]
 
 
 def calibration_report(cal: Calibration, out: Path) -> Path:
@@ -105,21 +129,25 @@ def calibration_report(cal: Calibration, out: Path) -> Path:
     rows = []
     for row in calibration_table(cal):
         expected = "".join(f"<td>{v:,.1f}</td>" for v in row["ExpectedFalseCandidates"].values())
-        rows.append(f"<tr><td>{row['Threshold']:g}</td><td>{row['FalseMatchRate']:.2e}</td>"
-                    f"<td>{row['FalseMatchRateUpper95']:.2e}</td><td>{row['FalseNonMatchRate']:.3f}</td>{expected}</tr>")  # fmt: skip
+        rows.append(
+            f"<tr><td>{row['Threshold']:g}</td><td>{row['FalseMatchRate']:.2e}</td>"
+            f"<td>{row['FalseMatchRateUpper95']:.2e}</td><td>{row['FalseNonMatchRate']:.3f}</td>{expected}</tr>"
+        )
     body = f"""<h1>Calibration: {html.escape(cal.name)}</h1>
-<p>{html.escape(cal.description)}. Measured {html.escape(cal.created)}: {cal.faces:,} faces of {cal.people:,} people,
-{cal.genuine_pairs:,} same-person pairs and {cal.impostor_pairs:,} different-person pairs. Rates below
-{cal.smallest_resolvable_fmr():.1e} cannot be told apart from zero with this many pairs.</p>
+<p>{html.escape(cal.description)}. Measured {html.escape(cal.created)}: {cal.faces:,} faces of
+{cal.people:,} people, {cal.genuine_pairs:,} same-person pairs and {cal.impostor_pairs:,}
+different-person pairs. Rates below {cal.smallest_resolvable_fmr():.1e} cannot be told apart from
+zero with this many pairs.</p>
 <h2>What a threshold means</h2>
 <p>The false match rate (FMR) is the share of different-person comparisons scoring at or above the
 threshold; one search of a collection of N faces makes N comparisons, so it should expect
 <b>N &times; FMR</b> false candidates.</p>
 <table><tr><th>threshold</th><th>FMR</th><th>FMR, 95% upper bound</th><th>FNMR</th>
 <th>false candidates per search, 10k faces</th><th>100k faces</th><th>1M faces</th></tr>
-{''.join(rows)}</table>
-<h2>Score distributions</h2><img src="{plots['histogram']}" alt="histograms of same-person and different-person similarity scores">
-<h2>DET curve</h2><img src="{plots['det']}" alt="false non-match rate against false match rate">"""
+{"".join(rows)}</table>
+<h2>Score distributions</h2>
+<img src="{plots["histogram"]}" alt="histograms of same-person and different-person similarity scores">
+<h2>DET curve</h2><img src="{plots["det"]}" alt="false non-match rate against false match rate">"""
     path = out / "report.html"
     path.write_text(_page(f"faceledger calibration: {cal.name}", body))
     return path
@@ -159,8 +187,8 @@ def fairness_report(report: FairnessReport, out: Path) -> Path:
 <p>At the deployed threshold {report.threshold:g}. False match rates are measured over impostor pairs
 within each group (both faces from the group), as NIST's demographic study does; the ratio compares
 each group's FMR with the lowest observed. {report.ungrouped_faces} faces had no group and were left out.</p>
-<table><tr><th>group</th><th>people</th><th>faces</th><th>impostor pairs</th><th>FMR</th><th>FMR, 95% upper</th>
-<th>FNMR</th><th>FMR / lowest</th></tr>{rows}</table>
+<table><tr><th>group</th><th>people</th><th>faces</th><th>impostor pairs</th><th>FMR</th>
+<th>FMR, 95% upper</th><th>FNMR</th><th>FMR / lowest</th></tr>{rows}</table>
 <h2>DET curves</h2><img src="det_by_group.png" alt="DET curve for each group">
 <h2>False match rate</h2><img src="fmr_by_group.png" alt="false match rate of each group at the threshold">
 <p>This is the evidence an accountability report needs (for example under Washington's SB 6280): it

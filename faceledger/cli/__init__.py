@@ -1,6 +1,6 @@
 """The command line: JSON on stdout in Rekognition's shapes, progress and errors on stderr.
 
-One module per command group (images, collections, accountability, video, service), each with
+One module per command group (images, collections, users, accountability, video, service), each with
 its own small parser; every command is a thin adapter over an engine method, and an error any of
 them meets is reported here, once."""
 
@@ -11,18 +11,21 @@ import sys
 
 from .. import __version__
 from ..errors import FaceLedgerError
-from . import accountability, collections, images, service, video
+from . import accountability, collections, images, service, users, video
 
-GROUPS = (images, collections, accountability, video, service)
+GROUPS = (images, collections, users, accountability, video, service)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceledger",
-        description="Self-hosted face analysis with Amazon Rekognition's API. Output is JSON in Rekognition's shapes.",
+        description="Self-hosted face analysis with Amazon Rekognition's API. Output is JSON in "
+        "Rekognition's shapes.",
     )
     parser.add_argument("--version", action="version", version=f"faceledger {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="data directory (default: $FACELEDGER_HOME or ~/.faceledger)")
+    parser.add_argument(
+        "--home", metavar="DIR", help="data directory (default: $FACELEDGER_HOME or ~/.faceledger)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
@@ -36,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     reviewer = getattr(args, "reviewer", None)
     actor = f"local:{reviewer}" if reviewer else None  # None: the local user
     try:
-        with acting(actor, purpose=getattr(args, "purpose", None), case_id=getattr(args, "case_id", None),
-                    max_fmr=getattr(args, "fmr", None)):  # fmt: skip
+        with acting(
+            actor,
+            purpose=getattr(args, "purpose", None),
+            case_id=getattr(args, "case_id", None),
+            max_fmr=getattr(args, "fmr", None),
+        ):
             return args.func(args)
     except FaceLedgerError as e:
         print(f"faceledger: {e.code}: {e.message}", file=sys.stderr)
         return 1
-
-

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InvalidParameterException
-from .common import add_policy_flags, all_pages, engine, policy_from_args, say, show
-
+from .common import add_policy_flags, engine, policy_from_args, say, show
 
 # -- commands ------------------------------------------------------------------------------
 
@@ -24,9 +23,13 @@ def policy(args) -> int:
 
 def _filters(args) -> dict:
     return {
-        "CollectionId": args.collection, "CaseId": args.case_id, "Actor": args.actor,
-        "Operation": args.operation, "Since": args.since, "Until": args.until,
-    }  # fmt: skip
+        "CollectionId": args.collection,
+        "CaseId": args.case_id,
+        "Actor": args.actor,
+        "Operation": args.operation,
+        "Since": args.since,
+        "Until": args.until,
+    }
 
 
 def _all_entries(fl, filters: dict):
@@ -51,8 +54,21 @@ def ledger(args) -> int:
     out = open(args.output, "w", newline="") if getattr(args, "output", None) else sys.stdout
     try:
         if args.action == "export" and args.format == "csv":
-            columns = ["Seq", "At", "Actor", "Operation", "CollectionId", "Threshold", "FalseMatchRate", "Purpose",
-                       "CaseId", "ProbeSha256", "Detail", "PrevHash", "Hash"]  # fmt: skip
+            columns = [
+                "Seq",
+                "At",
+                "Actor",
+                "Operation",
+                "CollectionId",
+                "Threshold",
+                "FalseMatchRate",
+                "Purpose",
+                "CaseId",
+                "ProbeSha256",
+                "Detail",
+                "PrevHash",
+                "Hash",
+            ]
             writer = csv.DictWriter(out, fieldnames=columns)
             writer.writeheader()
             for e in entries:
@@ -75,7 +91,10 @@ def _verify(fl, head: str | None) -> int:
     result = fl.verify_ledger(HeadSeq=int(seq) if seq else None, HeadHash=digest or None)
     print(json.dumps(result, indent=2))
     if result["Intact"]:
-        say(f"the ledger is intact: {result['Entries']} entries, head {result['HeadSeq']}:{result['HeadHash']}")
+        say(
+            f"the ledger is intact: {result['Entries']} entries, head "
+            f"{result['HeadSeq']}:{result['HeadHash']}"
+        )
         return 0
     say(f"the ledger is NOT intact: entry {result['FirstBadSeq']}: {result['Reason']}")
     return 3
@@ -84,7 +103,8 @@ def _verify(fl, head: str | None) -> int:
 def _summary(e: dict) -> str:
     d = e["Detail"]
     if "Matches" in d:
-        return f"{len(d['Matches'])} match(es) of {d.get('CollectionSize', '?')}, expect {d.get('ExpectedFalseCandidates', 0):.2g} false"
+        expected = d.get("ExpectedFalseCandidates", 0)
+        return f"{len(d['Matches'])} match(es) of {d.get('CollectionSize', '?')}, expect {expected:.2g} false"
     for key in ("FaceIds", "MatchSimilarities"):
         if key in d:
             return f"{len(d[key])} {'face(s)' if key == 'FaceIds' else 'match(es)'}"
@@ -96,15 +116,30 @@ def show_table(entries: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title=f"ledger: {len(entries)} entries")
-    for column in ("Seq", "At (UTC)", "Actor", "Operation", "Collection", "Threshold", "FMR", "Purpose / case", "Result"):
+    for column in (
+        "Seq",
+        "At (UTC)",
+        "Actor",
+        "Operation",
+        "Collection",
+        "Threshold",
+        "FMR",
+        "Purpose / case",
+        "Result",
+    ):
         table.add_column(column)
     for e in entries:
         table.add_row(
-            str(e["Seq"]), e["At"][:19].replace("T", " "), e["Actor"], e["Operation"], e["CollectionId"] or "",
+            str(e["Seq"]),
+            e["At"][:19].replace("T", " "),
+            e["Actor"],
+            e["Operation"],
+            e["CollectionId"] or "",
             f"{e['Threshold']:.1f}" if e["Threshold"] is not None else "",
             f"{e['FalseMatchRate']:.1e}" if e["FalseMatchRate"] is not None else "",
-            " / ".join(x for x in (e["Purpose"], e["CaseId"]) if x), _summary(e),
-        )  # fmt: skip
+            " / ".join(x for x in (e["Purpose"], e["CaseId"]) if x),
+            _summary(e),
+        )
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=240)
@@ -136,19 +171,31 @@ def calibrate(args) -> int:
         except (OSError, ValueError) as e:
             raise _invalid(e) from None
         cal = calibration.from_scores(
-            scored.genuine, scored.impostor, name=args.name, people=0, faces=scored.faces,
-            description=f"{given[0]}: {len(scored.genuine)} genuine and {len(scored.impostor)} impostor pairs "
-                        f"({scored.skipped_pairs} pairs skipped: no face found)",
-        )  # fmt: skip
+            scored.genuine,
+            scored.impostor,
+            name=args.name,
+            people=0,
+            faces=scored.faces,
+            description=f"{given[0]}: {len(scored.genuine)} genuine and {len(scored.impostor)} impostor "
+            "pairs "
+            f"({scored.skipped_pairs} pairs skipped: no face found)",
+        )
         found = f"{scored.faces} faces, {scored.skipped_pairs} pairs without a face"
     else:
         try:
             faces = datasets.embed_labelled(given, args.workers, "calibrate")
         except FileNotFoundError as e:
             raise _invalid(e) from None
-        cal = calibration.measure(faces.embeddings, faces.identities, name=args.name,
-                                  description=f"{', '.join(args.dataset)}: {len(faces.paths)} faces of {len(set(faces.identities))} people")  # fmt: skip
-        found = f"{len(faces.paths)} faces ({len(faces.skipped)} photos without a face) of {cal.people} people"
+        cal = calibration.measure(
+            faces.embeddings,
+            faces.identities,
+            name=args.name,
+            description=f"{', '.join(args.dataset)}: {len(faces.paths)} faces of "
+            f"{len(set(faces.identities))} people",
+        )
+        found = (
+            f"{len(faces.paths)} faces ({len(faces.skipped)} photos without a face) of {cal.people} people"
+        )
     try:
         cal.check_usable()
     except calibration.CalibrationError as e:
@@ -157,7 +204,10 @@ def calibrate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cal.save(out / "calibration.json")
     reports.calibration_report(cal, out)
-    say(f"{found}: {cal.genuine_pairs:,} genuine, {cal.impostor_pairs:,} impostor pairs; report in {out / 'report.html'}")
+    say(
+        f"{found}: {cal.genuine_pairs:,} genuine, {cal.impostor_pairs:,} impostor pairs; report in "
+        f"{out / 'report.html'}"
+    )
     if args.install:
         from ..engine.base import default_home
 
@@ -165,8 +215,17 @@ def calibrate(args) -> int:
         home.mkdir(parents=True, exist_ok=True)
         cal.save(home / "calibration.json")
         say(f"installed as {home / 'calibration.json'}: restart the service to use it")
-    print(json.dumps({"Calibration": str(out / "calibration.json"), "Report": str(out / "report.html"),
-                      "GenuinePairs": cal.genuine_pairs, "ImpostorPairs": cal.impostor_pairs}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "Calibration": str(out / "calibration.json"),
+                "Report": str(out / "report.html"),
+                "GenuinePairs": cal.genuine_pairs,
+                "ImpostorPairs": cal.impostor_pairs,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -207,7 +266,9 @@ def register(sub) -> None:
     p.add_argument("--until", help="before this ISO time or date (UTC)")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="for export")
     p.add_argument("-o", "--output", help="for export: a file instead of stdout")
-    p.add_argument("--head", metavar="SEQ:HASH", help="for verify: a head recorded earlier, to catch rewrites")
+    p.add_argument(
+        "--head", metavar="SEQ:HASH", help="for verify: a head recorded earlier, to catch rewrites"
+    )
     p.set_defaults(func=ledger)
 
     p = sub.add_parser("review", help="human review of matches in collections that require it")
@@ -227,17 +288,30 @@ def register(sub) -> None:
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("--external-image-id")
     p.add_argument("--user-id")
-    p.set_defaults(func=lambda a: show(engine(a).erase(CollectionId=a.collection, ExternalImageId=a.external_image_id, UserId=a.user_id)))
+    p.set_defaults(
+        func=lambda a: show(
+            engine(a).erase(CollectionId=a.collection, ExternalImageId=a.external_image_id, UserId=a.user_id)
+        )
+    )
 
-    p = sub.add_parser("calibrate", help="measure what thresholds mean on labelled photos (DATASET/Identity/photo.jpg)")
-    p.add_argument("dataset", nargs="+", metavar="DATASET", help="folders of Identity/photo.jpg, or one pairs file (path1,path2,same)")
+    p = sub.add_parser(
+        "calibrate", help="measure what thresholds mean on labelled photos (DATASET/Identity/photo.jpg)"
+    )
+    p.add_argument(
+        "dataset",
+        nargs="+",
+        metavar="DATASET",
+        help="folders of Identity/photo.jpg, or one pairs file (path1,path2,same)",
+    )
     p.add_argument("-o", "--output", default="calibration", help="folder for calibration.json and the report")
     p.add_argument("--name", default="custom", help="the calibration's name, shown in every response")
     p.add_argument("--install", action="store_true", help="use it from now on in this data directory")
     p.add_argument("--workers", type=int, metavar="N")
     p.set_defaults(func=calibrate)
 
-    p = sub.add_parser("evaluate", help="error rates by demographic group (a fairness report, NISTIR 8280 style)")
+    p = sub.add_parser(
+        "evaluate", help="error rates by demographic group (a fairness report, NISTIR 8280 style)"
+    )
     p.add_argument("dataset", nargs="+", metavar="DATASET")
     p.add_argument("--groups", required=True, metavar="CSV", help="identity,group per line")
     p.add_argument("--threshold", type=float, help="default: the deployed one")

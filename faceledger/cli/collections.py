@@ -1,5 +1,5 @@
-"""Commands on collections: collections, index-faces, search-faces-by-image, search-faces,
-list-faces, delete-faces and users."""
+"""Commands on collections and their faces: collections, index-faces, search-faces-by-image,
+search-faces, list-faces, delete-faces."""
 
 from __future__ import annotations
 
@@ -37,11 +37,17 @@ def collections(args) -> int:
 def index_faces(args) -> int:
     fl = engine(args)
     target = Path(args.image)
-    options = dict(DetectionAttributes=args.attributes, MaxFaces=args.max_faces, QualityFilter=args.quality_filter,
-                   liveness_threshold=args.liveness_threshold)  # fmt: skip
+    options = dict(
+        DetectionAttributes=args.attributes,
+        MaxFaces=args.max_faces,
+        QualityFilter=args.quality_filter,
+        liveness_threshold=args.liveness_threshold,
+    )
     if not target.is_dir():
         external = args.external_image_id or external_id_for(target, None)
-        return show(fl.index_faces(CollectionId=args.collection, Image=target, ExternalImageId=external, **options))
+        return show(
+            fl.index_faces(CollectionId=args.collection, Image=target, ExternalImageId=external, **options)
+        )
     from ..processes.pool import with_progress  # here: --help stays instant
 
     total = len(image_files(target))
@@ -63,10 +69,17 @@ def index_faces(args) -> int:
 
 
 def search_faces_by_image(args) -> int:
-    result = engine(args).search_faces_by_image(
-        CollectionId=args.collection, Image=Path(args.image), MaxFaces=args.max_faces,
-        FaceMatchThreshold=args.threshold, QualityFilter=args.quality_filter,
-    ).to_dict()  # fmt: skip
+    result = (
+        engine(args)
+        .search_faces_by_image(
+            CollectionId=args.collection,
+            Image=Path(args.image),
+            MaxFaces=args.max_faces,
+            FaceMatchThreshold=args.threshold,
+            QualityFilter=args.quality_filter,
+        )
+        .to_dict()
+    )
     if args.draw:
         from .draw import GREEN, RED, draw_box, picture, save
 
@@ -74,7 +87,13 @@ def search_faces_by_image(args) -> int:
         box = result["SearchedFaceBoundingBox"]
         if result["FaceMatches"]:
             best = result["FaceMatches"][0]
-            draw_box(canvas, box, GREEN, f"{best['Face'].get('ExternalImageId') or best['Face']['FaceId'][:8]} {best['Similarity']:.1f}")
+            draw_box(
+                canvas,
+                box,
+                GREEN,
+                f"{best['Face'].get('ExternalImageId') or best['Face']['FaceId'][:8]} "
+                f"{best['Similarity']:.1f}",
+            )
         else:
             draw_box(canvas, box, RED, "no match")
         save(canvas, Path(args.draw))
@@ -83,33 +102,24 @@ def search_faces_by_image(args) -> int:
 
 def search_faces(args) -> int:
     fl = engine(args)
-    return show(fl.search_faces(CollectionId=args.collection, FaceId=args.face_id, MaxFaces=args.max_faces,
-                                FaceMatchThreshold=args.threshold))  # fmt: skip
+    return show(
+        fl.search_faces(
+            CollectionId=args.collection,
+            FaceId=args.face_id,
+            MaxFaces=args.max_faces,
+            FaceMatchThreshold=args.threshold,
+        )
+    )
 
 
 def list_faces(args) -> int:
-    return show(all_pages(engine(args).list_faces, "Faces", CollectionId=args.collection, UserId=args.user_id))
+    return show(
+        all_pages(engine(args).list_faces, "Faces", CollectionId=args.collection, UserId=args.user_id)
+    )
 
 
 def delete_faces(args) -> int:
     return show(engine(args).delete_faces(CollectionId=args.collection, FaceIds=args.face_ids))
-
-
-def users(args) -> int:
-    fl, c, a = engine(args), args.collection, args
-    if a.action == "create":
-        return show(fl.create_user(CollectionId=c, UserId=a.user_id))
-    if a.action == "delete":
-        return show(fl.delete_user(CollectionId=c, UserId=a.user_id))
-    if a.action == "list":
-        return show(all_pages(fl.list_users, "Users", CollectionId=c))
-    if a.action == "associate":
-        return show(fl.associate_faces(CollectionId=c, UserId=a.user_id, FaceIds=a.face_ids, UserMatchThreshold=a.threshold))
-    if a.action == "disassociate":
-        return show(fl.disassociate_faces(CollectionId=c, UserId=a.user_id, FaceIds=a.face_ids))
-    if a.action == "search":
-        return show(fl.search_users(CollectionId=c, UserId=a.user_id, FaceId=a.face_id, UserMatchThreshold=a.threshold))
-    return show(fl.search_users_by_image(CollectionId=c, Image=Path(a.image), UserMatchThreshold=a.threshold))
 
 
 def register(sub) -> None:
@@ -119,25 +129,38 @@ def register(sub) -> None:
     add_policy_flags(p)
     p.set_defaults(func=collections)
 
-    p = sub.add_parser("index-faces", help="add the faces of an image or a folder to a collection (IndexFaces)")
+    p = sub.add_parser(
+        "index-faces", help="add the faces of an image or a folder to a collection (IndexFaces)"
+    )
     p.add_argument("collection", metavar="COLLECTION")
-    p.add_argument("image", metavar="IMAGE|DIR", help="a folder indexes every image, ExternalImageId from its path")
+    p.add_argument(
+        "image", metavar="IMAGE|DIR", help="a folder indexes every image, ExternalImageId from its path"
+    )
     p.add_argument("--external-image-id", metavar="ID", help="for a single image (default: the file name)")
     p.add_argument("--max-faces", type=int, metavar="N")
     add_quality_filter(p, "AUTO")
     p.add_argument("--attributes", nargs="+", metavar="ATTR", help="DetectionAttributes: DEFAULT or ALL")
-    p.add_argument("--liveness-threshold", type=float, metavar="N",
-                   help="leave out faces scoring below N (0-100) for liveness (the collection's MinLiveness, if higher, wins)")
+    p.add_argument(
+        "--liveness-threshold",
+        type=float,
+        metavar="N",
+        help="leave out faces scoring below N (0-100) for liveness (the collection's MinLiveness, if higher, "
+        "wins)",
+    )
     p.add_argument("--workers", type=int, metavar="N", help="processes for a folder (default: one per core)")
     p.set_defaults(func=index_faces)
 
     p = sub.add_parser("search-faces-by-image", help="search a collection with the largest face of an image")
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--threshold", type=float, metavar="N", help="FaceMatchThreshold 0-100 (default: the measured one)")
+    p.add_argument(
+        "--threshold", type=float, metavar="N", help="FaceMatchThreshold 0-100 (default: the measured one)"
+    )
     p.add_argument("--max-faces", type=int, metavar="N")
     add_quality_filter(p, "NONE")
-    p.add_argument("--draw", metavar="OUT.png", help="write the image with the searched face and its best match")
+    p.add_argument(
+        "--draw", metavar="OUT.png", help="write the image with the searched face and its best match"
+    )
     add_search_context(p)
     p.set_defaults(func=search_faces_by_image)
 
@@ -158,14 +181,3 @@ def register(sub) -> None:
     p.add_argument("collection", metavar="COLLECTION")
     p.add_argument("face_ids", nargs="+", metavar="FACE_ID")
     p.set_defaults(func=delete_faces)
-
-    p = sub.add_parser("users", help="users: faces of one person grouped under a UserId")
-    p.add_argument("action", choices=["create", "delete", "list", "associate", "disassociate", "search", "search-by-image"])
-    p.add_argument("collection", metavar="COLLECTION")
-    p.add_argument("--user-id", metavar="USER")
-    p.add_argument("--face-ids", nargs="+", metavar="FACE_ID", help="for associate and disassociate")
-    p.add_argument("--face-id", metavar="FACE_ID", help="for search by face")
-    p.add_argument("--image", metavar="IMAGE", help="for search-by-image")
-    p.add_argument("--threshold", type=float, metavar="N", help="UserMatchThreshold 0-100")
-    add_search_context(p)
-    p.set_defaults(func=users)

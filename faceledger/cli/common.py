@@ -68,18 +68,32 @@ def split(value: str | None) -> list[str] | None:
 
 
 def add_detector(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--detector", choices=DETECTOR_NAMES, default="hog", help="hog: fast (default); cnn: finds turned faces, slow")
+    p.add_argument(
+        "--detector",
+        choices=DETECTOR_NAMES,
+        default="hog",
+        help="hog: fast (default); cnn: finds turned faces, slow",
+    )
 
 
 def add_quality_filter(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--quality-filter", choices=QUALITY_FILTERS, default=default, help=f"QualityFilter (default {default})")
+    p.add_argument(
+        "--quality-filter",
+        choices=QUALITY_FILTERS,
+        default=default,
+        help=f"QualityFilter (default {default})",
+    )
 
 
 def add_search_context(p: argparse.ArgumentParser) -> None:
     """--purpose, --case-id and --fmr for every command that compares faces."""
-    p.add_argument("--purpose", help="why this search is made (recorded in the ledger; some collections require it)")
+    p.add_argument(
+        "--purpose", help="why this search is made (recorded in the ledger; some collections require it)"
+    )
     p.add_argument("--case-id", help="the case it belongs to (recorded; some collections require it)")
-    p.add_argument("--fmr", type=float, metavar="RATE", help="threshold as a target false match rate, e.g. 1e-5")
+    p.add_argument(
+        "--fmr", type=float, metavar="RATE", help="threshold as a target false match rate, e.g. 1e-5"
+    )
 
 
 POLICY_FLAGS = {  # CollectionPolicy's fields: flag, help
@@ -109,5 +123,9 @@ def add_policy_flags(p: argparse.ArgumentParser) -> None:
 
 
 def policy_from_args(args) -> dict | None:
-    given = {member: getattr(args, attr) for attr, member in CollectionPolicy.NAMES.items() if getattr(args, attr, None) is not None}
+    given = {
+        member: getattr(args, attr)
+        for attr, member in CollectionPolicy.NAMES.items()
+        if getattr(args, attr, None) is not None
+    }
     return given or None

@@ -38,7 +38,16 @@ def draw_box(canvas: np.ndarray, box: dict, colour, label: str | None = None) ->
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, t // 2))
         ty = y0 - 4 if y0 - th - base - 4 > 0 else y1 + th + 4
         cv2.rectangle(canvas, (x0, ty - th - base), (x0 + tw + 4, ty + base), colour, -1)
-        cv2.putText(canvas, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, t // 2), cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            label,
+            (x0 + 2, ty),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            max(1, t // 2),
+            cv2.LINE_AA,
+        )
 
 
 def draw_landmarks(canvas: np.ndarray, marks: list[dict], colour=BLUE) -> None:
@@ -59,7 +68,10 @@ def draw_face_details(rgb: np.ndarray, details: list[dict]) -> np.ndarray:
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 16) -> np.ndarray:
     """Two pictures scaled to one height, next to each other on white."""
     height = min(max(left.shape[0], right.shape[0]), 1200)
-    parts = [cv2.resize(p, (max(1, round(p.shape[1] * height / p.shape[0])), height), interpolation=cv2.INTER_AREA) for p in (left, right)]
+    parts = [
+        cv2.resize(p, (max(1, round(p.shape[1] * height / p.shape[0])), height), interpolation=cv2.INTER_AREA)
+        for p in (left, right)
+    ]
     out = np.full((height, parts[0].shape[1] + gap + parts[1].shape[1], 3), 255, dtype=np.uint8)
     out[:, : parts[0].shape[1]] = parts[0]
     out[:, parts[0].shape[1] + gap :] = parts[1]

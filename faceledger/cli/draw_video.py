@@ -18,7 +18,9 @@ def _label(person: dict) -> tuple[str, tuple]:
     return f"#{person['Person']['Index']}", RED
 
 
-def boxes_by_time(items: list[dict], search: bool) -> tuple[list[int], dict[int, list[tuple[dict, str, tuple]]]]:
+def boxes_by_time(
+    items: list[dict], search: bool
+) -> tuple[list[int], dict[int, list[tuple[dict, str, tuple]]]]:
     by_ts: dict[int, list] = defaultdict(list)
     for item in items:
         if search:
@@ -76,7 +78,9 @@ def timeline(persons: list[dict], duration_ms: int, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 0.5 * max(2, len(rows)) + 1.2))
     for y, idx in enumerate(sorted(rows)):
         ts = [t / 1000 for t in rows[idx]]
-        ax.scatter(ts, [y] * len(ts), s=14, color="tab:green" if not names[idx].startswith("#") else "tab:red")
+        ax.scatter(
+            ts, [y] * len(ts), s=14, color="tab:green" if not names[idx].startswith("#") else "tab:red"
+        )
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([names[i] for i in sorted(rows)])
     ax.set_xlim(0, max(duration_ms / 1000, 0.1))

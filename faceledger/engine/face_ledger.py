@@ -15,7 +15,9 @@ from .users import UserOperations
 from .video import VideoOperations
 
 
-class FaceLedger(UserOperations, FolderOperations, ReviewOperations, RetentionOperations, MediaOperations, VideoOperations):
+class FaceLedger(
+    UserOperations, FolderOperations, ReviewOperations, RetentionOperations, MediaOperations, VideoOperations
+):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""
 

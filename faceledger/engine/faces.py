@@ -7,24 +7,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..accountability import calibration
-from ..vision.similarity import similarities
-from . import quality_filter, records
 from ..errors import InvalidParameterException, ResourceNotReadyException
 from ..vision import appearance
-from ..vision.model_store import ModelsUnavailable
 from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
-from . import validate
+from ..vision.model_store import ModelsUnavailable
+from ..vision.similarity import similarities
+from . import quality_filter, records, validate
 from .accountable import AccountableOperations, Search
-from .policy import CollectionPolicy
 from .base import ImageInput
+from .policy import CollectionPolicy
 
 ATTRIBUTE_VALUES = (
-    "DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES", "EYES_OPEN",
-    "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES",
-)  # fmt: skip
+    "DEFAULT",
+    "ALL",
+    "AGE_RANGE",
+    "BEARD",
+    "EMOTIONS",
+    "EYE_DIRECTION",
+    "EYEGLASSES",
+    "EYES_OPEN",
+    "GENDER",
+    "MOUTH_OPEN",
+    "MUSTACHE",
+    "FACE_OCCLUDED",
+    "SMILE",
+    "SUNGLASSES",
+)
 # Attributes that need the 68-point landmarks.
 _NEEDS_68 = {"ALL", "EYES_OPEN", "MOUTH_OPEN", "EYE_DIRECTION"}
+
 
 @dataclass
 class Probe:
@@ -40,25 +51,45 @@ class Probe:
 class FaceOperations(AccountableOperations):
     """DetectFaces and CompareFaces: operations on pictures alone, no collection involved."""
 
-    def _begin_image_search(self, collection_id, image, quality, threshold, threshold_name: str, most, most_name: str,
-                            most_limit: int) -> tuple[Search, Probe]:  # fmt: skip
+    def _begin_image_search(
+        self,
+        collection_id,
+        image,
+        quality,
+        threshold,
+        threshold_name: str,
+        most,
+        most_name: str,
+        most_limit: int,
+    ) -> tuple[Search, Probe]:
         """A search with the largest face of a picture: the search's preamble, then the probe (the
         policy is checked before the picture is worked on)."""
         level = quality_filter.check_level(quality, "NONE")
         search = self._begin_search(collection_id, threshold, threshold_name, most, most_name, most_limit)
         return search, self._largest_face(image, level)
 
-    def _largest_face(self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None) -> Probe:
+    def _largest_face(
+        self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None
+    ) -> Probe:
         """The largest face that passes the quality filter, embedded; InvalidParameterException if none."""
         img = self._load_image(Image)
-        faces = [f for f in analyze_faces(img.rgb, self._detector(detector)) if not quality_filter.reasons(f, level)]
+        faces = [
+            f
+            for f in analyze_faces(img.rgb, self._detector(detector))
+            if not quality_filter.reasons(f, level)
+        ]
         if not faces:
             passes = "" if level == "NONE" else f" that passes QualityFilter {level}"
             raise InvalidParameterException(f"No face was found in {where}{passes}.")
         embed_faces(img.rgb, faces[:1])
         detail = records.face_detail(faces[0], img.width, img.height)
-        return Probe(box=detail.bounding_box, confidence=detail.confidence, embedding=faces[0].embedding, detail=detail,
-                     sha256=img.sha256)  # fmt: skip
+        return Probe(
+            box=detail.bounding_box,
+            confidence=detail.confidence,
+            embedding=faces[0].embedding,
+            detail=detail,
+            sha256=img.sha256,
+        )
 
     # -- DetectFaces ----------------------------------------------------------------------
 
@@ -72,15 +103,24 @@ class FaceOperations(AccountableOperations):
         """Up to 100 faces, largest first; no face gives an empty list."""
         wanted = check_attributes(Attributes)
         img = self._load_image(Image)
-        faces = analyze_faces(img.rgb, self._detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted)
+        faces = analyze_faces(
+            img.rgb, self._detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted
+        )
         details = [only_wanted(records.face_detail(f, img.width, img.height), wanted) for f in faces]
         missing = appearance.unavailable(wanted)
-        return records.DetectFacesResponse(face_details=details, face_ledger={"UnavailableAttributes": missing} if missing else None)
+        return records.DetectFacesResponse(
+            face_details=details, face_ledger={"UnavailableAttributes": missing} if missing else None
+        )
 
     # -- DetectLiveness (faceledger's own) -------------------------------------------------
 
-    def detect_liveness(self, Image: ImageInput | None = None, LivenessThreshold: float | None = None, *,
-                        detector: str | None = None) -> records.Plain:  # fmt: skip
+    def detect_liveness(
+        self,
+        Image: ImageInput | None = None,
+        LivenessThreshold: float | None = None,
+        *,
+        detector: str | None = None,
+    ) -> records.Plain:
         """Passive liveness of each face of a still image: is it a real, live capture?
 
         Two small models, both must agree: one trained to tell real photos from computer-made or
@@ -94,12 +134,18 @@ class FaceOperations(AccountableOperations):
         scores = liveness_of(img.rgb, faces)
         out = []
         for face, s in zip(faces, scores):
-            out.append({
-                "BoundingBox": records.bounding_box(face, img.width, img.height).to_dict(),
-                "Confidence": face.detection.confidence,
-                "Liveness": {"Live": s.score >= threshold, "Score": s.score, "RealFace": 100.0 * s.real,
-                             "LiveCapture": 100.0 * s.live},
-            })  # fmt: skip
+            out.append(
+                {
+                    "BoundingBox": records.bounding_box(face, img.width, img.height).to_dict(),
+                    "Confidence": face.detection.confidence,
+                    "Liveness": {
+                        "Live": s.score >= threshold,
+                        "Score": s.score,
+                        "RealFace": 100.0 * s.real,
+                        "LiveCapture": 100.0 * s.live,
+                    },
+                }
+            )
         return records.Plain(Faces=out, LivenessThreshold=threshold)
 
     # -- CompareFaces ---------------------------------------------------------------------
@@ -124,18 +170,26 @@ class FaceOperations(AccountableOperations):
         embed_faces(target.rgb, candidates)
 
         response = records.CompareFacesResponse(
-            source_image_face=records.ComparedSourceImageFace(bounding_box=probe.box, confidence=probe.confidence)
+            source_image_face=records.ComparedSourceImageFace(
+                bounding_box=probe.box, confidence=probe.confidence
+            )
         )
         if candidates:
             scores = similarities(probe.embedding, np.stack([c.embedding for c in candidates]))
             for face, score in sorted(zip(candidates, scores), key=lambda fs: -fs[1]):
                 shown = records.compared_face(face, target.width, target.height)
                 if score >= threshold:
-                    response.face_matches.append(records.CompareFacesMatch(similarity=float(score), face=shown))
+                    response.face_matches.append(
+                        records.CompareFacesMatch(similarity=float(score), face=shown)
+                    )
                 else:
                     response.unmatched_faces.append(shown)
         response.face_ledger = self._record_comparison(
-            threshold, len(candidates), [m.similarity for m in response.face_matches], probe.sha256, target.sha256
+            threshold,
+            len(candidates),
+            [m.similarity for m in response.face_matches],
+            probe.sha256,
+            target.sha256,
         )
         return response
 
@@ -167,12 +221,12 @@ def check_attributes(attributes: Sequence[str] | None) -> set[str]:
     if attributes is None:
         return {"DEFAULT"}
     if isinstance(attributes, str) or not all(isinstance(a, str) for a in attributes):
-        raise InvalidParameterException("Attributes must be a list of strings, such as ['DEFAULT'] or ['ALL'].")
+        raise InvalidParameterException(
+            "Attributes must be a list of strings, such as ['DEFAULT'] or ['ALL']."
+        )
     bad = [a for a in attributes if a not in ATTRIBUTE_VALUES]
     if bad:
         raise InvalidParameterException(
             f"Unknown Attributes value(s) {', '.join(map(repr, bad))}: use {', '.join(ATTRIBUTE_VALUES)}."
         )
     return set(attributes) or {"DEFAULT"}
-
-

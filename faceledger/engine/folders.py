@@ -38,9 +38,12 @@ class _Prepare:
     def __call__(self, path: Path) -> dict:
         engine = _vision_only(self.home, self.detector)
         prepared = engine._prepare_index_faces(
-            Image=path, DetectionAttributes=list(self.attributes) if self.attributes else None, MaxFaces=self.max_faces,
-            QualityFilter=self.quality_filter, liveness_threshold=self.liveness_threshold,
-        )  # fmt: skip
+            Image=path,
+            DetectionAttributes=list(self.attributes) if self.attributes else None,
+            MaxFaces=self.max_faces,
+            QualityFilter=self.quality_filter,
+            liveness_threshold=self.liveness_threshold,
+        )
         return {"Prepared": prepared}
 
 
@@ -70,7 +73,9 @@ class FolderOperations(CollectionOperations):
         for path, result in run_over_files(task, paths, workers or default_workers()):
             if "Error" not in result:
                 prepared = result["Prepared"]
-                if policy.keep_images and prepared:  # the collection keeps source images: the file's bytes go too
+                if (
+                    policy.keep_images and prepared
+                ):  # the collection keeps source images: the file's bytes go too
                     data = path.read_bytes()
                     for p in prepared:
                         p.image = data

@@ -21,9 +21,12 @@ class AccessKeys(KeyStore):
         super().__init__(catalog, load_master_key(master_key_path(home)))
 
     def create(
-        self, name: str, operations: list[str] | None = None, collections: list[str] | None = None,
+        self,
+        name: str,
+        operations: list[str] | None = None,
+        collections: list[str] | None = None,
         buckets: list[str] | None = None,
-    ) -> tuple[AccessKey, str]:  # fmt: skip
+    ) -> tuple[AccessKey, str]:
         """A new key and its secret (shown this once), limited to `operations`, `collections` and
         `buckets` (None: all of them)."""
         if not name or len(name) > 128:
@@ -31,11 +34,15 @@ class AccessKeys(KeyStore):
         if operations is not None:
             unknown = [op for op in operations if op not in OPERATIONS]
             if unknown:
-                raise InvalidParameterException(f"Unknown operation(s) {', '.join(unknown)}: use {', '.join(sorted(OPERATIONS))}.")
+                raise InvalidParameterException(
+                    f"Unknown operation(s) {', '.join(unknown)}: use {', '.join(sorted(OPERATIONS))}."
+                )
         if collections is not None:
             collections = [validate.collection_id(c) for c in collections]
         if buckets is not None:
             bad = [b for b in buckets if not BUCKET.fullmatch(b)]
             if bad:
-                raise InvalidParameterException(f"Not a bucket name: {bad[0][:64]!r} (3 to 255 characters, no spaces or commas).")
+                raise InvalidParameterException(
+                    f"Not a bucket name: {bad[0][:64]!r} (3 to 255 characters, no spaces or commas)."
+                )
         return super().create(name, operations, collections, buckets)

@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from ..inputs import images
 from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..inputs import images
 from ..store import catalog as tables
 from . import validate
 from .collections import CollectionOperations
@@ -32,10 +32,13 @@ class MediaOperations(CollectionOperations, VideoOperations):
             face = conn.execute(select(f).where(f.c.collection_id == cid, f.c.face_id == fid)).first()
             if face is None:
                 raise ResourceNotFoundException(f"No face {fid} in the collection {cid!r}.")
-            data = conn.execute(select(im.c.data).where(im.c.collection_id == cid, im.c.image_id == face.image_id)).scalar()
+            data = conn.execute(
+                select(im.c.data).where(im.c.collection_id == cid, im.c.image_id == face.image_id)
+            ).scalar()
         if data is None:
             raise ResourceNotFoundException(
-                f"No image is kept for face {fid}: the collection {cid!r} keeps images only when its policy has KeepImages."
+                f"No image is kept for face {fid}: the collection {cid!r} keeps images only when its policy "
+                "has KeepImages."
             )
         rgb = images.decode_image(bytes(data), self.limits, max_bytes=self.limits.max_file_bytes).rgb
         h, w = rgb.shape[:2]

@@ -48,5 +48,12 @@ OPERATIONS = {**REKOGNITION, **NATIVE}
 
 # Operations that reach across collections unless one is named.
 ACROSS_COLLECTIONS = frozenset(
-    {"ListLedger", "VerifyLedger", "ListReviewCandidates", "ReviewCandidate", "ListIdentifications", "RunRetention"}
+    {
+        "ListLedger",
+        "VerifyLedger",
+        "ListReviewCandidates",
+        "ReviewCandidate",
+        "ListIdentifications",
+        "RunRetention",
+    }
 )

@@ -21,16 +21,22 @@ class CollectionPolicy:
     independent_review: bool = False  # the one who searched may not review the match
 
     NAMES = {
-        "min_threshold": "MinThreshold", "max_fmr": "MaxFalseMatchRate", "require_purpose": "RequirePurpose",
-        "require_case": "RequireCase", "require_review": "RequireReview", "retention_days": "RetentionDays",
-        "keep_images": "KeepImages", "min_liveness": "MinLiveness", "independent_review": "IndependentReview",
-    }  # fmt: skip
+        "min_threshold": "MinThreshold",
+        "max_fmr": "MaxFalseMatchRate",
+        "require_purpose": "RequirePurpose",
+        "require_case": "RequireCase",
+        "require_review": "RequireReview",
+        "retention_days": "RetentionDays",
+        "keep_images": "KeepImages",
+        "min_liveness": "MinLiveness",
+        "independent_review": "IndependentReview",
+    }
 
     def to_dict(self) -> dict:
         return {self.NAMES[k]: v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, given: dict | None, base: "CollectionPolicy | None" = None) -> "CollectionPolicy":
+    def from_dict(cls, given: dict | None, base: CollectionPolicy | None = None) -> CollectionPolicy:
         """A policy from Rekognition-style names; members not given keep `base`'s values."""
         if given is None:
             return base or cls()
@@ -39,7 +45,9 @@ class CollectionPolicy:
         by_name = {v: k for k, v in cls.NAMES.items()}
         unknown = set(given) - set(by_name)
         if unknown:
-            raise InvalidParameterException(f"Unknown policy member(s) {', '.join(sorted(unknown))}: use {', '.join(by_name)}.")
+            raise InvalidParameterException(
+                f"Unknown policy member(s) {', '.join(sorted(unknown))}: use {', '.join(by_name)}."
+            )
         values = asdict(base or cls())
         for name, value in given.items():
             values[by_name[name]] = value
@@ -50,22 +58,28 @@ class CollectionPolicy:
     def check(self) -> None:
         for f in ("min_threshold", "min_liveness"):
             value = getattr(self, f)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
+            ):
                 raise InvalidParameterException(f"{self.NAMES[f]} must be a number from 0 to 100.")
         if self.max_fmr is not None and (
-            isinstance(self.max_fmr, bool) or not isinstance(self.max_fmr, (int, float)) or not 0 < self.max_fmr < 1
+            isinstance(self.max_fmr, bool)
+            or not isinstance(self.max_fmr, (int, float))
+            or not 0 < self.max_fmr < 1
         ):
             raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1.")
         for f in ("require_purpose", "require_case", "require_review", "keep_images", "independent_review"):
             if not isinstance(getattr(self, f), bool):
                 raise InvalidParameterException(f"{self.NAMES[f]} must be true or false.")
         if self.retention_days is not None and (
-            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int) or not 1 <= self.retention_days <= 36500
+            isinstance(self.retention_days, bool)
+            or not isinstance(self.retention_days, int)
+            or not 1 <= self.retention_days <= 36500
         ):
             raise InvalidParameterException("RetentionDays must be a whole number of days from 1 to 36500.")
 
     @classmethod
-    def from_row(cls, row) -> "CollectionPolicy":
+    def from_row(cls, row) -> CollectionPolicy:
         if row is None:
             return cls()
         values = {f.name: getattr(row, f.name) for f in fields(cls)}

@@ -114,9 +114,14 @@ class FaceDetail(Record):
 
 # FaceDetail members by the Attributes value that asks for them (beyond DEFAULT's).
 DETAIL_OF_ATTRIBUTE = {
-    "EYES_OPEN": "eyes_open", "MOUTH_OPEN": "mouth_open", "AGE_RANGE": "age_range", "GENDER": "gender",
-    "EMOTIONS": "emotions", "SMILE": "smile", "EYE_DIRECTION": "eye_direction",
-}  # fmt: skip
+    "EYES_OPEN": "eyes_open",
+    "MOUTH_OPEN": "mouth_open",
+    "AGE_RANGE": "age_range",
+    "GENDER": "gender",
+    "EMOTIONS": "emotions",
+    "SMILE": "smile",
+    "EYE_DIRECTION": "eye_direction",
+}
 
 
 @dataclass
@@ -159,11 +164,15 @@ class CompareFacesResponse(Record):
 def bounding_box(face: FaceAnalysis, width: int, height: int) -> BoundingBox:
     """Ratios of the image size; a face cut by the edge may give values outside 0..1."""
     d = face.detection
-    return BoundingBox(width=d.width / width, height=d.height / height, left=d.left / width, top=d.top / height)
+    return BoundingBox(
+        width=d.width / width, height=d.height / height, left=d.left / width, top=d.top / height
+    )
 
 
 def landmarks(face: FaceAnalysis, width: int, height: int) -> list[Landmark]:
-    return [Landmark(type=k, x=float(p[0]) / width, y=float(p[1]) / height) for k, p in face.landmarks.items()]
+    return [
+        Landmark(type=k, x=float(p[0]) / width, y=float(p[1]) / height) for k, p in face.landmarks.items()
+    ]
 
 
 def _appearance(face: FaceAnalysis) -> dict:
@@ -173,7 +182,9 @@ def _appearance(face: FaceAnalysis) -> dict:
         ag = face.age_gender
         out["age_range"] = AgeRange(low=ag.low, high=ag.high)
         male = ag.male >= 0.5
-        out["gender"] = Gender(value="Male" if male else "Female", confidence=100.0 * (ag.male if male else 1.0 - ag.male))
+        out["gender"] = Gender(
+            value="Male" if male else "Female", confidence=100.0 * (ag.male if male else 1.0 - ag.male)
+        )
     if face.emotions is not None:
         ranked = sorted(face.emotions.items(), key=lambda kv: -kv[1])
         out["emotions"] = [Emotion(type=t, confidence=100.0 * p) for t, p in ranked]
@@ -207,7 +218,11 @@ def face_detail(face: FaceAnalysis, width: int, height: int) -> FaceDetail:
 def compared_face(face: FaceAnalysis, width: int, height: int) -> ComparedFace:
     d = face_detail(face, width, height)
     return ComparedFace(
-        bounding_box=d.bounding_box, confidence=d.confidence, landmarks=d.landmarks, pose=d.pose, quality=d.quality
+        bounding_box=d.bounding_box,
+        confidence=d.confidence,
+        landmarks=d.landmarks,
+        pose=d.pose,
+        quality=d.quality,
     )
 
 
@@ -227,10 +242,12 @@ class Face(Record):
     user_id: str | None = None
 
     @classmethod
-    def from_row(cls, row) -> "Face":
+    def from_row(cls, row) -> Face:
         return cls(
             face_id=row.face_id,
-            bounding_box=BoundingBox(width=row.box_width, height=row.box_height, left=row.box_left, top=row.box_top),
+            bounding_box=BoundingBox(
+                width=row.box_width, height=row.box_height, left=row.box_left, top=row.box_top
+            ),
             image_id=row.image_id,
             external_image_id=row.external_image_id,
             confidence=row.confidence,

@@ -15,7 +15,11 @@ import uuid
 from sqlalchemy import insert, select
 
 from ..accountability.ledger import current_actor
-from ..errors import IdempotentParameterMismatchException, InvalidParameterException, ResourceNotFoundException
+from ..errors import (
+    IdempotentParameterMismatchException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+)
 from ..store import catalog as tables
 from ..store.catalog import now
 from . import records, validate
@@ -40,7 +44,9 @@ def _check_video(video) -> dict:
     if isinstance(video, (str, os.PathLike)):
         return {"Path": str(video)}
     if not isinstance(video, dict) or len(video) != 1 or not ({"S3Object", "Path"} & set(video)):
-        raise InvalidParameterException("Video must be {'S3Object': {'Bucket': ..., 'Name': ...}} (or a local path).")
+        raise InvalidParameterException(
+            "Video must be {'S3Object': {'Bucket': ..., 'Name': ...}} (or a local path)."
+        )
     if "S3Object" in video:
         from ..inputs.objects import check_s3_object
 
@@ -52,11 +58,14 @@ def _check_notification(channel) -> dict | None:
     if channel is None:
         return None
     if not isinstance(channel, dict) or "SNSTopicArn" not in channel:
-        raise InvalidParameterException("NotificationChannel needs SNSTopicArn (and RoleArn, which faceledger ignores).")
+        raise InvalidParameterException(
+            "NotificationChannel needs SNSTopicArn (and RoleArn, which faceledger ignores)."
+        )
     m = SNS_TOPIC.match(str(channel["SNSTopicArn"]))
     if not m or m.group(1) not in webhooks():
         raise InvalidParameterException(
-            f"No webhook is configured for {channel['SNSTopicArn']!r}: set FACELEDGER_WEBHOOKS=\"topic=https://...\" "
+            f"No webhook is configured for {channel['SNSTopicArn']!r}: set "
+            'FACELEDGER_WEBHOOKS="topic=https://..." '
             "and use arn:aws:sns:REGION:123456789012:topic."
         )
     return {"SNSTopicArn": channel["SNSTopicArn"], "Url": webhooks()[m.group(1)]}
@@ -67,7 +76,9 @@ class VideoOperations(AccountableOperations):
 
     # -- starting -----------------------------------------------------------------------------
 
-    def _start_job(self, kind: str, request: dict, token: str | None, run_by: str | None = None) -> records.Plain:
+    def _start_job(
+        self, kind: str, request: dict, token: str | None, run_by: str | None = None
+    ) -> records.Plain:
         actor = current_actor()
         body = json.dumps(request, sort_keys=True)
         j = tables.video_jobs
@@ -82,26 +93,51 @@ class VideoOperations(AccountableOperations):
                     )
             job_id = uuid.uuid4().hex
             claimed = {"claimed_by": run_by, "heartbeat": now(), "attempts": 1} if run_by else {"attempts": 0}
-            conn.execute(insert(j).values(
-                job_id=job_id, kind=kind, status="IN_PROGRESS", request=body, request_token=token,
-                actor=json.dumps(dataclasses.asdict(actor)), created_at=now(), progress=0.0, **claimed,
-            ))  # fmt: skip
-            self.ledger.append(conn, f"Start{kind}", collection_id=request.get("CollectionId"),
-                               threshold=request.get("FaceMatchThreshold"), detail={"JobId": job_id, "Video": request["Video"]})  # fmt: skip
+            conn.execute(
+                insert(j).values(
+                    job_id=job_id,
+                    kind=kind,
+                    status="IN_PROGRESS",
+                    request=body,
+                    request_token=token,
+                    actor=json.dumps(dataclasses.asdict(actor)),
+                    created_at=now(),
+                    progress=0.0,
+                    **claimed,
+                )
+            )
+            self.ledger.append(
+                conn,
+                f"Start{kind}",
+                collection_id=request.get("CollectionId"),
+                threshold=request.get("FaceMatchThreshold"),
+                detail={"JobId": job_id, "Video": request["Video"]},
+            )
         return records.Plain(JobId=job_id)
 
     def _common(self, Video, ClientRequestToken, NotificationChannel, JobTag) -> tuple[dict, str | None]:
         request = {"Video": _check_video(Video)}
         token = validate.request_token(ClientRequestToken)
         if JobTag is not None:
-            request["JobTag"] = validate._match(JOB_TAG, JobTag, "JobTag", "1-1024 characters of a-z, A-Z, 0-9, _ . - : + = /")
+            request["JobTag"] = validate._match(
+                JOB_TAG, JobTag, "JobTag", "1-1024 characters of a-z, A-Z, 0-9, _ . - : + = /"
+            )
         channel = _check_notification(NotificationChannel)
         if channel:
             request["NotificationChannel"] = channel
         return request, token
 
-    def start_face_detection(self, Video, ClientRequestToken=None, NotificationChannel=None, FaceAttributes=None,
-                             JobTag=None, *, sample_rate: float | None = None, run_by: str | None = None) -> records.Plain:  # fmt: skip
+    def start_face_detection(
+        self,
+        Video,
+        ClientRequestToken=None,
+        NotificationChannel=None,
+        FaceAttributes=None,
+        JobTag=None,
+        *,
+        sample_rate: float | None = None,
+        run_by: str | None = None,
+    ) -> records.Plain:
         """`run_by`: a job runner's name, to take the job at once and run it in this process
         (the command line does); None leaves it to the service's runners."""
         request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
@@ -111,12 +147,27 @@ class VideoOperations(AccountableOperations):
         request["SampleRate"] = _rate(sample_rate)
         return self._start_job("FaceDetection", request, token, run_by)
 
-    def start_face_search(self, Video, CollectionId, ClientRequestToken=None, FaceMatchThreshold=None,
-                          NotificationChannel=None, JobTag=None, *, sample_rate: float | None = None,
-                          run_by: str | None = None) -> records.Plain:  # fmt: skip
+    def start_face_search(
+        self,
+        Video,
+        CollectionId,
+        ClientRequestToken=None,
+        FaceMatchThreshold=None,
+        NotificationChannel=None,
+        JobTag=None,
+        *,
+        sample_rate: float | None = None,
+        run_by: str | None = None,
+    ) -> records.Plain:
         request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
-        search = self._begin_search(CollectionId, FaceMatchThreshold, "FaceMatchThreshold", None, "MaxFaces", 100)
-        request.update(CollectionId=search.collection_id, FaceMatchThreshold=search.threshold, SampleRate=_rate(sample_rate))
+        search = self._begin_search(
+            CollectionId, FaceMatchThreshold, "FaceMatchThreshold", None, "MaxFaces", 100
+        )
+        request.update(
+            CollectionId=search.collection_id,
+            FaceMatchThreshold=search.threshold,
+            SampleRate=_rate(sample_rate),
+        )
         return self._start_job("FaceSearch", request, token, run_by)
 
     # -- results ------------------------------------------------------------------------------
@@ -168,7 +219,11 @@ class VideoOperations(AccountableOperations):
     def get_face_search(self, JobId, MaxResults=None, NextToken=None, SortBy=None) -> records.Plain:
         if SortBy not in (None, "INDEX", "TIMESTAMP"):
             raise InvalidParameterException("SortBy must be INDEX or TIMESTAMP.")
-        order = (lambda p: (p["Person"]["Index"], p["Timestamp"])) if SortBy == "INDEX" else (lambda p: (p["Timestamp"], p["Person"]["Index"]))
+        order = (
+            (lambda p: (p["Person"]["Index"], p["Timestamp"]))
+            if SortBy == "INDEX"
+            else (lambda p: (p["Timestamp"], p["Person"]["Index"]))
+        )
         return self._get("FaceSearch", JobId, MaxResults, NextToken, "Persons", order)
 
 

@@ -41,7 +41,8 @@ class VideoJobs:
         self._engine = engine
 
     def row(self, job_id):
-        """A job's catalog row; InvalidParameterException for an ill-formed id, ResourceNotFoundException for none."""
+        """A job's catalog row; InvalidParameterException for an ill-formed id,
+        ResourceNotFoundException for none."""
         if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
             raise InvalidParameterException("JobId is not valid.")
         j = tables.video_jobs
@@ -77,8 +78,12 @@ class VideoJobs:
             if row is None:
                 return None
             if row.attempts >= MAX_ATTEMPTS:
-                message = f"The job was interrupted {row.attempts} times (the service stopped while running it)."
-                conn.execute(update(j).where(j.c.job_id == row.job_id).values(status="FAILED", status_message=message))
+                message = (
+                    f"The job was interrupted {row.attempts} times (the service stopped while running it)."
+                )
+                conn.execute(
+                    update(j).where(j.c.job_id == row.job_id).values(status="FAILED", status_message=message)
+                )
                 return None
             conn.execute(
                 update(j)
@@ -90,7 +95,9 @@ class VideoJobs:
     def beat(self, job_id: str, progress: float) -> None:
         j = tables.video_jobs
         with self._engine.catalog.write() as conn:
-            conn.execute(update(j).where(j.c.job_id == job_id).values(heartbeat=now(), progress=float(progress)))
+            conn.execute(
+                update(j).where(j.c.job_id == job_id).values(heartbeat=now(), progress=float(progress))
+            )
 
     def run(self, job_id: str, *, workers: int = 1, progress=None) -> str:
         """Do the job and store its outcome; returns SUCCEEDED or FAILED."""
@@ -102,14 +109,19 @@ class VideoJobs:
         request = json.loads(row.request)
         actor = Actor(**json.loads(row.actor))
         try:
-            with self._engine._video_file(request["Video"]) as path, acting(
-                actor.name, purpose=actor.purpose, case_id=actor.case_id, max_fmr=actor.max_fmr
+            with (
+                self._engine._video_file(request["Video"]) as path,
+                acting(actor.name, purpose=actor.purpose, case_id=actor.case_id, max_fmr=actor.max_fmr),
             ):
                 if row.kind == "FaceDetection":
                     meta, items = analyze.detect_faces(
-                        path, records.face_detail, rate=request["SampleRate"],
-                        all_attributes=request["FaceAttributes"] == "ALL", workers=workers, progress=progress,
-                    )  # fmt: skip
+                        path,
+                        records.face_detail,
+                        rate=request["SampleRate"],
+                        all_attributes=request["FaceAttributes"] == "ALL",
+                        workers=workers,
+                        progress=progress,
+                    )
                     result = {"VideoMetadata": meta.to_dict(), "Items": items}
                 else:
                     result = self._search(path, request, workers, progress)
@@ -124,11 +136,13 @@ class VideoJobs:
                 update(j)
                 .where(j.c.job_id == job_id)
                 .values(
-                    status=status, status_message=message, heartbeat=now(),
+                    status=status,
+                    status_message=message,
+                    heartbeat=now(),
                     progress=1.0 if status == "SUCCEEDED" else row.progress,
                     result=json.dumps(result) if result is not None else None,
                 )
-            )  # fmt: skip
+            )
         if request.get("NotificationChannel"):
             notify(request["NotificationChannel"]["Url"], job_id, status, f"Start{row.kind}", request)
         return status
@@ -149,15 +163,27 @@ class VideoJobs:
         # A face stays in its track only if it would match the track's face at the default threshold.
         same_person = distance_from_similarity(DEFAULT_SIMILARITY_THRESHOLD)
         meta, persons, matches = analyze.search_faces(
-            path, records.face_detail, matches_of, same_person=same_person, rate=request["SampleRate"],
-            workers=workers, progress=progress,
-        )  # fmt: skip
+            path,
+            records.face_detail,
+            matches_of,
+            same_person=same_person,
+            rate=request["SampleRate"],
+            workers=workers,
+            progress=progress,
+        )
         ledgered = [
-            {"TrackIndex": idx, "FaceId": m["Face"]["FaceId"], "ExternalImageId": m["Face"].get("ExternalImageId"),
-             "Similarity": round(m["Similarity"], 4)}
-            for idx, ms in matches.items() for m in ms
-        ]  # fmt: skip
-        extension = engine._record_search("StartFaceSearch", search, ledgered, searched={"Tracks": len(matches)})
+            {
+                "TrackIndex": idx,
+                "FaceId": m["Face"]["FaceId"],
+                "ExternalImageId": m["Face"].get("ExternalImageId"),
+                "Similarity": round(m["Similarity"], 4),
+            }
+            for idx, ms in matches.items()
+            for m in ms
+        ]
+        extension = engine._record_search(
+            "StartFaceSearch", search, ledgered, searched={"Tracks": len(matches)}
+        )
         extension["Tracks"] = len(matches)
         return {"VideoMetadata": meta.to_dict(), "Items": persons, "FaceLedger": extension}
 
@@ -173,7 +199,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="video-jobs")
 
-    def start(self) -> "JobRunner":
+    def start(self) -> JobRunner:
         self._thread.start()
         return self
 

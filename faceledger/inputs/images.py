@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .limits import ImageLimits
 from ..errors import ImageTooLargeException, InvalidImageFormatException, InvalidParameterException
+from .limits import ImageLimits
 
 # Our own pixel guard runs first with a clear error; Pillow's stays as a backstop.
 Image.MAX_IMAGE_PIXELS = None
@@ -98,9 +98,7 @@ def decode_image(
         raise InvalidParameterException("Image bytes must be bytes.")
     data = bytes(data)
     if len(data) > max_bytes:
-        raise ImageTooLargeException(
-            f"The image is {len(data)} bytes; the limit is {max_bytes} bytes."
-        )
+        raise ImageTooLargeException(f"The image is {len(data)} bytes; the limit is {max_bytes} bytes.")
     fmt = sniff_format(data)
     if fmt == "PNG" and _PNG_IEND not in data:
         # Pillow decodes a PNG cut just before its end chunk without complaint.
@@ -130,7 +128,9 @@ def decode_image(
         raise ImageTooLargeException(f"The image is over the limit of {limits.max_pixels} pixels.") from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError, struct.error):
         # Pillow's own messages name its internals (file objects, offsets): say what is wrong instead.
-        raise InvalidImageFormatException(f"The {fmt} image is damaged or truncated and cannot be decoded.") from None
+        raise InvalidImageFormatException(
+            f"The {fmt} image is damaged or truncated and cannot be decoded."
+        ) from None
     h, w = rgb.shape[:2]
     if min(h, w) < limits.min_side:
         raise InvalidParameterException(
@@ -146,8 +146,13 @@ def decode_image(
 
 
 # libjpeg warnings about metadata, not pixels: seen in real cameras' files, decoded anyway.
-_HARMLESS_JPEG_WARNINGS = ("extraneous bytes before marker", "Adobe color transform", "JFIF", "ICC profile",
-                           "Invalid SOS parameters for sequential JPEG")  # fmt: skip
+_HARMLESS_JPEG_WARNINGS = (
+    "extraneous bytes before marker",
+    "Adobe color transform",
+    "JFIF",
+    "ICC profile",
+    "Invalid SOS parameters for sequential JPEG",
+)
 
 
 def _decode_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
@@ -157,14 +162,17 @@ def _decode_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
 
     plain = im.mode in ("RGB", "L")
     try:
-        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB" if plain else "CMYK", strict=True,
-                                     min_factor=1 if plain else 8)  # fmt: skip
+        rgb = simplejpeg.decode_jpeg(
+            data, colorspace="RGB" if plain else "CMYK", strict=True, min_factor=1 if plain else 8
+        )
     except ValueError as e:
         reason = str(e)
         if plain and any(w in reason for w in _HARMLESS_JPEG_WARNINGS):  # decode as viewers do
             return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False)
         # A marker where data should be, a premature end, a bad Huffman code: pixels are missing.
-        raise InvalidImageFormatException(f"The JPEG image is truncated or damaged: {reason[:120]}.") from None
+        raise InvalidImageFormatException(
+            f"The JPEG image is truncated or damaged: {reason[:120]}."
+        ) from None
     if plain:
         return rgb
     im.load()  # CMYK and YCCK: Pillow knows Adobe's inverted CMYK

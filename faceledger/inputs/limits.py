@@ -22,7 +22,7 @@ class ImageLimits:
     max_pixels: int = 50_000_000
 
     @classmethod
-    def from_env(cls) -> "ImageLimits":
+    def from_env(cls) -> ImageLimits:
         d = cls()
         return cls(
             max_bytes=_env_int("FACELEDGER_MAX_IMAGE_BYTES", d.max_bytes),

@@ -34,7 +34,7 @@ class ObjectStoreConfig:
     secret_access_key: str | None = None
 
     @classmethod
-    def from_env(cls) -> "ObjectStoreConfig":
+    def from_env(cls) -> ObjectStoreConfig:
         env = os.environ
         folders = {}
         for item in (env.get("FACELEDGER_BUCKETS") or "").split(","):
@@ -90,12 +90,16 @@ class ObjectStore:
         with self._s3_errors(bucket, name):
             head = self.client().head_object(**_s3_key(bucket, name, version))
             _check_size(int(head.get("ContentLength") or 0), max_bytes)
-            self.client().download_file(bucket, name, str(dest), ExtraArgs={"VersionId": version} if version else None)
+            self.client().download_file(
+                bucket, name, str(dest), ExtraArgs={"VersionId": version} if version else None
+            )
         return dest, True
 
     def _folder_file(self, bucket: str, name: str, version: str | None, max_bytes: int) -> Path:
         if version is not None:
-            raise InvalidS3ObjectException(f"The bucket {bucket!r} is a local folder: its objects have no versions.")
+            raise InvalidS3ObjectException(
+                f"The bucket {bucket!r} is a local folder: its objects have no versions."
+            )
         root = self.config.folders[bucket].resolve()
         try:
             path = (root / name).resolve()
@@ -134,7 +138,9 @@ class ObjectStore:
             yield
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
-            raise InvalidS3ObjectException(f"{UNREADABLE} ({code or 'error'} for s3://{bucket[:255]}/{name[:1024]})") from None
+            raise InvalidS3ObjectException(
+                f"{UNREADABLE} ({code or 'error'} for s3://{bucket[:255]}/{name[:1024]})"
+            ) from None
         except BotoCoreError as e:  # no credentials, no connection, a timeout: the operator's log says which
             log.warning("reading s3://%s/%s: %s: %s", bucket[:255], name[:1024], type(e).__name__, e)
             raise InvalidS3ObjectException(UNREADABLE) from None

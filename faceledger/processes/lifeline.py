@@ -47,7 +47,12 @@ def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL, grace:
 def _set_pdeathsig(sig: int) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        args = (ctypes.c_ulong(sig), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))  # the kernel reads longs
+        args = (
+            ctypes.c_ulong(sig),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )  # the kernel reads longs
         return libc.prctl(PR_SET_PDEATHSIG, *args) == 0
     except (OSError, AttributeError):  # no libc prctl: the watcher alone
         return False

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import FaceLedgerError
 from .lifeline import die_with_parent
 
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -40,15 +41,20 @@ def guarded(task: Callable[[Path], dict], path: Path) -> dict:
         return {"Error": {"Code": "InternalServerError", "Message": f"{type(e).__name__}: {e}"}}
 
 
-def run_over_files(task: Callable[[Path], dict], paths: list[Path], workers: int) -> Iterator[tuple[Path, dict]]:
+def run_over_files(
+    task: Callable[[Path], dict], paths: list[Path], workers: int
+) -> Iterator[tuple[Path, dict]]:
     """(path, result) pairs in input order. `task` must be picklable (a module-level callable)."""
     if workers <= 1 or len(paths) <= 1:
         for p in paths:
             yield p, guarded(task, p)
         return
-    # Each platform's default before Python 3.14, whose forkserver would be the workers' parent (lifeline needs us)
+    # Each platform's default before Python 3.14, whose forkserver would be the workers' parent
+    # (lifeline needs us)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=context, initializer=_init, initargs=(task,)) as pool:
+    with ProcessPoolExecutor(
+        min(workers, len(paths)), mp_context=context, initializer=_init, initargs=(task,)
+    ) as pool:
         yield from zip(paths, pool.map(_run_one, paths, chunksize=1))
 
 
@@ -59,9 +65,13 @@ def with_progress(items: Iterable[tuple[Path, dict]], total: int, label: str) ->
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, disable=not console.is_terminal,
-    ) as progress:  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
         bar = progress.add_task(label, total=total)
         for item in items:
             yield item

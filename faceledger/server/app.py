@@ -13,7 +13,6 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import __version__
 
@@ -35,7 +34,7 @@ class Settings:
     video_jobs: bool = True  # run stored-video jobs in this process
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         rate = env.get("FACELEDGER_RATE_LIMIT")
         return cls(
@@ -66,7 +65,10 @@ class Service:
         # Each worker process keeps its own buckets: its share of the service's rate.
         rate = settings.rate_limit / max(1, settings.workers) if settings.rate_limit else None
         self.auth = Authenticator(
-            self.engine.keys, region=settings.region, allow_anonymous=settings.allow_anonymous, rate_limit=rate,
+            self.engine.keys,
+            region=settings.region,
+            allow_anonymous=settings.allow_anonymous,
+            rate_limit=rate,
             sessions=SessionTokens.for_home(self.engine.home),
         )
 
@@ -179,7 +181,9 @@ def create_app(settings: Settings | None = None):
             await run_in_threadpool(_catalog_ping, service)
         except Exception as e:  # the catalog is unreachable: not ready (details go to the log only)
             log.error(json.dumps({"event": "health", "error": f"{type(e).__name__}: {e}"}))
-            return JSONResponse({"Status": "unavailable", "Reason": "the catalog does not answer"}, status_code=503)
+            return JSONResponse(
+                {"Status": "unavailable", "Reason": "the catalog does not answer"}, status_code=503
+            )
         return {"Status": "ok", "Version": __version__}
 
     app.include_router(rest.router)
@@ -205,7 +209,15 @@ async def retention_loop(service: Service) -> None:
         try:
             done = await run_in_threadpool(sweep)
             if done["FacesDeleted"]:
-                log.info(json.dumps({"event": "retention", "deleted": done["FacesDeleted"], "collections": done["Collections"]}))
+                log.info(
+                    json.dumps(
+                        {
+                            "event": "retention",
+                            "deleted": done["FacesDeleted"],
+                            "collections": done["Collections"],
+                        }
+                    )
+                )
         except Exception:  # a failed sweep is logged and tried again later, never fatal
             log.exception("retention sweep failed")
         await asyncio.sleep(service.settings.retention_interval)
@@ -223,7 +235,9 @@ def app_from_env():
     from .serve import GRACEFUL_SHUTDOWN, SUPERVISOR_PID
 
     supervisor = os.environ.pop(SUPERVISOR_PID, None)  # popped: this worker's own children have other parents
-    if supervisor:  # SIGTERM: stop accepting at once (freeing the port), answer the requests in flight, then exit
+    if (
+        supervisor
+    ):  # SIGTERM: stop accepting at once (freeing the port), answer the requests in flight, then exit
         import signal
 
         from ..processes.lifeline import die_with_parent

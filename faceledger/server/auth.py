@@ -9,10 +9,18 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import AccessDeniedException, ExpiredTokenException, InvalidSignatureException, MissingAuthenticationTokenException, ProvisionedThroughputExceededException, UnrecognizedClientException
-from . import sigv4
+from ..errors import (
+    AccessDeniedException,
+    ExpiredTokenException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    ProvisionedThroughputExceededException,
+    UnrecognizedClientException,
+)
 from ..store.keys import AccessKey, KeyStore  # KeyStore for typing: the engine's keys (engine.keys) are one
-from .sessions import PREFIX as SESSION_PREFIX, SessionTokens
+from . import sigv4
+from .sessions import PREFIX as SESSION_PREFIX
+from .sessions import SessionTokens
 
 SERVICE = "rekognition"
 
@@ -36,7 +44,9 @@ class Principal:
         if self.key.operations is not None and operation not in self.key.operations:
             raise AccessDeniedException(f"The access key {self.name} may not call {operation}.")
         if collection_id is not None and not self.may_use_collection(collection_id):
-            raise AccessDeniedException(f"The access key {self.name} may not use the collection {collection_id!r}.")
+            raise AccessDeniedException(
+                f"The access key {self.name} may not use the collection {collection_id!r}."
+            )
 
     def authorize_buckets(self, buckets) -> None:
         """The key may read S3Objects from each of `buckets` (a key without the limit reads any)."""
@@ -44,7 +54,9 @@ class Principal:
             return
         for bucket in buckets:
             if bucket not in self.key.buckets:
-                raise AccessDeniedException(f"The access key {self.name} may not read from the bucket {str(bucket)[:255]!r}.")
+                raise AccessDeniedException(
+                    f"The access key {self.name} may not read from the bucket {str(bucket)[:255]!r}."
+                )
 
 
 class RateLimiter:
@@ -82,7 +94,7 @@ class Authenticator:
         region: str | None = None,
         allow_anonymous: bool = False,
         rate_limit: float | None = None,
-        clock=lambda: dt.datetime.now(dt.timezone.utc),
+        clock=lambda: dt.datetime.now(dt.UTC),
         sessions: SessionTokens | None = None,
     ):
         """`region`: the only region a signature may be scoped to (None: any, since the region
@@ -110,7 +122,9 @@ class Authenticator:
         date and scope, and that the key exists and is active. Returns the claim with the key and
         its secret (for sigv4_verify), or the anonymous Principal when anonymous access is on."""
         if "authorization" not in headers:
-            return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
+            return self._anonymous_or_raise(
+                MissingAuthenticationTokenException("Missing Authentication Token")
+            )
         if "x-amz-security-token" in headers:
             # Temporary credentials (STS) do not exist here: refuse them as AWS refuses a bad one.
             raise UnrecognizedClientException("The security token included in the request is invalid.")
@@ -119,12 +133,16 @@ class Authenticator:
         key, secret = self._active(claim.access_key_id)
         return claim, key, secret
 
-    def sigv4_verify(self, claimed, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Principal:
+    def sigv4_verify(
+        self, claimed, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Principal:
         """The signature over the whole request, once its body is in."""
         if isinstance(claimed, Principal):
             return claimed
         claim, key, secret = claimed
-        sigv4.verify(claim, secret, sigv4.canonical_request(method, path, query, headers, claim.signed_headers, body))
+        sigv4.verify(
+            claim, secret, sigv4.canonical_request(method, path, query, headers, claim.signed_headers, body)
+        )
         self.limiter.take(key.access_key_id)
         return Principal(key)
 
@@ -136,7 +154,9 @@ class Authenticator:
         """`Authorization: Bearer ACCESS_KEY_ID:SECRET` for the native API."""
         value = headers.get("authorization", "")
         if not value:
-            return self._anonymous_or_raise(MissingAuthenticationTokenException("Missing Authentication Token"))
+            return self._anonymous_or_raise(
+                MissingAuthenticationTokenException("Missing Authentication Token")
+            )
         scheme, _, token = value.partition(" ")
         token = token.strip()
         if scheme.lower() == "bearer" and self.sessions is not None and token.startswith(SESSION_PREFIX):

@@ -32,7 +32,9 @@ def check_declared_length(request: Request, limit: int = MAX_BODY_BYTES) -> int 
     if declared is None or not declared.isdigit():
         return None
     if int(declared) > limit:
-        raise ImageTooLargeException(f"The request body is {int(declared)} bytes; at most {limit} are accepted.")
+        raise ImageTooLargeException(
+            f"The request body is {int(declared)} bytes; at most {limit} are accepted."
+        )
     return int(declared)
 
 
@@ -41,7 +43,7 @@ async def within_time(work, what: str = "The request body"):
     seconds = body_seconds()
     try:
         return await asyncio.wait_for(work, seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RequestTimeoutException(f"{what} did not arrive within {seconds:g} seconds.") from None
 
 
@@ -64,11 +66,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 async def read_form(request: Request):
     """A multipart or urlencoded form under the same limits; its errors in Rekognition's terms."""
-    if check_declared_length(request) is None:  # a chunked upload could not be held to the limit before it is spooled
+    if (
+        check_declared_length(request) is None
+    ):  # a chunked upload could not be held to the limit before it is spooled
         raise SerializationException("Uploads need a Content-Length header.")
     try:
         return await within_time(
-            request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_PART_BYTES)
+            request.form(
+                max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_PART_BYTES
+            )
         )
     except HTTPException as e:  # the multipart parser's: no boundary, too many fields, a part too large
         raise SerializationException(f"The form cannot be read: {str(e.detail)[:200]}") from None
@@ -81,7 +87,9 @@ def parse_json(text: bytes | str, where: str = "The request body"):
     except RecursionError:
         raise SerializationException(f"{where} nests too deeply.") from None
     except json.JSONDecodeError as e:
-        raise SerializationException(f"{where} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}.") from None
+        raise SerializationException(
+            f"{where} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}."
+        ) from None
     except UnicodeDecodeError:
         raise SerializationException(f"{where} is not UTF-8 text.") from None
     except ValueError:  # a number of thousands of digits, which Python refuses to convert
@@ -93,8 +101,12 @@ def parse_json(text: bytes | str, where: str = "The request body"):
 def _check_depth(value, where: str) -> None:
     level = [value]
     for _ in range(MAX_JSON_DEPTH):
-        level = [v for item in level if isinstance(item, (list, dict))
-                 for v in (item.values() if isinstance(item, dict) else item)]  # fmt: skip
+        level = [
+            v
+            for item in level
+            if isinstance(item, (list, dict))
+            for v in (item.values() if isinstance(item, dict) else item)
+        ]
         if not level:
             return
     if any(isinstance(item, (list, dict)) for item in level):

@@ -43,11 +43,16 @@ def request_context(headers: dict[str, str], given: dict | None = None) -> dict:
         except (TypeError, ValueError):
             fmr = -1.0
         if not 0.0 < fmr < 1.0:
-            raise InvalidParameterException("MaxFalseMatchRate must be a number between 0 and 1, such as 1e-5.")
+            raise InvalidParameterException(
+                "MaxFalseMatchRate must be a number between 0 and 1, such as 1e-5."
+            )
         out["MaxFalseMatchRate"] = fmr
     return out
 
-async def run(service, principal: Principal, operation: str, params: dict, context: dict | None = None) -> tuple[dict, str]:
+
+async def run(
+    service, principal: Principal, operation: str, params: dict, context: dict | None = None
+) -> tuple[dict, str]:
     """`call` on a worker thread once one of the service's engine slots is free, and a
     Server-Timing value (ms queued, ms in the engine). The slots queue requests first come,
     first served: the models hold Python's global lock, so more threads computing at once would
@@ -74,8 +79,11 @@ S3_MEMBERS = ("Image", "SourceImage", "TargetImage", "Video")
 
 
 def s3_buckets(params: dict) -> list:
-    return [params[m]["S3Object"].get("Bucket") for m in S3_MEMBERS
-            if isinstance(params.get(m), dict) and isinstance(params[m].get("S3Object"), dict)]  # fmt: skip
+    return [
+        params[m]["S3Object"].get("Bucket")
+        for m in S3_MEMBERS
+        if isinstance(params.get(m), dict) and isinstance(params[m].get("S3Object"), dict)
+    ]
 
 
 def authorize(engine, principal: Principal, operation: str, params: dict) -> None:
@@ -86,7 +94,8 @@ def authorize(engine, principal: Principal, operation: str, params: dict) -> Non
     limited = principal.key is not None and principal.key.collections is not None
     if operation in ACROSS_COLLECTIONS and collection is None and limited:
         raise AccessDeniedException(
-            f"The access key {principal.name} is limited to some collections: {operation} must name one (CollectionId)."
+            f"The access key {principal.name} is limited to some collections: {operation} must name one "
+            "(CollectionId)."
         )
     principal.authorize_buckets(s3_buckets(params))
     if "JobId" in params:
@@ -99,8 +108,16 @@ def call(engine, principal: Principal, operation: str, params: dict, context: di
     and the collection's policy."""
     authorize(engine, principal, operation, params)
     context = context or {}
-    with acting(principal.name, purpose=context.get("Purpose"), case_id=context.get("CaseId"),
-                max_fmr=context.get("MaxFalseMatchRate")):  # fmt: skip
-        if operation == "ListCollections" and principal.key is not None and principal.key.collections is not None:
+    with acting(
+        principal.name,
+        purpose=context.get("Purpose"),
+        case_id=context.get("CaseId"),
+        max_fmr=context.get("MaxFalseMatchRate"),
+    ):
+        if (
+            operation == "ListCollections"
+            and principal.key is not None
+            and principal.key.collections is not None
+        ):
             params = {**params, "only": principal.key.collections}  # filtered in the query, tokens too
         return getattr(engine, OPERATIONS[operation])(**params).to_dict()

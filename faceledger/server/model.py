@@ -41,7 +41,8 @@ def _fail(where: str, value, constraint: str):
     if isinstance(shown, str) and len(shown) > 100:  # a hostile value is not echoed whole
         shown = shown[:100] + "..."
     raise InvalidParameterException(
-        f"1 validation error detected: Value '{shown}' at '{where}' failed to satisfy constraint: {constraint}"
+        f"1 validation error detected: Value '{shown}' at '{where}' failed to satisfy constraint: "
+        f"{constraint}"
     )
 
 

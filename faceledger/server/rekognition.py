@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..engine.operations import REKOGNITION
 from ..errors import InvalidParameterException, SerializationException, UnknownOperationException
 from . import model
 from .bodies import parse_json, read_body
-from ..engine.operations import REKOGNITION
 from .dispatch import request_context, run
 from .responses import REKOGNITION_CONTENT_TYPE, rekognition_error
 
@@ -54,7 +54,9 @@ def header_members(operation: str, headers: dict[str, str]) -> dict:
     try:
         return {"liveness_threshold": float(value)}
     except ValueError:
-        raise InvalidParameterException("X-FaceLedger-Liveness-Threshold must be a number from 0 to 100.") from None
+        raise InvalidParameterException(
+            "X-FaceLedger-Liveness-Threshold must be a number from 0 to 100."
+        ) from None
 
 
 async def handle(request: Request) -> Response:
@@ -67,7 +69,13 @@ async def handle(request: Request) -> Response:
         body = await read_body(request)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         principal = await run_in_threadpool(
-            app.auth.sigv4_verify, claimed, "POST", raw_path.decode("latin-1"), request.url.query, headers, body
+            app.auth.sigv4_verify,
+            claimed,
+            "POST",
+            raw_path.decode("latin-1"),
+            request.url.query,
+            headers,
+            body,
         )
         request.state.access_key = principal.name
         operation = _operation(headers.get("x-amz-target"))

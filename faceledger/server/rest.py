@@ -5,8 +5,8 @@ Request and response schemas in the OpenAPI document are made from botocore's se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from ..errors import FaceLedgerError, InvalidParameterException, ResourceNotFoundException, SerializationException, UnknownOperationException
+from ..errors import (
+    FaceLedgerError,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    SerializationException,
+    UnknownOperationException,
+)
 from . import model
 from .auth import Principal
 from .bodies import parse_json, read_form, read_json_object
@@ -43,59 +49,167 @@ def _one_face(params: dict) -> dict:
 C = "/collections/{CollectionId}"
 ROUTES = [
     Route("POST", "/detect-faces", "DetectFaces", "Detect faces in an image", {"Image": "Image"}),
-    Route("POST", "/compare-faces", "CompareFaces", "Compare the largest face of one image with the faces of another",
-          {"SourceImage": "SourceImage", "TargetImage": "TargetImage"}),
-    Route("POST", "/liveness", "DetectLiveness", "Passive liveness of each face of a still image (faceledger's own)",
-          {"Image": "Image"}, native=("Image", "LivenessThreshold")),
+    Route(
+        "POST",
+        "/compare-faces",
+        "CompareFaces",
+        "Compare the largest face of one image with the faces of another",
+        {"SourceImage": "SourceImage", "TargetImage": "TargetImage"},
+    ),
+    Route(
+        "POST",
+        "/liveness",
+        "DetectLiveness",
+        "Passive liveness of each face of a still image (faceledger's own)",
+        {"Image": "Image"},
+        native=("Image", "LivenessThreshold"),
+    ),
     Route("GET", "/collections", "ListCollections", "List collections"),
-    Route("POST", "/collections", "CreateCollection", "Create a collection, optionally with a policy",
-          extras={"Policy": "policy"}),
+    Route(
+        "POST",
+        "/collections",
+        "CreateCollection",
+        "Create a collection, optionally with a policy",
+        extras={"Policy": "policy"},
+    ),
     Route("GET", C, "DescribeCollection", "Describe a collection"),
     Route("DELETE", C, "DeleteCollection", "Delete a collection and all its faces"),
-    Route("POST", f"{C}/faces", "IndexFaces", "Index the faces of an image", {"Image": "Image"},
-          extras={"LivenessThreshold": "liveness_threshold"}),
+    Route(
+        "POST",
+        f"{C}/faces",
+        "IndexFaces",
+        "Index the faces of an image",
+        {"Image": "Image"},
+        extras={"LivenessThreshold": "liveness_threshold"},
+    ),
     Route("GET", f"{C}/faces", "ListFaces", "List faces"),
     Route("POST", f"{C}/faces/delete", "DeleteFaces", "Delete faces"),
     Route("DELETE", f"{C}/faces/{{FaceId}}", "DeleteFaces", "Delete one face", adapt=_one_face),
-    Route("POST", f"{C}/search", "SearchFacesByImage", "Search with the largest face of an image", {"Image": "Image"}),
+    Route(
+        "POST",
+        f"{C}/search",
+        "SearchFacesByImage",
+        "Search with the largest face of an image",
+        {"Image": "Image"},
+    ),
     Route("GET", f"{C}/faces/{{FaceId}}/search", "SearchFaces", "Search with a stored face"),
     Route("GET", f"{C}/users", "ListUsers", "List users"),
     Route("POST", f"{C}/users", "CreateUser", "Create a user"),
     Route("DELETE", f"{C}/users/{{UserId}}", "DeleteUser", "Delete a user (its faces stay)"),
     Route("POST", f"{C}/users/{{UserId}}/faces", "AssociateFaces", "Associate faces with a user"),
-    Route("POST", f"{C}/users/{{UserId}}/faces/disassociate", "DisassociateFaces", "Disassociate faces from a user"),
+    Route(
+        "POST",
+        f"{C}/users/{{UserId}}/faces/disassociate",
+        "DisassociateFaces",
+        "Disassociate faces from a user",
+    ),
     Route("GET", f"{C}/users/{{UserId}}/search", "SearchUsers", "Search users with a user's faces"),
     Route("GET", f"{C}/faces/{{FaceId}}/search-users", "SearchUsers", "Search users with a stored face"),
-    Route("POST", f"{C}/users/search", "SearchUsersByImage", "Search users with the largest face of an image",
-          {"Image": "Image"}),
-    Route("POST", "/videos/face-detection", "StartFaceDetection", "Start finding the faces of a stored video",
-          extras={"SampleRate": "sample_rate"}),
-    Route("GET", "/videos/face-detection/{JobId}", "GetFaceDetection", "A face detection job's status and faces"),
-    Route("POST", "/videos/face-search", "StartFaceSearch", "Start searching a collection for the people of a stored video",
-          extras={"SampleRate": "sample_rate"}),
+    Route(
+        "POST",
+        f"{C}/users/search",
+        "SearchUsersByImage",
+        "Search users with the largest face of an image",
+        {"Image": "Image"},
+    ),
+    Route(
+        "POST",
+        "/videos/face-detection",
+        "StartFaceDetection",
+        "Start finding the faces of a stored video",
+        extras={"SampleRate": "sample_rate"},
+    ),
+    Route(
+        "GET", "/videos/face-detection/{JobId}", "GetFaceDetection", "A face detection job's status and faces"
+    ),
+    Route(
+        "POST",
+        "/videos/face-search",
+        "StartFaceSearch",
+        "Start searching a collection for the people of a stored video",
+        extras={"SampleRate": "sample_rate"},
+    ),
     Route("GET", "/videos/face-search/{JobId}", "GetFaceSearch", "A face search job's status and persons"),
     # faceledger's own
     Route("GET", f"{C}/policy", "GetCollectionPolicy", "A collection's policy", native=()),
-    Route("PUT", f"{C}/policy", "PutCollectionPolicy", "Change a collection's policy (members not given stay)",
-          native=("Policy",)),
-    Route("GET", "/ledger", "ListLedger", "Ledger entries, filtered",
-          native=("CollectionId", "CaseId", "Actor", "Operation", "Since", "Until", "MaxResults", "NextToken")),
-    Route("GET", "/ledger/verify", "VerifyLedger", "Verify the ledger's hash chain", native=("HeadSeq", "HeadHash")),
-    Route("GET", "/review", "ListReviewCandidates", "Review candidates (Status PENDING, CONFIRMED, REJECTED or ALL)",
-          native=("CollectionId", "Status", "MaxResults", "NextToken")),
-    Route("GET", f"{C}/review", "ListReviewCandidates", "A collection's review candidates",
-          native=("Status", "MaxResults", "NextToken")),
-    Route("POST", "/review/{CandidateId}", "ReviewCandidate", "Confirm or reject a candidate", native=("Decision", "Note")),
-    Route("POST", f"{C}/review/{{CandidateId}}", "ReviewCandidate", "Confirm or reject a candidate of this collection",
-          native=("Decision", "Note")),
-    Route("GET", "/identifications", "ListIdentifications", "Matches two reviewers confirmed",
-          native=("CollectionId", "MaxResults", "NextToken")),
-    Route("GET", f"{C}/identifications", "ListIdentifications", "This collection's confirmed matches",
-          native=("MaxResults", "NextToken")),
-    Route("POST", f"{C}/erase", "Erase", "Erase everything about an ExternalImageId or a UserId",
-          native=("ExternalImageId", "UserId")),
-    Route("POST", "/retention/run", "RunRetention", "Delete the faces older than their collection's retention", native=()),
-]  # fmt: skip
+    Route(
+        "PUT",
+        f"{C}/policy",
+        "PutCollectionPolicy",
+        "Change a collection's policy (members not given stay)",
+        native=("Policy",),
+    ),
+    Route(
+        "GET",
+        "/ledger",
+        "ListLedger",
+        "Ledger entries, filtered",
+        native=("CollectionId", "CaseId", "Actor", "Operation", "Since", "Until", "MaxResults", "NextToken"),
+    ),
+    Route(
+        "GET",
+        "/ledger/verify",
+        "VerifyLedger",
+        "Verify the ledger's hash chain",
+        native=("HeadSeq", "HeadHash"),
+    ),
+    Route(
+        "GET",
+        "/review",
+        "ListReviewCandidates",
+        "Review candidates (Status PENDING, CONFIRMED, REJECTED or ALL)",
+        native=("CollectionId", "Status", "MaxResults", "NextToken"),
+    ),
+    Route(
+        "GET",
+        f"{C}/review",
+        "ListReviewCandidates",
+        "A collection's review candidates",
+        native=("Status", "MaxResults", "NextToken"),
+    ),
+    Route(
+        "POST",
+        "/review/{CandidateId}",
+        "ReviewCandidate",
+        "Confirm or reject a candidate",
+        native=("Decision", "Note"),
+    ),
+    Route(
+        "POST",
+        f"{C}/review/{{CandidateId}}",
+        "ReviewCandidate",
+        "Confirm or reject a candidate of this collection",
+        native=("Decision", "Note"),
+    ),
+    Route(
+        "GET",
+        "/identifications",
+        "ListIdentifications",
+        "Matches two reviewers confirmed",
+        native=("CollectionId", "MaxResults", "NextToken"),
+    ),
+    Route(
+        "GET",
+        f"{C}/identifications",
+        "ListIdentifications",
+        "This collection's confirmed matches",
+        native=("MaxResults", "NextToken"),
+    ),
+    Route(
+        "POST",
+        f"{C}/erase",
+        "Erase",
+        "Erase everything about an ExternalImageId or a UserId",
+        native=("ExternalImageId", "UserId"),
+    ),
+    Route(
+        "POST",
+        "/retention/run",
+        "RunRetention",
+        "Delete the faces older than their collection's retention",
+        native=(),
+    ),
+]
 
 NATIVE_INTEGERS = {"MaxResults", "HeadSeq", "CandidateId"}
 # Members of faceledger's own that are numbers, and faceledger's members of Rekognition's operations.
@@ -179,8 +293,10 @@ def _endpoint(route: Route):
             allowed = set(route.native) | set(_path_names(route.path))
             unknown = set(params) - allowed
             if unknown:
-                raise InvalidParameterException(f"Unknown member(s) {', '.join(sorted(unknown))}: {route.operation} takes "
-                                                f"{', '.join(sorted(allowed)) or 'none'}.")  # fmt: skip
+                raise InvalidParameterException(
+                    f"Unknown member(s) {', '.join(sorted(unknown))}: {route.operation} takes "
+                    f"{', '.join(sorted(allowed)) or 'none'}."
+                )
             if params.get("Status") == "ALL":
                 params["Status"] = None
             if "Image" in params:  # checked as Rekognition's Image: bytes or an S3Object, never a path
@@ -188,7 +304,9 @@ def _endpoint(route: Route):
             checked = params
         else:
             checked = model.parse_request(route.operation, params)
-        result, timing = await run(request.app.state.faceledger, who, route.operation, {**checked, **extras}, context)
+        result, timing = await run(
+            request.app.state.faceledger, who, route.operation, {**checked, **extras}, context
+        )
         return JSONResponse(result, headers={"Server-Timing": timing})
 
     endpoint.__name__ = f"{route.operation}_{route.method.lower()}"
@@ -200,7 +318,11 @@ def _endpoint(route: Route):
 
 def shape_schema(shape, depth: int = 0) -> dict:
     kind = shape.type_name
-    doc = {"description": shape.documentation[:300]} if getattr(shape, "documentation", "") and depth == 0 else {}
+    doc = (
+        {"description": shape.documentation[:300]}
+        if getattr(shape, "documentation", "") and depth == 0
+        else {}
+    )
     if depth > 12:
         return {}
     if kind == "structure":
@@ -237,6 +359,7 @@ def native_openapi(route: Route) -> dict:
     path = _path_names(route.path)
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in path]
     members = [n for n in route.native if n not in path]
+
     def schema(n: str) -> dict:
         if n in ("Policy", "Image"):
             return {"type": "object"}
@@ -246,9 +369,14 @@ def native_openapi(route: Route) -> dict:
     if route.method == "GET":
         params += [{"name": n, "in": "query", "required": False, "schema": schema(n)} for n in members]
     elif members:
-        content = {"application/json": {"schema": {"type": "object", "properties": {n: schema(n) for n in members}}}}
+        content = {
+            "application/json": {"schema": {"type": "object", "properties": {n: schema(n) for n in members}}}
+        }
         if route.files:
-            form = {n: ({"type": "string", "format": "binary"} if n in route.files else schema(n)) for n in members}
+            form = {
+                n: ({"type": "string", "format": "binary"} if n in route.files else schema(n))
+                for n in members
+            }
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
         extra["requestBody"] = {"content": content}
     return extra
@@ -259,7 +387,13 @@ def _tag(route: Route) -> str:
         return "collections" if route.path.startswith("/collections") else "images"
     if route.native is not None:
         return "accountability"
-    return "collections" if route.path.startswith("/collections") else "video" if route.path.startswith("/videos") else "images"
+    return (
+        "collections"
+        if route.path.startswith("/collections")
+        else "video"
+        if route.path.startswith("/videos")
+        else "images"
+    )
 
 
 def openapi_extra(route: Route) -> dict:
@@ -272,7 +406,8 @@ def openapi_extra(route: Route) -> dict:
     members = {n: m for n, m in op.input_shape.members.items() if n not in in_path}
     extra: dict = {
         "parameters": [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in _path_names(route.path)
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _path_names(route.path)
         ],
         "responses": {
             "200": {
@@ -281,14 +416,25 @@ def openapi_extra(route: Route) -> dict:
             },
             "default": {
                 "description": "An error: Code is the Rekognition error type",
-                "content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "Code": {"type": "string"}, "Message": {"type": "string"}}}}},
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}},
+                        }
+                    }
+                },
             },
         },
-    }  # fmt: skip
+    }
     if route.method == "GET":
         extra["parameters"] += [
-            {"name": n, "in": "query", "required": n in op.input_shape.required_members, "schema": shape_schema(m, 1)}
+            {
+                "name": n,
+                "in": "query",
+                "required": n in op.input_shape.required_members,
+                "schema": shape_schema(m, 1),
+            }
             for n, m in members.items()
         ]
     elif members:
@@ -298,7 +444,10 @@ def openapi_extra(route: Route) -> dict:
             json_schema["required"] = required
         content = {"application/json": {"schema": json_schema}}
         if route.files:
-            form = {n: ({"type": "string", "format": "binary"} if n in route.files else {"type": "string"}) for n in members}
+            form = {
+                n: ({"type": "string", "format": "binary"} if n in route.files else {"type": "string"})
+                for n in members
+            }
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
         extra["requestBody"] = {"required": bool(required), "content": content}
     return extra
@@ -311,8 +460,11 @@ for _route in ROUTES:
         _endpoint(_route),
         methods=[_route.method],
         summary=_route.summary,
-        description=(f"faceledger's `{_route.operation}`." if _route.native is not None
-                     else f"Rekognition's `{_route.operation}`: the same members and the same response."),
+        description=(
+            f"faceledger's `{_route.operation}`."
+            if _route.native is not None
+            else f"Rekognition's `{_route.operation}`: the same members and the same response."
+        ),
         tags=[_tag(_route)],
         openapi_extra=openapi_extra(_route),
         response_class=JSONResponse,
@@ -339,7 +491,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        return rest_error(request, InvalidParameterException("The request does not have the members this route takes."))
+        return rest_error(
+            request, InvalidParameterException("The request does not have the members this route takes.")
+        )
 
     # Handled where they are raised (a handler for Exception itself answers, then re-raises).
     for expected in (FaceLedgerError, ClientDisconnect):

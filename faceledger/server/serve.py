@@ -36,6 +36,53 @@ def _first_key(home: str | None) -> tuple[str, str] | None:
         engine.close()
 
 
+def _refusal(host: str, allow_anonymous: bool, tls_cert: str | None, tls_key: str | None) -> str | None:
+    """Why these settings may not be served (None: they may); a warning for plain HTTP off loopback."""
+    if allow_anonymous and not is_loopback(host):
+        return f"--allow-anonymous is refused on {host}: only a loopback address may serve without keys."
+    if bool(tls_cert) != bool(tls_key):
+        return "--tls-cert and --tls-key go together."
+    if not tls_cert and not is_loopback(host):
+        print(
+            f"faceledger: warning: serving plain HTTP on {host}. Signatures keep secrets off the wire, but "
+            "images and results travel unencrypted: use --tls-cert/--tls-key or a TLS proxy.",
+            file=sys.stderr,
+        )
+    return None
+
+
+def _settings_for_workers(home, workers: int, allow_anonymous: bool, region, rate_limit) -> None:
+    """The worker processes build their app from the environment (see app.Settings.from_env)."""
+    if home:
+        os.environ["FACELEDGER_HOME"] = str(home)
+    os.environ["FACELEDGER_WORKERS"] = str(workers)
+    os.environ["FACELEDGER_ALLOW_ANONYMOUS"] = "1" if allow_anonymous else "0"
+    if region:
+        os.environ["FACELEDGER_REGION"] = region
+    if rate_limit:
+        os.environ["FACELEDGER_RATE_LIMIT"] = str(rate_limit)
+
+
+def _greeting(url: str, workers: int, created: tuple[str, str] | None) -> str:
+    lines = [f"faceledger: serving on {url} with {workers} worker process(es)"]
+    if created:
+        key_id, secret = created
+        lines += [
+            "faceledger: no access key existed, so one was made (the secret is shown this once):",
+            f"  AWS_ACCESS_KEY_ID={key_id}",
+            f"  AWS_SECRET_ACCESS_KEY={secret}",
+        ]
+    lines += [
+        "faceledger: call it with",
+        f"  boto3.client('rekognition', endpoint_url='{url}', region_name='us-east-1', "
+        "aws_access_key_id=..., aws_secret_access_key=...)",
+        f"  aws rekognition list-collections --endpoint-url {url}",
+        f"  curl -H 'Authorization: Bearer KEY_ID:SECRET' {url}/v1/collections     (API docs: {url}/docs)",
+        "faceledger: more keys with `faceledger keys create --name NAME`",
+    ]
+    return "\n".join(lines)
+
+
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -50,44 +97,14 @@ def serve(
 ) -> int:
     import uvicorn
 
-    if allow_anonymous and not is_loopback(host):
-        print(f"faceledger: --allow-anonymous is refused on {host}: only a loopback address may serve without keys.",
-              file=sys.stderr)  # fmt: skip
+    refused = _refusal(host, allow_anonymous, tls_cert, tls_key)
+    if refused:
+        print(f"faceledger: {refused}", file=sys.stderr)
         return 2
-    if bool(tls_cert) != bool(tls_key):
-        print("faceledger: --tls-cert and --tls-key go together.", file=sys.stderr)
-        return 2
-    if not tls_cert and not is_loopback(host):
-        print(f"faceledger: warning: serving plain HTTP on {host}. Signatures keep secrets off the wire, but "
-              "images and results travel unencrypted: use --tls-cert/--tls-key or a TLS proxy.", file=sys.stderr)  # fmt: skip
     workers = workers or os.cpu_count() or 1
-    if home:
-        os.environ["FACELEDGER_HOME"] = str(home)
-    os.environ["FACELEDGER_WORKERS"] = str(workers)
-    os.environ["FACELEDGER_ALLOW_ANONYMOUS"] = "1" if allow_anonymous else "0"
-    if region:
-        os.environ["FACELEDGER_REGION"] = region
-    if rate_limit:
-        os.environ["FACELEDGER_RATE_LIMIT"] = str(rate_limit)
-
+    _settings_for_workers(home, workers, allow_anonymous, region, rate_limit)
     url = f"{'https' if tls_cert else 'http'}://{host}:{port}"
-    created = _first_key(home)
-    lines = [f"faceledger: serving on {url} with {workers} worker process(es)"]
-    if created:
-        key_id, secret = created
-        lines += [
-            "faceledger: no access key existed, so one was made (the secret is shown this once):",
-            f"  AWS_ACCESS_KEY_ID={key_id}",
-            f"  AWS_SECRET_ACCESS_KEY={secret}",
-        ]
-    lines += [
-        "faceledger: call it with",
-        f"  boto3.client('rekognition', endpoint_url='{url}', region_name='us-east-1', aws_access_key_id=..., aws_secret_access_key=...)",
-        f"  aws rekognition list-collections --endpoint-url {url}",
-        f"  curl -H 'Authorization: Bearer KEY_ID:SECRET' {url}/v1/collections     (API docs: {url}/docs)",
-        "faceledger: more keys with `faceledger keys create --name NAME`",
-    ]
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    print(_greeting(url, workers, _first_key(home)), file=sys.stderr, flush=True)
     config = uvicorn.Config(
         "faceledger.server.app:app_from_env",
         factory=True,

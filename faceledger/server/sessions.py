@@ -51,7 +51,7 @@ class SessionTokens:
         self.clock = clock
 
     @classmethod
-    def for_home(cls, home: Path) -> "SessionTokens":
+    def for_home(cls, home: Path) -> SessionTokens:
         master = load_master_key(master_key_path(home))
         # A key of its own, so a session signature can never be mistaken for anything the
         # master key protects.
@@ -72,14 +72,18 @@ class SessionTokens:
 
     def expiry(self, token: str) -> int:
         """The expiry (epoch seconds) of a token `verify` accepted."""
-        return int(json.loads(_unb64(token[len(PREFIX):].partition(".")[0]))["e"])
+        return int(json.loads(_unb64(token[len(PREFIX) :].partition(".")[0]))["e"])
 
     def verify(self, token: str) -> str:
         """The access key id the token was issued to; UnrecognizedClientException for a token
         this service did not sign (or one that was changed), ExpiredTokenException past expiry."""
-        payload, _, signature = token[len(PREFIX):].partition(".") if token.startswith(PREFIX) else ("", "", "")
+        payload, _, signature = (
+            token[len(PREFIX) :].partition(".") if token.startswith(PREFIX) else ("", "", "")
+        )
         if not payload or not hmac.compare_digest(self._sign(payload).encode(), signature.encode()):
-            raise UnrecognizedClientException("The session token is not valid (altered, or from another service): sign in again.")
+            raise UnrecognizedClientException(
+                "The session token is not valid (altered, or from another service): sign in again."
+            )
         try:
             claims = json.loads(_unb64(payload))
             key_id, expires = str(claims["k"]), int(claims["e"])

@@ -10,7 +10,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
-from ..errors import IncompleteSignatureException, InvalidSignatureException, MissingAuthenticationTokenException
+from ..errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
@@ -42,14 +46,19 @@ def parse_authorization(headers: dict[str, str]) -> SignedRequest:
     m = _AUTH.match(value.strip())
     if not m:
         raise IncompleteSignatureException(
-            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm AWS4-HMAC-SHA256."
+            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm "
+            "AWS4-HMAC-SHA256."
         )
     parts = m["credential"].split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
-        raise IncompleteSignatureException("Credential must have the form KeyId/YYYYMMDD/region/service/aws4_request.")
+        raise IncompleteSignatureException(
+            "Credential must have the form KeyId/YYYYMMDD/region/service/aws4_request."
+        )
     amz_date = headers.get("x-amz-date", "")
     if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date):
-        raise IncompleteSignatureException("The request needs an X-Amz-Date header of the form YYYYMMDDTHHMMSSZ.")
+        raise IncompleteSignatureException(
+            "The request needs an X-Amz-Date header of the form YYYYMMDDTHHMMSSZ."
+        )
     if len(m["credential"]) > 512:
         raise IncompleteSignatureException("Credential is over 512 characters.")
     if len(m["signed"]) > MAX_SIGNED_HEADERS_CHARS:
@@ -59,8 +68,15 @@ def parse_authorization(headers: dict[str, str]) -> SignedRequest:
     # be replayed against another operation.
     if "host" not in signed:
         raise InvalidSignatureException("The host header must be signed.")
-    unsigned = [h for h in headers if (h in ("host", "x-amz-date", "x-amz-target", "content-type")
-                                       or h.startswith(("x-amz-", "x-faceledger-"))) and h not in signed]  # fmt: skip
+    unsigned = [
+        h
+        for h in headers
+        if (
+            h in ("host", "x-amz-date", "x-amz-target", "content-type")
+            or h.startswith(("x-amz-", "x-faceledger-"))
+        )
+        and h not in signed
+    ]
     if unsigned:
         raise InvalidSignatureException(f"These headers must be signed: {_listed(sorted(unsigned))}.")
     return SignedRequest(parts[0], parts[1], parts[2], parts[3], signed, m["signature"], amz_date)
@@ -75,7 +91,7 @@ def _listed(names: list[str], most: int = 5) -> str:
 def check_scope(req: SignedRequest, *, service: str, region: str | None, now: dt.datetime) -> None:
     """Date, clock skew, region and service of the credential scope."""
     try:
-        when = dt.datetime.strptime(req.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.strptime(req.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise IncompleteSignatureException(f"X-Amz-Date {req.amz_date!r} is not a date.") from None
     if abs(now - when) > MAX_CLOCK_SKEW:
@@ -100,7 +116,9 @@ def _canonical_header_value(value: str) -> str:
     return " ".join(value.strip().split())
 
 
-def canonical_request(method: str, path: str, query: str, headers: dict[str, str], signed: tuple[str, ...], body: bytes) -> str:
+def canonical_request(
+    method: str, path: str, query: str, headers: dict[str, str], signed: tuple[str, ...], body: bytes
+) -> str:
     """`path` as it came on the wire (still percent-encoded); encoded once more, as for every
     service but S3."""
     missing = [h for h in signed if h not in headers]
@@ -111,7 +129,9 @@ def canonical_request(method: str, path: str, query: str, headers: dict[str, str
     if claimed == "UNSIGNED-PAYLOAD":
         payload = claimed  # the client signed without the body, and says so
     elif claimed and claimed != payload:
-        raise InvalidSignatureException("The provided x-amz-content-sha256 header does not match what was computed.")
+        raise InvalidSignatureException(
+            "The provided x-amz-content-sha256 header does not match what was computed."
+        )
     return "\n".join(
         [
             method.upper(),

@@ -17,12 +17,17 @@ from starlette.responses import JSONResponse, Response
 
 from ..accountability import reports
 from ..accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
-from ..errors import InvalidParameterException, InvalidSignatureException, ResourceNotFoundException, UnrecognizedClientException
+from ..errors import (
+    InvalidParameterException,
+    InvalidSignatureException,
+    ResourceNotFoundException,
+    UnrecognizedClientException,
+)
 from .auth import Principal
-from .sessions import PREFIX as SESSION_PREFIX
-from .dispatch import authorize
 from .bodies import read_json_object
+from .dispatch import authorize
 from .rest import principal
+from .sessions import PREFIX as SESSION_PREFIX
 
 router = APIRouter(prefix="/v1", tags=["web UI"])
 
@@ -61,10 +66,27 @@ def _whole_number(request: Request, name: str) -> int | None:
         raise InvalidParameterException(f"{name} must be a whole number, not {value!r}.") from None
 
 
-@router.post("/sessions", summary="Sign in with an access key: a short-lived session token for the web UI",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-                 "type": "object", "required": ["AccessKeyId", "SecretAccessKey"],
-                 "properties": {"AccessKeyId": {"type": "string"}, "SecretAccessKey": {"type": "string"}}}}}}})  # fmt: skip
+@router.post(
+    "/sessions",
+    summary="Sign in with an access key: a short-lived session token for the web UI",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["AccessKeyId", "SecretAccessKey"],
+                        "properties": {
+                            "AccessKeyId": {"type": "string"},
+                            "SecretAccessKey": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def create_session(request: Request):
     """The token goes in `Authorization: Bearer <SessionToken>` until it expires
     (FACELEDGER_SESSION_SECONDS, default 8 hours), with the key's rights; the secret is not
@@ -78,10 +100,14 @@ async def create_session(request: Request):
         who = await run_in_threadpool(auth.key_secret, key_id, secret)
     except (UnrecognizedClientException, InvalidSignatureException):
         # One answer for an unknown key and a wrong secret: sign-in must not tell which key ids exist.
-        raise UnrecognizedClientException("The access key ID or the secret is wrong (or the key is revoked).") from None
+        raise UnrecognizedClientException(
+            "The access key ID or the secret is wrong (or the key is revoked)."
+        ) from None
     request.state.access_key = who.name
     token, expires = auth.sessions.issue(who.name)
-    return JSONResponse({"SessionToken": token, "Expiration": expires, **_rights(who)}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"SessionToken": token, "Expiration": expires, **_rights(who)}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/sessions/current", summary="The caller's access key and its rights")
@@ -89,19 +115,27 @@ async def current_session(who: Principal = Depends(principal)):
     return _rights(who)
 
 
-@router.delete("/sessions/current", summary="Sign out: the caller's session token stops working now, not at its expiry")
+@router.delete(
+    "/sessions/current", summary="Sign out: the caller's session token stops working now, not at its expiry"
+)
 async def end_session(request: Request, who: Principal = Depends(principal)):
     auth = request.app.state.faceledger.auth
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
     if not token.startswith(SESSION_PREFIX):
-        raise InvalidParameterException("Only a web UI session token can be signed out; revoke an access key instead.")
+        raise InvalidParameterException(
+            "Only a web UI session token can be signed out; revoke an access key instead."
+        )
     await run_in_threadpool(auth.keys.end_session, token, auth.sessions.expiry(token), auth.sessions.clock())
     return JSONResponse({"SignedOut": True})
 
 
-@router.get("/collections/{CollectionId}/faces/{FaceId}/image", summary="A stored face as a JPEG thumbnail",
-            description="Cut from the source image a collection with KeepImages holds; needs the ListFaces right. "
-                        "Query: Size (32-1024 pixels, default 160).", responses=JPEG)  # fmt: skip
+@router.get(
+    "/collections/{CollectionId}/faces/{FaceId}/image",
+    summary="A stored face as a JPEG thumbnail",
+    description="Cut from the source image a collection with KeepImages holds; needs the ListFaces right. "
+    "Query: Size (32-1024 pixels, default 160).",
+    responses=JPEG,
+)
 async def face_image(request: Request, CollectionId: str, FaceId: str, who: Principal = Depends(principal)):
     request.state.operation = "ListFaces"
     engine = request.app.state.faceledger.engine
@@ -110,16 +144,22 @@ async def face_image(request: Request, CollectionId: str, FaceId: str, who: Prin
     return Response(data, media_type="image/jpeg", headers=PRIVATE)
 
 
-@router.get("/videos/{JobId}/frame", summary="The frame of a video job's video at a time, as a JPEG",
-            description="Query: Timestamp (ms). Needs the right to get the job's results (GetFaceDetection or "
-                        "GetFaceSearch). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.", responses=JPEG)  # fmt: skip
+@router.get(
+    "/videos/{JobId}/frame",
+    summary="The frame of a video job's video at a time, as a JPEG",
+    description="Query: Timestamp (ms). Needs the right to get the job's results (GetFaceDetection or "
+    "GetFaceSearch). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.",
+    responses=JPEG,
+)
 async def video_frame(request: Request, JobId: str, who: Principal = Depends(principal)):
     engine = request.app.state.faceledger.engine
     operation = "Get" + await run_in_threadpool(engine.video_jobs.kind_of, JobId)
     request.state.operation = operation
     await run_in_threadpool(authorize, engine, who, operation, {"JobId": JobId})
     at, data = await _computed(request, engine.video_frame, JobId, _whole_number(request, "Timestamp"))
-    return Response(data, media_type="image/jpeg", headers={**PRIVATE, "X-FaceLedger-Frame-Timestamp": str(at)})
+    return Response(
+        data, media_type="image/jpeg", headers={**PRIVATE, "X-FaceLedger-Frame-Timestamp": str(at)}
+    )
 
 
 # -- reports ---------------------------------------------------------------------------------
@@ -143,11 +183,18 @@ def _calibration_plots(cal) -> dict[str, bytes]:
 async def calibration_summary(request: Request, who: Principal = Depends(principal)):
     cal = request.app.state.faceledger.engine.calibration
     return {
-        "Name": cal.name, "Description": cal.description, "Created": cal.created, "Faces": cal.faces,
-        "People": cal.people, "GenuinePairs": cal.genuine_pairs, "ImpostorPairs": cal.impostor_pairs,
-        "SmallestResolvableFalseMatchRate": cal.smallest_resolvable_fmr(), "DefaultThreshold": DEFAULT_SIMILARITY_THRESHOLD,
-        "Table": reports.calibration_table(cal), "Plots": list(CALIBRATION_PLOTS),
-    }  # fmt: skip
+        "Name": cal.name,
+        "Description": cal.description,
+        "Created": cal.created,
+        "Faces": cal.faces,
+        "People": cal.people,
+        "GenuinePairs": cal.genuine_pairs,
+        "ImpostorPairs": cal.impostor_pairs,
+        "SmallestResolvableFalseMatchRate": cal.smallest_resolvable_fmr(),
+        "DefaultThreshold": DEFAULT_SIMILARITY_THRESHOLD,
+        "Table": reports.calibration_table(cal),
+        "Plots": list(CALIBRATION_PLOTS),
+    }
 
 
 @router.get("/calibration/plots/{Plot}", summary="A plot of the calibration: histogram or det", responses=PNG)
@@ -169,7 +216,8 @@ def _fairness_file(request: Request, name: str) -> Path:
     if not path.is_file():
         # The folder is not named: where the service keeps its files is not the caller's business.
         raise ResourceNotFoundException(
-            "No fairness report in this service's data directory: its operator makes one with `faceledger evaluate "
+            "No fairness report in this service's data directory: its operator makes one with `faceledger "
+            "evaluate "
             "DATASET --groups groups.csv -o <data directory>/fairness` (or sets FACELEDGER_FAIRNESS_REPORT)."
         )
     return path
@@ -181,9 +229,16 @@ async def fairness_summary(request: Request, who: Principal = Depends(principal)
     return {**report, "Plots": list(FAIRNESS_PLOTS)}
 
 
-@router.get("/fairness/plots/{Plot}", summary="A plot of the fairness report: det_by_group or fmr_by_group", responses=PNG)
+@router.get(
+    "/fairness/plots/{Plot}",
+    summary="A plot of the fairness report: det_by_group or fmr_by_group",
+    responses=PNG,
+)
 async def fairness_plot(request: Request, Plot: str, who: Principal = Depends(principal)):
     if Plot not in FAIRNESS_PLOTS:
         raise ResourceNotFoundException(f"No plot {Plot!r}: use {' or '.join(FAIRNESS_PLOTS)}.")
-    return Response(_fairness_file(request, f"{Plot}.png").read_bytes(), media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})  # fmt: skip
+    return Response(
+        _fairness_file(request, f"{Plot}.png").read_bytes(),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=300"},
+    )

@@ -57,7 +57,12 @@ faces = Table(
     metadata,
     Column("key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("face_id", String(36), nullable=False, unique=True),
-    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("image_id", String(36), nullable=False),
     Column("external_image_id", String(255)),
     Column("user_id", String(128)),
@@ -78,7 +83,12 @@ faces = Table(
 face_deletions = Table(
     "face_deletions",
     metadata,
-    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("key", BigInteger, nullable=False),
     Column("version", BigInteger, nullable=False),
     Index("face_deletions_by_version", "collection_id", "version"),
@@ -87,7 +97,12 @@ face_deletions = Table(
 users = Table(
     "users",
     metadata,
-    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("user_id", String(128), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_token", String(64)),
@@ -128,7 +143,12 @@ erasures = Table(
 collection_policies = Table(
     "collection_policies",
     metadata,
-    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("min_threshold", Float),
     Column("max_fmr", Float),
     Column("require_purpose", Boolean, nullable=False, default=False),
@@ -144,7 +164,9 @@ collection_policies = Table(
 review_candidates = Table(
     "review_candidates",
     metadata,
-    Column("candidate_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "candidate_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("ledger_seq", BigInteger, nullable=False),
     Column("collection_id", String(255), nullable=False),
     Column("face_id", String(36), nullable=False),
@@ -173,7 +195,12 @@ review_decisions = Table(
 face_images = Table(
     "face_images",
     metadata,
-    Column("collection_id", String(255), ForeignKey("collections.collection_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "collection_id",
+        String(255),
+        ForeignKey("collections.collection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("image_id", String(36), primary_key=True),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -241,7 +268,7 @@ class FaceRow:
     embedding: np.ndarray
 
     @classmethod
-    def from_row(cls, row) -> "FaceRow":
+    def from_row(cls, row) -> FaceRow:
         m = row._mapping
         return cls(
             **{k: m[k] for k in cls.__dataclass_fields__ if k != "embedding"},
@@ -250,7 +277,7 @@ class FaceRow:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def sqlite_url(home: Path) -> str:
@@ -372,7 +399,11 @@ class Catalog:
             .where(collections.c.collection_id == collection_id)
             .values(version=collections.c.version + 1)
         )
-        return int(conn.execute(select(collections.c.version).where(collections.c.collection_id == collection_id)).scalar())
+        return int(
+            conn.execute(
+                select(collections.c.version).where(collections.c.collection_id == collection_id)
+            ).scalar()
+        )
 
     # -- faces ------------------------------------------------------------------------------
 
@@ -387,14 +418,22 @@ class Catalog:
         under SQLite's bound-parameter limit."""
         for start in range(0, len(values), CHUNK):
             chunk = values[start : start + CHUNK]
-            for r in conn.execute(select(faces).where(faces.c.collection_id == collection_id, column.in_(chunk))):
+            for r in conn.execute(
+                select(faces).where(faces.c.collection_id == collection_id, column.in_(chunk))
+            ):
                 yield FaceRow.from_row(r)
 
     def faces_by_keys(self, conn: Connection, collection_id: str, keys: Iterable[int]) -> dict[int, FaceRow]:
-        return {r.key: r for r in self._faces_where_in(conn, collection_id, faces.c.key, [int(k) for k in keys])}
+        return {
+            r.key: r for r in self._faces_where_in(conn, collection_id, faces.c.key, [int(k) for k in keys])
+        }
 
-    def faces_by_ids(self, conn: Connection, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRow]:
-        return {r.face_id: r for r in self._faces_where_in(conn, collection_id, faces.c.face_id, list(face_ids))}
+    def faces_by_ids(
+        self, conn: Connection, collection_id: str, face_ids: Iterable[str]
+    ) -> dict[str, FaceRow]:
+        return {
+            r.face_id: r for r in self._faces_where_in(conn, collection_id, faces.c.face_id, list(face_ids))
+        }
 
     @staticmethod
     def count_faces(conn: Connection, collection_id: str, user_id: str | None = None) -> int:
@@ -403,7 +442,9 @@ class Catalog:
             q = q.where(faces.c.user_id == user_id)
         return int(conn.execute(q).scalar() or 0)
 
-    def embeddings_after(self, collection_id: str, after_key: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def embeddings_after(
+        self, collection_id: str, after_key: int, batch: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(keys, vectors) of the collection's faces with key > after_key, in key order, in batches."""
         while True:
             with self.read() as conn:
@@ -431,7 +472,10 @@ class Catalog:
             chunk = keys[start : start + CHUNK]
             conn.execute(delete(faces).where(faces.c.collection_id == collection_id, faces.c.key.in_(chunk)))
         if keys:
-            conn.execute(insert(face_deletions), [{"collection_id": collection_id, "key": k, "version": version} for k in keys])
+            conn.execute(
+                insert(face_deletions),
+                [{"collection_id": collection_id, "key": k, "version": version} for k in keys],
+            )
 
     def mark_erased(self, conn: Connection, collection_id: str) -> None:
         version = self.bump(conn, collection_id)
@@ -440,7 +484,9 @@ class Catalog:
 
     def erased_since(self, collection_id: str, version: int) -> bool:
         with self.read() as conn:
-            at = conn.execute(select(erasures.c.version).where(erasures.c.collection_id == collection_id)).scalar()
+            at = conn.execute(
+                select(erasures.c.version).where(erasures.c.collection_id == collection_id)
+            ).scalar()
         return at is not None and at > version
 
     def deleted_since(self, collection_id: str, version: int) -> np.ndarray:

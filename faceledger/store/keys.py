@@ -78,9 +78,12 @@ class KeyStore:
         self._fernet = Fernet(master_key)
 
     def create(
-        self, name: str, operations: list[str] | None = None, collections: list[str] | None = None,
+        self,
+        name: str,
+        operations: list[str] | None = None,
+        collections: list[str] | None = None,
         buckets: list[str] | None = None,
-    ) -> tuple[AccessKey, str]:  # fmt: skip
+    ) -> tuple[AccessKey, str]:
         """A new key and its secret; the secret is shown this once and never again."""
         key_id = "FL" + "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(18))
         secret = base64.b64encode(secrets.token_bytes(30)).decode()  # 40 characters, as AWS's
@@ -100,7 +103,9 @@ class KeyStore:
 
     def get(self, access_key_id: str) -> AccessKey:
         with self.catalog.read() as conn:
-            row = conn.execute(select(access_keys).where(access_keys.c.access_key_id == access_key_id)).first()
+            row = conn.execute(
+                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+            ).first()
         if row is None:
             raise ResourceNotFoundException(f"No access key {access_key_id!r}.")
         return _row_to_key(row)
@@ -127,18 +132,27 @@ class KeyStore:
         digest = hashlib.sha256(token.encode()).hexdigest()
         with self.catalog.write() as conn:
             conn.execute(delete(ended_sessions).where(ended_sessions.c.expires_at < int(clock)))
-            if not conn.execute(select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)).first():
+            if not conn.execute(
+                select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)
+            ).first():
                 conn.execute(insert(ended_sessions).values(token_sha256=digest, expires_at=int(expires)))
 
     def session_ended(self, token: str) -> bool:
         digest = hashlib.sha256(token.encode()).hexdigest()
         with self.catalog.read() as conn:
-            return conn.execute(select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)).first() is not None
+            return (
+                conn.execute(
+                    select(ended_sessions.c.token_sha256).where(ended_sessions.c.token_sha256 == digest)
+                ).first()
+                is not None
+            )
 
     def active_secret(self, access_key_id: str) -> tuple[AccessKey, str] | None:
         """The key and its secret, or None if there is no such key or it is revoked."""
         with self.catalog.read() as conn:
-            row = conn.execute(select(access_keys).where(access_keys.c.access_key_id == access_key_id)).first()
+            row = conn.execute(
+                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+            ).first()
         if row is None or row.revoked_at is not None:
             return None
         from cryptography.fernet import InvalidToken

@@ -43,7 +43,9 @@ class LiveIndexes:
         if self.directory is None:
             return None
         # Ids of up to 255 characters do not all fit in a file name: long ones go by their hash.
-        stem = collection_id if len(collection_id) <= 128 else hashlib.sha256(collection_id.encode()).hexdigest()
+        stem = (
+            collection_id if len(collection_id) <= 128 else hashlib.sha256(collection_id.encode()).hexdigest()
+        )
         return self.directory / f"{stem}.index", self.directory / f"{stem}.json"
 
     def _collection_lock(self, collection_id: str) -> threading.Lock:

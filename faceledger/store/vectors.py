@@ -81,7 +81,9 @@ class _ReadWriteLock:
     def read(self) -> Iterator[None]:
         with self._cond:
             self._readers_waiting += 1
-            self._cond.wait_for(lambda: not self._writing and (not self._writers_waiting or self._readers_turn))
+            self._cond.wait_for(
+                lambda: not self._writing and (not self._writers_waiting or self._readers_turn)
+            )
             self._readers_waiting -= 1
             if not self._readers_waiting:
                 self._readers_turn = False
@@ -212,7 +214,11 @@ class EmbeddedIndex:
                 last = self._n - 1
                 if row != last:  # fill the hole with the last row
                     moved = int(self._keys[last])
-                    self._keys[row], self._vectors[row], self._sq_norms[row] = moved, self._vectors[last], self._sq_norms[last]
+                    self._keys[row], self._vectors[row], self._sq_norms[row] = (
+                        moved,
+                        self._vectors[last],
+                        self._sq_norms[last],
+                    )
                     self._rows[moved] = row
                 self._n = last
 
@@ -254,10 +260,16 @@ class EmbeddedIndex:
                 with self._graph_lock:  # a search may grow usearch's per-thread buffers
                     payload = self._graph.save()
             last_key = self._last_key
-        meta = json.dumps({
-            "kind": kind, "dim": self.dim, "count": count, "last_key": last_key,
-            "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
-        }).encode()  # fmt: skip
+        meta = json.dumps(
+            {
+                "kind": kind,
+                "dim": self.dim,
+                "count": count,
+                "last_key": last_key,
+                "bytes": len(payload),
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        ).encode()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -330,15 +342,23 @@ class EmbeddedIndex:
                     self._graph_add(graph, changed, new_vectors)
             self._graph, self._changes = graph, None
             self._n, self._rows = 0, {}
-            self._keys, self._vectors, self._sq_norms = self._keys[:0].copy(), self._vectors[:0].copy(), self._sq_norms[:0].copy()
+            self._keys, self._vectors, self._sq_norms = (
+                self._keys[:0].copy(),
+                self._vectors[:0].copy(),
+                self._sq_norms[:0].copy(),
+            )
 
     def _new_graph(self) -> Index:
         from usearch.index import Index
 
         return Index(
-            ndim=self.dim, metric="l2sq", dtype=self.dtype, connectivity=self.connectivity,
-            expansion_add=self.expansion_add, expansion_search=self._expansion_search,
-        )  # fmt: skip
+            ndim=self.dim,
+            metric="l2sq",
+            dtype=self.dtype,
+            connectivity=self.connectivity,
+            expansion_add=self.expansion_add,
+            expansion_search=self._expansion_search,
+        )
 
     def _search_exact(self, q: np.ndarray, k: int, keys: np.ndarray, dist: np.ndarray) -> None:
         n = self._n
@@ -350,7 +370,11 @@ class EmbeddedIndex:
             qs = q[s : s + step]
             # |x|^2 - 2 x.q ranks like |x - q|^2: one matrix product does the work.
             d2 = self._sq_norms[:n][None, :] - 2 * (qs @ x.T)
-            top = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (len(qs), n))
+            top = (
+                np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+                if kk < n
+                else np.broadcast_to(np.arange(n), (len(qs), n))
+            )
             # Exact distances of the few winners: the expansion above loses precision near 0.
             d = np.linalg.norm(x[top] - qs[:, None, :], axis=2)
             order = np.argsort(d, axis=1, kind="stable")
@@ -370,13 +394,19 @@ def load_index(path: str | os.PathLike, dim: int) -> EmbeddedIndex | None:
             return None
         meta = json.loads(data[_HEADER.size : _HEADER.size + meta_len])
         payload = memoryview(data)[_HEADER.size + meta_len :]
-        if meta["dim"] != dim or len(payload) != meta["bytes"] or hashlib.sha256(payload).hexdigest() != meta["sha256"]:
+        if (
+            meta["dim"] != dim
+            or len(payload) != meta["bytes"]
+            or hashlib.sha256(payload).hexdigest() != meta["sha256"]
+        ):
             return None
         count = int(meta["count"])
         index = EmbeddedIndex(dim)
         if meta["kind"] == "exact":
             keys = np.frombuffer(payload, np.int64, count).copy()
-            vectors = np.frombuffer(payload, np.float32, count * dim, offset=8 * count).reshape(count, dim).copy()
+            vectors = (
+                np.frombuffer(payload, np.float32, count * dim, offset=8 * count).reshape(count, dim).copy()
+            )
             index.add(keys, vectors)
         elif meta["kind"] == "usearch":
             from usearch.index import Index

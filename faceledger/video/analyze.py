@@ -40,15 +40,20 @@ class FrameAnalyzer:
     def __call__(self, item: tuple[int, np.ndarray]):
         ts, rgb = item
         h, w = rgb.shape[:2]
-        found = analyze_faces(rgb, HogDetector(), all_attributes=self.all_attributes,
-                              appearance={"ALL"} if self.all_attributes else frozenset())
+        found = analyze_faces(
+            rgb,
+            HogDetector(),
+            all_attributes=self.all_attributes,
+            appearance={"ALL"} if self.all_attributes else frozenset(),
+        )
         chips = face_chips(rgb, [f.shape for f in found]) if self.tracking and found else [None] * len(found)
         signature = shots.signature(rgb) if self.tracking else None
         return ts, [self.describe(f, w, h) for f in found], chips, signature
 
 
 def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
-    """(timestamp, details, chips, shot signature) for each sampled frame, in order, `workers` frames at a time."""
+    """(timestamp, details, chips, shot signature) for each sampled frame, in order, `workers`
+    frames at a time."""
     frames = sampled_frames(path, rate)
     if workers <= 1:
         yield from map(analyzer, frames)
@@ -68,8 +73,15 @@ def _fraction(ts: int, meta: VideoMetadata) -> float:
     return min(1.0, ts / meta.duration_millis) if meta.duration_millis else 0.0
 
 
-def detect_faces(path: Path, describe: Describe, *, rate: float, all_attributes: bool = False, workers: int = 1,
-                 progress: Progress | None = None):  # fmt: skip
+def detect_faces(
+    path: Path,
+    describe: Describe,
+    *,
+    rate: float,
+    all_attributes: bool = False,
+    workers: int = 1,
+    progress: Progress | None = None,
+):
     """(metadata, [{"Timestamp", "Face": FaceDetail}]) for every face of every sampled frame."""
     meta = metadata(path)
     faces = []
@@ -80,8 +92,15 @@ def detect_faces(path: Path, describe: Describe, *, rate: float, all_attributes:
     return meta, faces
 
 
-def track_faces(path: Path, describe: Describe, *, same_person: float, rate: float, workers: int = 1,
-                progress: Progress | None = None):  # fmt: skip
+def track_faces(
+    path: Path,
+    describe: Describe,
+    *,
+    same_person: float,
+    rate: float,
+    workers: int = 1,
+    progress: Progress | None = None,
+):
     """(metadata, detections [(timestamp, track index, FaceDetail)], tracks): each track keeps the
     embedding of its best face (largest and surest), the one it is searched with. Workers hand
     back aligned chips; only some faces go through the network: a track's first, one 25% better
@@ -96,15 +115,24 @@ def track_faces(path: Path, describe: Describe, *, same_person: float, rate: flo
     detections = []
     embedder = DlibResnetEmbedder()
     previous = None
-    for ts, details, chips, signature in analyzed_frames(path, rate, FrameAnalyzer(describe, tracking=True), workers):
+    for ts, details, chips, signature in analyzed_frames(
+        path, rate, FrameAnalyzer(describe, tracking=True), workers
+    ):
         if shots.is_cut(previous, signature):
             tracker.cut()
         previous = signature
-        boxes = [(d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height) for d in details]
+        boxes = [
+            (d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height)
+            for d in details
+        ]
         for detail, chip, track in zip(details, chips, tracker.update(boxes)):
             score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
             face_look = look(chip)
-            if track.embedding is None or score > 1.25 * track.best_score or not same_look(track.look, face_look):
+            if (
+                track.embedding is None
+                or score > 1.25 * track.best_score
+                or not same_look(track.look, face_look)
+            ):
                 vector = embedder.embed_chips([chip])[0]
                 if track.embedding is not None and np.linalg.norm(vector - track.embedding) > same_person:
                     track = tracker.split(track)  # someone else: a new track, searched with this face
@@ -117,12 +145,21 @@ def track_faces(path: Path, describe: Describe, *, same_person: float, rate: flo
     return meta, detections, tracker.tracks
 
 
-def search_faces(path: Path, describe: Describe, matches_of: Callable[[np.ndarray], list[dict]], *, same_person: float,
-                 rate: float, workers: int = 1, progress: Progress | None = None):  # fmt: skip
+def search_faces(
+    path: Path,
+    describe: Describe,
+    matches_of: Callable[[np.ndarray], list[dict]],
+    *,
+    same_person: float,
+    rate: float,
+    workers: int = 1,
+    progress: Progress | None = None,
+):
     """(metadata, persons as GetFaceSearch lists them, matches by track index). `matches_of(embedding)`
     searches the collection with a track's best face: its FaceMatches."""
-    meta, detections, tracks = track_faces(path, describe, same_person=same_person, rate=rate, workers=workers,
-                                           progress=progress)  # fmt: skip
+    meta, detections, tracks = track_faces(
+        path, describe, same_person=same_person, rate=rate, workers=workers, progress=progress
+    )
     matches = {t.index: matches_of(t.embedding) if t.embedding is not None else [] for t in tracks}
     persons = [
         {

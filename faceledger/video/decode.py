@@ -30,10 +30,14 @@ class VideoMetadata:
 
     def to_dict(self) -> dict:
         return {
-            "Codec": self.codec, "DurationMillis": self.duration_millis, "Format": self.format,
-            "FrameRate": self.frame_rate, "FrameHeight": self.frame_height, "FrameWidth": self.frame_width,
+            "Codec": self.codec,
+            "DurationMillis": self.duration_millis,
+            "Format": self.format,
+            "FrameRate": self.frame_rate,
+            "FrameHeight": self.frame_height,
+            "FrameWidth": self.frame_width,
             "ColorRange": self.color_range,
-        }  # fmt: skip
+        }
 
 
 def _reason(error: Exception) -> str:
@@ -80,11 +84,20 @@ def metadata(path: Path) -> VideoMetadata:
             raise VideoError(f"Frames of {ctx.width}x{ctx.height} are over the limit of 8K.")
         if ctx.width == 0 or ctx.height == 0:
             raise VideoError("The video stream has no frame size: the file is damaged.")
-        color = "FULL" if str(getattr(ctx, "color_range", "")).lower() in ("2", "jpeg", "full", "colorrange.jpeg") else "LIMITED"
+        color = (
+            "FULL"
+            if str(getattr(ctx, "color_range", "")).lower() in ("2", "jpeg", "full", "colorrange.jpeg")
+            else "LIMITED"
+        )
         return VideoMetadata(
-            codec=ctx.name, duration_millis=int(round(duration * 1000)), format=container.format.long_name or container.format.name,
-            frame_rate=round(rate, 3), frame_height=ctx.height, frame_width=ctx.width, color_range=color,
-        )  # fmt: skip
+            codec=ctx.name,
+            duration_millis=int(round(duration * 1000)),
+            format=container.format.long_name or container.format.name,
+            frame_rate=round(rate, 3),
+            frame_height=ctx.height,
+            frame_width=ctx.width,
+            color_range=color,
+        )
     finally:
         container.close()
 
@@ -133,7 +146,9 @@ def frame_at(path: Path, millis: int) -> tuple[int, np.ndarray]:
         stream = container.streams.video[0]
         if stream.time_base is not None and millis > 0:
             # Seek to the key frame before the time, then decode forward to it.
-            container.seek(int(millis / 1000 / stream.time_base), stream=stream, backward=True, any_frame=False)
+            container.seek(
+                int(millis / 1000 / stream.time_base), stream=stream, backward=True, any_frame=False
+            )
         for index, frame in enumerate(container.decode(stream)):
             if frame.pts is None or frame.time_base is None:
                 t = index * 1000.0 / float(stream.average_rate or 25)

@@ -16,21 +16,30 @@ def notify(url: str, job_id: str, status: str, api: str, request: dict, *, attem
     receiver that is down for a moment still gets it."""
     video = request["Video"].get("S3Object", {})
     message = {
-        "JobId": job_id, "Status": status, "API": api, "JobTag": request.get("JobTag"),
+        "JobId": job_id,
+        "Status": status,
+        "API": api,
+        "JobTag": request.get("JobTag"),
         "Timestamp": int(time.time() * 1000),
         "Video": {"S3ObjectName": video.get("Name"), "S3Bucket": video.get("Bucket")},
-    }  # fmt: skip
+    }
 
     def send():
         body = json.dumps(message).encode()
         for attempt in range(attempts):
             try:
-                req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+                req = urllib.request.Request(
+                    url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+                )
                 with urllib.request.urlopen(req, timeout=5) as r:
                     if 200 <= r.status < 300:
                         return
             except Exception as e:  # refused, timed out, 5xx: try again later
-                log.warning(json.dumps({"event": "webhook-retry", "job": job_id, "attempt": attempt + 1, "error": str(e)}))
+                log.warning(
+                    json.dumps(
+                        {"event": "webhook-retry", "job": job_id, "attempt": attempt + 1, "error": str(e)}
+                    )
+                )
             time.sleep(min(30.0, 0.5 * 2**attempt))
         log.error(json.dumps({"event": "webhook-failed", "job": job_id, "url": url}))
 

@@ -30,7 +30,9 @@ def signature(rgb: np.ndarray) -> np.ndarray:
     y = x @ np.float32([0.299, 0.587, 0.114])
     cb, cr = (x[..., 2] - y) * 0.564 + 128, (x[..., 0] - y) * 0.713 + 128
     (ny, nb, nr) = LEVELS
-    q = np.clip(y * ny / 256, 0, ny - 1).astype(np.int64) * nb + np.clip(cb * nb / 256, 0, nb - 1).astype(np.int64)
+    q = np.clip(y * ny / 256, 0, ny - 1).astype(np.int64) * nb + np.clip(cb * nb / 256, 0, nb - 1).astype(
+        np.int64
+    )
     q = q * nr + np.clip(cr * nr / 256, 0, nr - 1).astype(np.int64)
     h, w = q.shape
     region = (np.arange(h) * GRID // h)[:, None] * GRID + (np.arange(w) * GRID // w)[None, :]

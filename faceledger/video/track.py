@@ -62,7 +62,8 @@ class Tracker:
     def update(self, boxes: list[tuple[float, float, float, float]]) -> list[Track]:
         """The track of each box of one sampled frame, in order; new tracks for new faces."""
         pairs = sorted(
-            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self._live) for bi, b in enumerate(boxes)), reverse=True
+            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self._live) for bi, b in enumerate(boxes)),
+            reverse=True,
         )
         assigned: dict[int, Track] = {}
         used = set()
@@ -81,7 +82,7 @@ class Tracker:
                 self._live.append(track)
                 assigned[bi] = track
             track.box, track.missed = box, 0
-        for ti, t in enumerate(list(self._live)):
+        for t in list(self._live):
             if t not in assigned.values():
                 t.missed += 1
         self._live = [t for t in self._live if t.missed <= MAX_MISSED]

@@ -104,9 +104,9 @@ SHARPNESS_SCALE = 300.0  # Laplacian variance giving 63 on the 0-100 scale
 
 def face_crop(rgb: np.ndarray, det: Detection) -> np.ndarray:
     h, w = rgb.shape[:2]
-    l, t = max(0, int(det.left)), max(0, int(det.top))
-    r, b = min(w, int(math.ceil(det.right))), min(h, int(math.ceil(det.bottom)))
-    return rgb[t:b, l:r]
+    left, top = max(0, int(det.left)), max(0, int(det.top))
+    right, bottom = min(w, int(math.ceil(det.right))), min(h, int(math.ceil(det.bottom)))
+    return rgb[top:bottom, left:right]
 
 
 def measure_quality(rgb: np.ndarray, det: Detection) -> Quality:

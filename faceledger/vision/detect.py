@@ -91,14 +91,14 @@ class _ScaledDetector:
             found = self._run(np.ascontiguousarray(work), upsample=0)
         return [
             Detection(
-                left=l / scale,
-                top=t / scale,
-                right=r / scale,
-                bottom=b / scale,
+                left=left / scale,
+                top=top / scale,
+                right=right / scale,
+                bottom=bottom / scale,
                 score=s,
                 confidence=confidence_from_score(s),
             )
-            for (l, t, r, b, s) in found
+            for (left, top, right, bottom, s) in found
         ]
 
     def _run(self, rgb: np.ndarray, upsample: int) -> list[tuple[float, float, float, float, float]]:

@@ -30,7 +30,6 @@ class DlibResnetEmbedder:
         """One float32 row per 5-point shape; all faces of the image go through the net as one batch."""
         if not shapes:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import dlib
 
         return self.embed_chips(face_chips(rgb, shapes))
 
@@ -49,4 +48,6 @@ def face_chips(rgb: np.ndarray, shapes: list) -> list[np.ndarray]:
     enough to hand between processes, so that only the faces that need it are embedded."""
     import dlib
 
-    return list(dlib.get_face_chips(rgb, dlib.full_object_detections(shapes), size=CHIP_SIZE, padding=CHIP_PADDING))
+    return list(
+        dlib.get_face_chips(rgb, dlib.full_object_detections(shapes), size=CHIP_SIZE, padding=CHIP_PADDING)
+    )

@@ -73,7 +73,9 @@ BATCH = 8  # faces per model call: 100 faces at once would hold about 1.7 GB of 
 def _run(name: str, batch: np.ndarray) -> dict[str, np.ndarray]:
     sess = session(name)
     names = [o.name for o in sess.get_outputs()]
-    parts = [sess.run(None, {sess.get_inputs()[0].name: batch[i : i + BATCH]}) for i in range(0, len(batch), BATCH)]
+    parts = [
+        sess.run(None, {sess.get_inputs()[0].name: batch[i : i + BATCH]}) for i in range(0, len(batch), BATCH)
+    ]
     return {n: np.concatenate([p[k] for p in parts]) for k, n in enumerate(names)}
 
 
@@ -91,17 +93,23 @@ def face_chip(rgb: np.ndarray, det: Detection, p5: np.ndarray | None, chip: Chip
     m = cv2.getRotationMatrix2D((cx, cy), angle, chip.size / side)
     m[0, 2] += chip.size / 2.0 - cx
     m[1, 2] += chip.size / 2.0 - cy
-    out = cv2.warpAffine(rgb, m, (chip.size, chip.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpAffine(
+        rgb, m, (chip.size, chip.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     if chip.grey:
         # The emotion model's authors trained on greyscale with these (ITU-R 601) weights.
-        out = np.clip(out.astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32), 0, 255)[..., None]
+        out = np.clip(out.astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32), 0, 255)[
+            ..., None
+        ]
     return out
 
 
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 
 
-def _batch(rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], name: str, chip: Chip | None = None) -> np.ndarray:
+def _batch(
+    rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], name: str, chip: Chip | None = None
+) -> np.ndarray:
     chip = chip or CHIPS[name]
     x = np.stack([face_chip(rgb, det, p5, chip) for det, p5 in faces]).astype(np.float32)
     if chip.colour == "caffe_bgr":
@@ -120,7 +128,9 @@ class AgeGender:
 # The age model's 10-90% span is scaled about its mean (narrowed: it held 90% of true ages) so
 # that it held 80% of them on labelled photos (bench/attributes.py).
 AGE_RANGE_QUANTILES = (0.10, 0.90)
-AGE_RANGE_SCALE = 0.78  # measured for the FaceRes chip above: 80% of 678 LFW photos of 241 people, 23 y wide on average
+AGE_RANGE_SCALE = (
+    0.78  # measured for the FaceRes chip above: 80% of 678 LFW photos of 241 people, 23 y wide on average
+)
 AGE_OFFSET = 1.0  # the model's class i is age i + 1, as its authors decode it
 # Called male above this model output rather than 0.5: of the cuts measured (0.4-0.7) the one
 # whose larger error rate of the two groups is least (women misread 4.6% and men 2.7% on 1,935
@@ -134,7 +144,10 @@ def _shift(p: float, cut: float) -> float:
     z = math.log(p / (1 - p)) - math.log(cut / (1 - cut))
     return 1.0 / (1.0 + math.exp(-z))
 
-def age_gender_raw(rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], chip: Chip | None = None):
+
+def age_gender_raw(
+    rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], chip: Chip | None = None
+):
     """(age distributions over 0-99, probabilities of looking male) as the model gives them."""
     out = _run("faceres", _batch(rgb, faces, "faceres", chip))
     return out["age_pred/Softmax"], out["gender_pred/Sigmoid"][:, 0]
@@ -153,11 +166,20 @@ def age_gender(rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]]
         lo = float(np.searchsorted(cdf, AGE_RANGE_QUANTILES[0])) + AGE_OFFSET
         hi = float(np.searchsorted(cdf, AGE_RANGE_QUANTILES[1])) + AGE_OFFSET
         lo, hi = mean - (mean - lo) * AGE_RANGE_SCALE, mean + (hi - mean) * AGE_RANGE_SCALE
-        result.append(AgeGender(age=mean, low=max(0, int(math.floor(lo))), high=int(math.ceil(hi)), male=_shift(float(m), GENDER_CUT)))
+        result.append(
+            AgeGender(
+                age=mean,
+                low=max(0, int(math.floor(lo))),
+                high=int(math.ceil(hi)),
+                male=_shift(float(m), GENDER_CUT),
+            )
+        )
     return result
 
 
-def emotions(rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], chip: Chip | None = None) -> list[dict[str, float]]:
+def emotions(
+    rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]], chip: Chip | None = None
+) -> list[dict[str, float]]:
     """Rekognition's emotion types with the model's probabilities (0-1), per face."""
     if not faces:
         return []
@@ -186,7 +208,6 @@ def liveness(rgb: np.ndarray, faces: list[tuple[Detection, np.ndarray | None]]) 
     real = _run("antispoof", _batch(rgb, faces, "antispoof") / 255.0)["Identity"][:, 0]
     live = _run("liveness", _batch(rgb, faces, "liveness") / 255.0)["Identity"][:, LIVE_INDEX]
     return [Liveness(real=float(r), live=float(v)) for r, v in zip(real, live)]
-
 
 
 # -- gaze ---------------------------------------------------------------------------------------
@@ -218,7 +239,9 @@ def _eye_chip(rgb: np.ndarray, a: np.ndarray, b: np.ndarray, flip: bool) -> tupl
     m[1, 2] += IRIS_INPUT / 2.0 - centre[1]
     if flip:  # the model reads the subject's right eye; the left one is mirrored to look like it
         m = np.array([[-1.0, 0.0, IRIS_INPUT], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0, 0, 1]])
-    chip = cv2.warpAffine(rgb, m, (IRIS_INPUT, IRIS_INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    chip = cv2.warpAffine(
+        rgb, m, (IRIS_INPUT, IRIS_INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return chip, cv2.invertAffineTransform(m)
 
 
@@ -226,7 +249,10 @@ MIN_EYE_WIDTH = 4.0  # pixels between an eye's corners below which its iris cann
 
 
 def gaze_readable(p68: np.ndarray) -> bool:
-    return min(float(np.linalg.norm(p68[39] - p68[36])), float(np.linalg.norm(p68[45] - p68[42]))) >= MIN_EYE_WIDTH
+    return (
+        min(float(np.linalg.norm(p68[39] - p68[36])), float(np.linalg.norm(p68[45] - p68[42])))
+        >= MIN_EYE_WIDTH
+    )
 
 
 def gaze(rgb: np.ndarray, p68s: list[np.ndarray]) -> list[Gaze]:
@@ -258,5 +284,7 @@ def gaze(rgb: np.ndarray, p68s: list[np.ndarray]) -> list[Gaze]:
             # Offsets along the eye's axis turn the eye left/right, across it up/down.
             yaws.append(-math.degrees(math.asin(max(-1.0, min(1.0, float(offset @ axis) / radius)))))
             pitches.append(-math.degrees(math.asin(max(-1.0, min(1.0, float(offset @ normal) / radius)))))
-        result.append(Gaze(yaw=float(np.mean(yaws)), pitch=float(np.mean(pitches)), irises=(centres[0], centres[1])))
+        result.append(
+            Gaze(yaw=float(np.mean(yaws)), pitch=float(np.mean(pitches)), irises=(centres[0], centres[1]))
+        )
     return result

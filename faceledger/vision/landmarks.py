@@ -34,7 +34,9 @@ _MOUTH_FROM_NOSE = np.array(
 def _rect(det: Detection):
     import dlib
 
-    return dlib.rectangle(int(round(det.left)), int(round(det.top)), int(round(det.right)) - 1, int(round(det.bottom)) - 1)
+    return dlib.rectangle(
+        int(round(det.left)), int(round(det.top)), int(round(det.right)) - 1, int(round(det.bottom)) - 1
+    )
 
 
 def _predict(locked, rgb: np.ndarray, dets: list[Detection]):

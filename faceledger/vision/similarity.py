@@ -15,7 +15,6 @@ CENTRE = 0.6
 SCALE = 0.06
 
 
-
 def similarity_from_distance(distance):
     """Distance (scalar or array) -> similarity 0-100."""
     d = np.asarray(distance, dtype=np.float64)

@@ -49,7 +49,9 @@ def read_weights(manifest: list[dict], read: Callable[[str], bytes]) -> dict[str
                 value = value.astype(_DTYPES[w["dtype"]])
             else:
                 if w["dtype"] not in _DTYPES:
-                    raise ConversionError(f"weight {w['name']!r} has dtype {w['dtype']!r}, which is not supported")
+                    raise ConversionError(
+                        f"weight {w['name']!r} has dtype {w['dtype']!r}, which is not supported"
+                    )
                 dt = np.dtype(_DTYPES[w["dtype"]])
                 value = np.frombuffer(buf, dt, count, offset).copy()
                 offset += count * dt.itemsize
@@ -57,7 +59,9 @@ def read_weights(manifest: list[dict], read: Callable[[str], bytes]) -> dict[str
                 raise ConversionError(f"the weight shards end before weight {w['name']!r}")
             out[w["name"]] = value.reshape(shape)
         if offset != len(buf):
-            raise ConversionError(f"weight shards {group['paths']} hold {len(buf) - offset} bytes no weight claims")
+            raise ConversionError(
+                f"weight shards {group['paths']} hold {len(buf) - offset} bytes no weight claims"
+            )
     return out
 
 
@@ -186,7 +190,9 @@ def _conv(b: _Builder, node: dict, ins: list[str], out: str, depthwise: bool) ->
     extra = ins[2:] if fused else []
     conv_in = [b.op("Transpose", [ins[0]], perm=_TO_NCHW), b.const(weight.astype(np.float32), "filter")]
     if fused and _attr(node, "fused_ops", []) and _attr(node, "fused_ops")[0] == "BiasAdd":
-        conv_in.append(b.const(b.value(extra[0], f"{node['name']}: the bias").astype(np.float32).reshape(-1), "bias"))
+        conv_in.append(
+            b.const(b.value(extra[0], f"{node['name']}: the bias").astype(np.float32).reshape(-1), "bias")
+        )
     y = b.op("Conv", conv_in, group=group, strides=strides[1:3], dilations=dil[1:3], **_pads(node))
     y = b.op("Transpose", [y], perm=_TO_NHWC)
     if not fused:
@@ -212,7 +218,9 @@ def _matmul(b: _Builder, node: dict, ins: list[str], out: str) -> str:
         if x in b.consts:
             return b.const(np.swapaxes(b.consts[x], -1, -2).copy(), "matrix")
         if batched:
-            raise ConversionError(f"{node['name']}: BatchMatMulV2 with {which} on a computed tensor is not supported")
+            raise ConversionError(
+                f"{node['name']}: BatchMatMulV2 with {which} on a computed tensor is not supported"
+            )
         return b.op("Transpose", [x], perm=[1, 0])
 
     if _attr(node, "transpose_a", False) or _attr(node, "adj_x", False):
@@ -226,7 +234,13 @@ def _matmul(b: _Builder, node: dict, ins: list[str], out: str) -> str:
 
 
 def _reduce(b: _Builder, node: dict, ins: list[str], out: str) -> str:
-    kind = {"Mean": "ReduceMean", "Max": "ReduceMax", "Min": "ReduceMin", "Sum": "ReduceSum", "Prod": "ReduceProd"}[node["op"]]
+    kind = {
+        "Mean": "ReduceMean",
+        "Max": "ReduceMax",
+        "Min": "ReduceMin",
+        "Sum": "ReduceSum",
+        "Prod": "ReduceProd",
+    }[node["op"]]
     axes = np.atleast_1d(b.value(ins[1], f"{node['name']}: the axes")).astype(np.int64)
     if axes.size == 0:  # TensorFlow reduces nothing; ONNX's empty axes would reduce everything
         return b.op("Identity", [ins[0]], out)
@@ -241,7 +255,9 @@ def _strided_slice(b: _Builder, node: dict, ins: list[str], out: str) -> str:
     end = b.value(ins[2], f"{node['name']}: end").astype(np.int64)
     strides = b.value(ins[3], f"{node['name']}: strides").astype(np.int64)
     if _attr(node, "ellipsis_mask", 0) or _attr(node, "new_axis_mask", 0):
-        raise ConversionError(f"{node['name']}: StridedSlice with ellipsis or new-axis masks is not supported")
+        raise ConversionError(
+            f"{node['name']}: StridedSlice with ellipsis or new-axis masks is not supported"
+        )
     bm, em, sm = _attr(node, "begin_mask", 0), _attr(node, "end_mask", 0), _attr(node, "shrink_axis_mask", 0)
     big = np.iinfo(np.int64).max
     starts, ends = [], []
@@ -253,8 +269,16 @@ def _strided_slice(b: _Builder, node: dict, ins: list[str], out: str) -> str:
         starts.append((0 if st > 0 else -1) if bm >> i & 1 else s0)
         ends.append((big if st > 0 else -big) if em >> i & 1 else e0)
     axes = np.arange(len(begin), dtype=np.int64)
-    y = b.op("Slice", [ins[0], b.const(np.array(starts, np.int64)), b.const(np.array(ends, np.int64)),
-                       b.const(axes), b.const(strides)])
+    y = b.op(
+        "Slice",
+        [
+            ins[0],
+            b.const(np.array(starts, np.int64)),
+            b.const(np.array(ends, np.int64)),
+            b.const(axes),
+            b.const(strides),
+        ],
+    )
     shrink = [i for i in range(len(begin)) if sm >> i & 1]
     if shrink:
         return b.op("Squeeze", [y, b.const(np.array(shrink, np.int64))], out)
@@ -262,12 +286,28 @@ def _strided_slice(b: _Builder, node: dict, ins: list[str], out: str) -> str:
 
 
 _ELEMENTWISE = {
-    "Add": "Add", "AddV2": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Div": "Div",
-    "Minimum": "Min", "Maximum": "Max", "Pow": "Pow",
+    "Add": "Add",
+    "AddV2": "Add",
+    "Sub": "Sub",
+    "Mul": "Mul",
+    "RealDiv": "Div",
+    "Div": "Div",
+    "Minimum": "Min",
+    "Maximum": "Max",
+    "Pow": "Pow",
 }
 _UNARY = {
-    "Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Elu": "Elu", "Exp": "Exp", "Neg": "Neg",
-    "Abs": "Abs", "Sqrt": "Sqrt", "Floor": "Floor", "Identity": "Identity", "Log": "Log",
+    "Relu": "Relu",
+    "Sigmoid": "Sigmoid",
+    "Tanh": "Tanh",
+    "Elu": "Elu",
+    "Exp": "Exp",
+    "Neg": "Neg",
+    "Abs": "Abs",
+    "Sqrt": "Sqrt",
+    "Floor": "Floor",
+    "Identity": "Identity",
+    "Log": "Log",
 }
 
 
@@ -380,7 +420,9 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
     from onnx import TensorProto, helper
 
     if model_json.get("format") != "graph-model":
-        raise ConversionError(f"{name}: only TF.js graph models are supported, not {model_json.get('format')!r}")
+        raise ConversionError(
+            f"{name}: only TF.js graph models are supported, not {model_json.get('format')!r}"
+        )
     topo = model_json["modelTopology"]
     if topo.get("library", {}).get("function"):
         raise ConversionError(f"{name}: graph functions (control flow) are not supported")
@@ -403,14 +445,20 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
             continue
         ins = [_input_name(i) for i in node.get("input", []) if not i.startswith("^")]
         _convert_node(b, node, ins, node["name"])
-    output_names = [n["name"] for n in nodes if n["op"] not in ("Const", "Placeholder") and n["name"] not in consumed]
+    output_names = [
+        n["name"] for n in nodes if n["op"] not in ("Const", "Placeholder") and n["name"] not in consumed
+    ]
     # Constants the graph reads as tensors (not folded into attributes above) become initializers.
     used = {i for n in b.nodes for i in n.input}
     for cname in sorted(used & consts.keys()):
         v = consts[cname]
-        b.initializers.append(onnx.numpy_helper.from_array(v.astype(np.float32) if v.dtype != np.int32 else v, cname))
+        b.initializers.append(
+            onnx.numpy_helper.from_array(v.astype(np.float32) if v.dtype != np.int32 else v, cname)
+        )
     graph = helper.make_graph(b.nodes, name, inputs, [], b.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger"
+    )
     model.ir_version = 8
     # The outputs' shapes come from ONNX's own shape inference.
     inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.value_info}

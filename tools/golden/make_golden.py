@@ -54,15 +54,21 @@ def main() -> None:
             (work / f"{name}.u8").write_bytes(u8.tobytes())
             spec = {"model": name, "shape": list(u8.shape), "scale": scale, "offset": offset}
             (work / f"{name}.spec.json").write_text(json.dumps(spec))
-        subprocess.run(["node", str(Path(__file__).with_name("golden.mjs")), str(models_dir), str(work)], check=True)
-        for name, (size, ch, scale, offset) in MODELS.items():
+        subprocess.run(
+            ["node", str(Path(__file__).with_name("golden.mjs")), str(models_dir), str(work)], check=True
+        )
+        for name, (_, _, scale, offset) in MODELS.items():
             outs = json.loads((work / f"{name}.out.json").read_text())
             arrays = {}
             for out_name, info in outs.items():
                 data = np.fromfile(work / f"{name}.{info['index']}.f32", dtype=np.float32)
                 arrays["output:" + out_name.split(":")[0]] = data.reshape(info["shape"])
             np.savez_compressed(
-                out_dir / f"{name}.npz", input_u8=inputs[name], scale=np.float32(scale), offset=np.float32(offset), **arrays
+                out_dir / f"{name}.npz",
+                input_u8=inputs[name],
+                scale=np.float32(scale),
+                offset=np.float32(offset),
+                **arrays,
             )
             print(name, {k: v.shape for k, v in arrays.items()})
 
