@@ -131,7 +131,8 @@ def calibration_report(cal: Calibration, out: Path) -> Path:
         expected = "".join(f"<td>{v:,.1f}</td>" for v in row["ExpectedFalseCandidates"].values())
         rows.append(
             f"<tr><td>{row['Threshold']:g}</td><td>{row['FalseMatchRate']:.2e}</td>"
-            f"<td>{row['FalseMatchRateUpper95']:.2e}</td><td>{row['FalseNonMatchRate']:.3f}</td>{expected}</tr>"
+            f"<td>{row['FalseMatchRateUpper95']:.2e}</td>"
+            f"<td>{row['FalseNonMatchRate']:.3f}</td>{expected}</tr>"
         )
     body = f"""<h1>Calibration: {html.escape(cal.name)}</h1>
 <p>{html.escape(cal.description)}. Measured {html.escape(cal.created)}: {cal.faces:,} faces of
@@ -178,7 +179,8 @@ def fairness_report(report: FairnessReport, out: Path) -> Path:
     plt.close(fig)
 
     rows = "".join(
-        f"<tr><td>{html.escape(g.group)}</td><td>{g.people:,}</td><td>{g.faces:,}</td><td>{g.cal.impostor_pairs:,}</td>"
+        f"<tr><td>{html.escape(g.group)}</td><td>{g.people:,}</td><td>{g.faces:,}</td>"
+        f"<td>{g.cal.impostor_pairs:,}</td>"
         f"<td>{g.fmr:.2e}</td><td>{g.fmr_upper95:.2e}</td><td>{g.fnmr:.3f}</td>"
         f"<td>{'' if g.fmr_ratio is None else f'{g.fmr_ratio:.2f}'}</td></tr>"
         for g in report.groups
