@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..inputs.folders import external_id_for, image_files
 from .common import (
+    add_detector,
     add_policy_flags,
     add_quality_filter,
     add_search_context,
@@ -42,6 +43,7 @@ def index_faces(args) -> int:
         MaxFaces=args.max_faces,
         QualityFilter=args.quality_filter,
         liveness_threshold=args.liveness_threshold,
+        detector=args.detector,
     )
     if not target.is_dir():
         external = args.external_image_id or external_id_for(target, None)
@@ -77,6 +79,7 @@ def search_faces_by_image(args) -> int:
             MaxFaces=args.max_faces,
             FaceMatchThreshold=args.threshold,
             QualityFilter=args.quality_filter,
+            detector=args.detector,
         )
         .to_dict()
     )
@@ -148,6 +151,7 @@ def register(sub) -> None:
         "wins)",
     )
     p.add_argument("--workers", type=int, metavar="N", help="processes for a folder (default: one per core)")
+    add_detector(p)
     p.set_defaults(func=index_faces)
 
     p = sub.add_parser("search-faces-by-image", help="search a collection with the largest face of an image")
@@ -162,6 +166,7 @@ def register(sub) -> None:
         "--draw", metavar="OUT.png", help="write the image with the searched face and its best match"
     )
     add_search_context(p)
+    add_detector(p)
     p.set_defaults(func=search_faces_by_image)
 
     p = sub.add_parser("search-faces", help="search a collection with one of its faces")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_search_context, all_pages, engine, show
+from .common import add_detector, add_search_context, all_pages, engine, show
 
 
 def users(args) -> int:
@@ -29,7 +29,11 @@ def users(args) -> int:
                 CollectionId=c, UserId=a.user_id, FaceId=a.face_id, UserMatchThreshold=a.threshold
             )
         )
-    return show(fl.search_users_by_image(CollectionId=c, Image=Path(a.image), UserMatchThreshold=a.threshold))
+    return show(
+        fl.search_users_by_image(
+            CollectionId=c, Image=Path(a.image), UserMatchThreshold=a.threshold, detector=a.detector
+        )
+    )
 
 
 def register(sub) -> None:
@@ -45,4 +49,5 @@ def register(sub) -> None:
     p.add_argument("--image", metavar="IMAGE", help="for search-by-image")
     p.add_argument("--threshold", type=float, metavar="N", help="UserMatchThreshold 0-100")
     add_search_context(p)
+    add_detector(p)
     p.set_defaults(func=users)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import InternalServerError, InvalidParameterException
-from .common import add_search_context, all_pages, engine, say
+from .common import add_detector, add_search_context, all_pages, engine, say
 
 
 def video(args) -> int:
@@ -26,6 +26,7 @@ def video(args) -> int:
             FaceAttributes=args.attributes,
             sample_rate=args.sample_rate,
             run_by=runner.name,
+            detector=args.detector,
         )
     else:
         if not args.collection:
@@ -36,6 +37,7 @@ def video(args) -> int:
             FaceMatchThreshold=args.threshold,
             sample_rate=args.sample_rate,
             run_by=runner.name,
+            detector=args.detector,
         )
     job_id = job["JobId"]
     with Progress(
@@ -85,4 +87,5 @@ def register(sub) -> None:
     p.add_argument("--draw", metavar="OUT.mp4", help="write the video with boxes (and names)")
     p.add_argument("--timeline", metavar="OUT.png", help="for search-faces: a picture of who appears when")
     add_search_context(p)
+    add_detector(p)
     p.set_defaults(func=video)

@@ -182,6 +182,7 @@ class CollectionOperations(FaceOperations):
         *,
         keep_image: bool = False,
         liveness_threshold: float | None = None,
+        detector: str | None = None,
     ) -> list[PreparedFace]:
         """The expensive half of IndexFaces (detect, filter, embed), touching no storage.
 
@@ -195,7 +196,7 @@ class CollectionOperations(FaceOperations):
         level = quality_filter.check_level(QualityFilter, "AUTO")
         img = self._load_image(Image)
         faces = analyze_faces(
-            img.rgb, self._detector(), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted
+            img.rgb, self._detector(detector), all_attributes=bool(wanted & _NEEDS_68), appearance=wanted
         )
         reasons_of = [quality_filter.reasons(face, level) for face in faces]
         passing = [i for i, r in enumerate(reasons_of) if not r]  # only these are worth a liveness score
@@ -315,11 +316,14 @@ class CollectionOperations(FaceOperations):
         QualityFilter: str | None = None,
         *,
         liveness_threshold: float | None = None,
+        detector: str | None = None,
     ) -> records.IndexFacesResponse:
         """`liveness_threshold` (faceledger's own, 0-100): leave out faces less live than this;
-        the collection's MinLiveness policy, when higher, wins."""
+        the collection's MinLiveness policy, when higher, wins. `detector` (faceledger's own):
+        the face detector to use (see vision/detect.py), the engine's default if None."""
         cid = validate.collection_id(CollectionId)
         validate.external_image_id(ExternalImageId)
+        self._detector(detector)  # an unknown name is refused before anything else
         policy, floor = self._index_policy(cid, liveness_threshold)  # before the expensive part
         prepared = self._prepare_index_faces(
             Image,
@@ -328,6 +332,7 @@ class CollectionOperations(FaceOperations):
             QualityFilter,
             keep_image=policy.keep_images,
             liveness_threshold=floor,
+            detector=detector,
         )
         return self._store_indexed_faces(cid, prepared, ExternalImageId)
 
@@ -433,6 +438,8 @@ class CollectionOperations(FaceOperations):
         MaxFaces: int | None = None,
         FaceMatchThreshold: float | None = None,
         QualityFilter: str | None = None,
+        *,
+        detector: str | None = None,
     ) -> records.SearchFacesByImageResponse:
         """The largest face of the picture against the collection."""
         search, probe = self._begin_image_search(
@@ -444,6 +451,7 @@ class CollectionOperations(FaceOperations):
             MaxFaces,
             "MaxFaces",
             MAX_SEARCH_RESULTS,
+            detector,
         )
         hits = self._find_similar(search.collection_id, probe.embedding, search.threshold, search.most)
         return records.SearchFacesByImageResponse(

@@ -61,12 +61,14 @@ class FaceOperations(AccountableOperations):
         most,
         most_name: str,
         most_limit: int,
+        detector: str | None = None,
     ) -> tuple[Search, Probe]:
         """A search with the largest face of a picture: the search's preamble, then the probe (the
         policy is checked before the picture is worked on)."""
         level = quality_filter.check_level(quality, "NONE")
+        self._detector(detector)  # an unknown name is refused before anything else
         search = self._begin_search(collection_id, threshold, threshold_name, most, most_name, most_limit)
-        return search, self._largest_face(image, level)
+        return search, self._largest_face(image, level, detector=detector)
 
     def _largest_face(
         self, Image: ImageInput, level: str, *, where: str = "the image", detector: str | None = None

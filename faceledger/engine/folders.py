@@ -58,6 +58,7 @@ class FolderOperations(CollectionOperations):
         *,
         liveness_threshold: float | None = None,
         workers: int | None = None,
+        detector: str | None = None,
     ) -> Iterator[tuple[Path, dict]]:
         """IndexFaces for every image file below `Folder`, in order of path: (path, the IndexFaces
         response as a dict, or {"Error": {"Code", "Message"}}), each stored before it is yielded.
@@ -68,7 +69,8 @@ class FolderOperations(CollectionOperations):
             raise InvalidParameterException(f"Not a folder: {root}")
         policy, floor = self._index_policy(cid, liveness_threshold)  # refused now, before any work
         attributes = tuple(DetectionAttributes) if DetectionAttributes is not None else None
-        task = _Prepare(str(self.home), self.default_detector, attributes, MaxFaces, QualityFilter, floor)
+        name = self._detector(detector).name  # an unknown name is refused before any work
+        task = _Prepare(str(self.home), name, attributes, MaxFaces, QualityFilter, floor)
         paths = image_files(root)
         for path, result in run_over_files(task, paths, workers or default_workers()):
             if "Error" not in result:

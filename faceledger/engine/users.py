@@ -297,6 +297,8 @@ class UserOperations(CollectionOperations):
         UserMatchThreshold: float | None = None,
         MaxUsers: int | None = None,
         QualityFilter: str | None = None,
+        *,
+        detector: str | None = None,
     ) -> records.Plain:
         search, probe = self._begin_image_search(
             CollectionId,
@@ -307,6 +309,7 @@ class UserOperations(CollectionOperations):
             MaxUsers,
             "MaxUsers",
             MAX_USERS,
+            detector,
         )
         matches = self._user_matches(search, probe.embedding)
         return records.Plain(

@@ -115,8 +115,12 @@ class VideoOperations(AccountableOperations):
             )
         return records.Plain(JobId=job_id)
 
-    def _common(self, Video, ClientRequestToken, NotificationChannel, JobTag) -> tuple[dict, str | None]:
+    def _common(
+        self, Video, ClientRequestToken, NotificationChannel, JobTag, detector
+    ) -> tuple[dict, str | None]:
         request = {"Video": _check_video(Video)}
+        if detector is not None:  # kept only when asked for: a request without it stays as it was
+            request["Detector"] = self._detector(detector).name
         token = validate.request_token(ClientRequestToken)
         if JobTag is not None:
             request["JobTag"] = validate._match(
@@ -137,10 +141,12 @@ class VideoOperations(AccountableOperations):
         *,
         sample_rate: float | None = None,
         run_by: str | None = None,
+        detector: str | None = None,
     ) -> records.Plain:
         """`run_by`: a job runner's name, to take the job at once and run it in this process
-        (the command line does); None leaves it to the service's runners."""
-        request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
+        (the command line does); None leaves it to the service's runners. `detector`: the face
+        detector the job uses (the engine's default if None)."""
+        request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag, detector)
         if FaceAttributes not in (None, "DEFAULT", "ALL"):
             raise InvalidParameterException("FaceAttributes must be DEFAULT or ALL.")
         request["FaceAttributes"] = FaceAttributes or "DEFAULT"
@@ -158,8 +164,9 @@ class VideoOperations(AccountableOperations):
         *,
         sample_rate: float | None = None,
         run_by: str | None = None,
+        detector: str | None = None,
     ) -> records.Plain:
-        request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag)
+        request, token = self._common(Video, ClientRequestToken, NotificationChannel, JobTag, detector)
         search = self._begin_search(
             CollectionId, FaceMatchThreshold, "FaceMatchThreshold", None, "MaxFaces", 100
         )

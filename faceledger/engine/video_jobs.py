@@ -117,6 +117,7 @@ class VideoJobs:
                     meta, items = analyze.detect_faces(
                         path,
                         records.face_detail,
+                        detector=request.get("Detector") or self._engine.default_detector,
                         rate=request["SampleRate"],
                         all_attributes=request["FaceAttributes"] == "ALL",
                         workers=workers,
@@ -166,6 +167,7 @@ class VideoJobs:
             path,
             records.face_detail,
             matches_of,
+            detector=request.get("Detector") or engine.default_detector,
             same_person=same_person,
             rate=request["SampleRate"],
             workers=workers,

@@ -45,18 +45,35 @@ def _json_body(body: bytes) -> dict:
     return value
 
 
+# The operations that look for faces in a picture or a video, which take a detector.
+FINDS_FACES = {
+    "DetectFaces",
+    "CompareFaces",
+    "IndexFaces",
+    "SearchFacesByImage",
+    "SearchUsersByImage",
+    "StartFaceDetection",
+    "StartFaceSearch",
+}
+
+
 def header_members(operation: str, headers: dict[str, str]) -> dict:
     """faceledger's own members of Rekognition's operations, which its protocol cannot carry in
-    the body (botocore would refuse them): X-FaceLedger-Liveness-Threshold for IndexFaces."""
+    the body (botocore would refuse them): X-FaceLedger-Liveness-Threshold for IndexFaces and
+    X-FaceLedger-Detector for every operation that looks for faces."""
+    out: dict = {}
+    detector = headers.get("x-faceledger-detector")
+    if detector is not None and operation in FINDS_FACES:
+        out["detector"] = detector.strip()
     value = headers.get("x-faceledger-liveness-threshold")
-    if value is None or operation != "IndexFaces":
-        return {}
-    try:
-        return {"liveness_threshold": float(value)}
-    except ValueError:
-        raise InvalidParameterException(
-            "X-FaceLedger-Liveness-Threshold must be a number from 0 to 100."
-        ) from None
+    if value is not None and operation == "IndexFaces":
+        try:
+            out["liveness_threshold"] = float(value)
+        except ValueError:
+            raise InvalidParameterException(
+                "X-FaceLedger-Liveness-Threshold must be a number from 0 to 100."
+            ) from None
+    return out
 
 
 async def handle(request: Request) -> Response:

@@ -47,14 +47,24 @@ def _one_face(params: dict) -> dict:
 
 
 C = "/collections/{CollectionId}"
+# faceledger's own member of every operation that looks for faces: which detector (vision/detect.py).
+DETECTOR = {"Detector": "detector"}
 ROUTES = [
-    Route("POST", "/detect-faces", "DetectFaces", "Detect faces in an image", {"Image": "Image"}),
+    Route(
+        "POST",
+        "/detect-faces",
+        "DetectFaces",
+        "Detect faces in an image",
+        {"Image": "Image"},
+        extras=DETECTOR,
+    ),
     Route(
         "POST",
         "/compare-faces",
         "CompareFaces",
         "Compare the largest face of one image with the faces of another",
         {"SourceImage": "SourceImage", "TargetImage": "TargetImage"},
+        extras=DETECTOR,
     ),
     Route(
         "POST",
@@ -62,6 +72,7 @@ ROUTES = [
         "DetectLiveness",
         "Passive liveness of each face of a still image (faceledger's own)",
         {"Image": "Image"},
+        extras=DETECTOR,
         native=("Image", "LivenessThreshold"),
     ),
     Route("GET", "/collections", "ListCollections", "List collections"),
@@ -80,7 +91,7 @@ ROUTES = [
         "IndexFaces",
         "Index the faces of an image",
         {"Image": "Image"},
-        extras={"LivenessThreshold": "liveness_threshold"},
+        extras={"LivenessThreshold": "liveness_threshold", **DETECTOR},
     ),
     Route("GET", f"{C}/faces", "ListFaces", "List faces"),
     Route("POST", f"{C}/faces/delete", "DeleteFaces", "Delete faces"),
@@ -91,6 +102,7 @@ ROUTES = [
         "SearchFacesByImage",
         "Search with the largest face of an image",
         {"Image": "Image"},
+        extras=DETECTOR,
     ),
     Route("GET", f"{C}/faces/{{FaceId}}/search", "SearchFaces", "Search with a stored face"),
     Route("GET", f"{C}/users", "ListUsers", "List users"),
@@ -111,13 +123,14 @@ ROUTES = [
         "SearchUsersByImage",
         "Search users with the largest face of an image",
         {"Image": "Image"},
+        extras=DETECTOR,
     ),
     Route(
         "POST",
         "/videos/face-detection",
         "StartFaceDetection",
         "Start finding the faces of a stored video",
-        extras={"SampleRate": "sample_rate"},
+        extras={"SampleRate": "sample_rate", **DETECTOR},
     ),
     Route(
         "GET", "/videos/face-detection/{JobId}", "GetFaceDetection", "A face detection job's status and faces"
@@ -127,7 +140,7 @@ ROUTES = [
         "/videos/face-search",
         "StartFaceSearch",
         "Start searching a collection for the people of a stored video",
-        extras={"SampleRate": "sample_rate"},
+        extras={"SampleRate": "sample_rate", **DETECTOR},
     ),
     Route("GET", "/videos/face-search/{JobId}", "GetFaceSearch", "A face search job's status and persons"),
     # faceledger's own
@@ -213,7 +226,11 @@ ROUTES = [
 
 NATIVE_INTEGERS = {"MaxResults", "HeadSeq", "CandidateId"}
 # Members of faceledger's own that are numbers, and faceledger's members of Rekognition's operations.
-NATIVE_KINDS = {**{n: "integer" for n in NATIVE_INTEGERS}, "LivenessThreshold": "float"}
+NATIVE_KINDS = {
+    **{n: "integer" for n in NATIVE_INTEGERS},
+    "LivenessThreshold": "float",
+    "SampleRate": "float",
+}
 CONTEXT_MEMBERS = ("Purpose", "CaseId", "MaxFalseMatchRate")
 
 
@@ -355,15 +372,18 @@ def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
+def _native_schema(n: str) -> dict:
+    """The schema of a member of faceledger's own (it has no botocore shape)."""
+    if n in ("Policy", "Image"):
+        return {"type": "object"}
+    return {"type": {"integer": "integer", "float": "number"}.get(NATIVE_KINDS.get(n, ""), "string")}
+
+
 def native_openapi(route: Route) -> dict:
     path = _path_names(route.path)
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in path]
-    members = [n for n in route.native if n not in path]
-
-    def schema(n: str) -> dict:
-        if n in ("Policy", "Image"):
-            return {"type": "object"}
-        return {"type": {"integer": "integer", "float": "number"}.get(NATIVE_KINDS.get(n, ""), "string")}
+    members = [n for n in route.native if n not in path] + list(route.extras)
+    schema = _native_schema
 
     extra: dict = {"parameters": params}
     if route.method == "GET":
@@ -439,14 +459,16 @@ def openapi_extra(route: Route) -> dict:
         ]
     elif members:
         required = [n for n in op.input_shape.required_members if n in members]
-        json_schema = {"type": "object", "properties": {n: shape_schema(m, 1) for n, m in members.items()}}
+        properties = {n: shape_schema(m, 1) for n, m in members.items()}
+        properties.update({n: _native_schema(n) for n in route.extras})  # faceledger's own members
+        json_schema = {"type": "object", "properties": properties}
         if required:
             json_schema["required"] = required
         content = {"application/json": {"schema": json_schema}}
         if route.files:
             form = {
                 n: ({"type": "string", "format": "binary"} if n in route.files else {"type": "string"})
-                for n in members
+                for n in [*members, *route.extras]
             }
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": form}}
         extra["requestBody"] = {"required": bool(required), "content": content}

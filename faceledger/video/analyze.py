@@ -4,6 +4,7 @@ where their face turns out to be someone else, so that no face inherits a match 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..processes.lifeline import die_with_parent
 from ..vision.analyze import analyze_faces
-from ..vision.detect import HogDetector
+from ..vision.detect import make_detector
 from ..vision.embed import DlibResnetEmbedder, face_chips
 from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
@@ -27,13 +28,22 @@ Progress = Callable[[float], None]
 Describe = Callable[[object, int, int], object]
 
 
+@functools.cache
+def _detector(name: str):
+    """One detector per worker process and name (its models load once)."""
+    return make_detector(name)
+
+
 class FrameAnalyzer:
     """Faces of one frame as FaceDetails: picklable, so that worker processes can take frames in
     turn; dlib holds Python's lock, so processes are what use the cores. For tracking, also the
     faces' aligned chips and the frame's shot signature."""
 
-    def __init__(self, describe: Describe, all_attributes: bool = False, tracking: bool = False):
+    def __init__(
+        self, describe: Describe, detector: str = "hog", all_attributes: bool = False, tracking: bool = False
+    ):
         self.describe = describe
+        self.detector = detector
         self.all_attributes = all_attributes
         self.tracking = tracking
 
@@ -42,7 +52,7 @@ class FrameAnalyzer:
         h, w = rgb.shape[:2]
         found = analyze_faces(
             rgb,
-            HogDetector(),
+            _detector(self.detector),
             all_attributes=self.all_attributes,
             appearance={"ALL"} if self.all_attributes else frozenset(),
         )
@@ -78,6 +88,7 @@ def detect_faces(
     describe: Describe,
     *,
     rate: float,
+    detector: str = "hog",
     all_attributes: bool = False,
     workers: int = 1,
     progress: Progress | None = None,
@@ -85,7 +96,9 @@ def detect_faces(
     """(metadata, [{"Timestamp", "Face": FaceDetail}]) for every face of every sampled frame."""
     meta = metadata(path)
     faces = []
-    for ts, details, _, _ in analyzed_frames(path, rate, FrameAnalyzer(describe, all_attributes), workers):
+    for ts, details, _, _ in analyzed_frames(
+        path, rate, FrameAnalyzer(describe, detector, all_attributes), workers
+    ):
         faces += [{"Timestamp": ts, "Face": d.to_dict()} for d in details]
         if progress:
             progress(_fraction(ts, meta))
@@ -98,6 +111,7 @@ def track_faces(
     *,
     same_person: float,
     rate: float,
+    detector: str = "hog",
     workers: int = 1,
     progress: Progress | None = None,
 ):
@@ -116,7 +130,7 @@ def track_faces(
     embedder = DlibResnetEmbedder()
     previous = None
     for ts, details, chips, signature in analyzed_frames(
-        path, rate, FrameAnalyzer(describe, tracking=True), workers
+        path, rate, FrameAnalyzer(describe, detector, tracking=True), workers
     ):
         if shots.is_cut(previous, signature):
             tracker.cut()
@@ -152,13 +166,20 @@ def search_faces(
     *,
     same_person: float,
     rate: float,
+    detector: str = "hog",
     workers: int = 1,
     progress: Progress | None = None,
 ):
     """(metadata, persons as GetFaceSearch lists them, matches by track index). `matches_of(embedding)`
     searches the collection with a track's best face: its FaceMatches."""
     meta, detections, tracks = track_faces(
-        path, describe, same_person=same_person, rate=rate, workers=workers, progress=progress
+        path,
+        describe,
+        same_person=same_person,
+        rate=rate,
+        detector=detector,
+        workers=workers,
+        progress=progress,
     )
     matches = {t.index: matches_of(t.embedding) if t.embedding is not None else [] for t in tracks}
     persons = [
