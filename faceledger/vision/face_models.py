@@ -9,14 +9,12 @@ over the faces of one picture.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
 
-from . import model_store
+from . import model_store, onnx_sessions
 from .detect import Detection
 
 
@@ -49,22 +47,8 @@ EMOTION_TYPES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CAL
 
 
 def session(name: str):
-    """One ONNX Runtime session per model file and process (safe to share between threads)."""
-    return _session(str(model_store.onnx_path(name)))
-
-
-@cache
-def _session(path: str):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    # The service already runs one worker process per core: one thread per model call avoids
-    # oversubscribing them. FACELEDGER_ONNX_THREADS overrides it for single-process use.
-    threads = os.environ.get("FACELEDGER_ONNX_THREADS", "1")
-    opts.intra_op_num_threads = int(threads) if threads.isdigit() else 1
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    """The model's ONNX Runtime session (see onnx_sessions.py), its file checked against the manifest."""
+    return onnx_sessions.session(str(model_store.onnx_path(name)))
 
 
 BATCH = 8  # faces per model call: 100 faces at once would hold about 1.7 GB of activations
