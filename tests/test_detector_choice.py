@@ -14,7 +14,7 @@ from http_server import client, running_app
 from faceledger import FaceLedger
 from faceledger.errors import InvalidParameterException
 from faceledger.server.app import Settings
-from faceledger.vision.detect import DETECTORS
+from faceledger.vision.detectors import DETECTORS
 
 
 @pytest.fixture

@@ -10,18 +10,16 @@ from functools import cache
 
 from ..engine.policy import CollectionPolicy
 from ..engine.quality_filter import LEVELS as QUALITY_FILTERS
-from ..vision.detect import DETECTORS
-
-DETECTOR_NAMES = tuple(DETECTORS)
+from ..vision.detectors import DEFAULT_DETECTOR, DETECTORS
 
 
-def engine(args, detector: str = "hog"):
+def engine(args, detector: str | None = None):
     """The engine for this command's data directory (--home), made once."""
     return engine_for(detector, getattr(args, "home", None))
 
 
 @cache
-def engine_for(detector: str, home: str | None):
+def engine_for(detector: str | None, home: str | None):
     import atexit
 
     from ..engine import FaceLedger
@@ -68,11 +66,12 @@ def split(value: str | None) -> list[str] | None:
 
 
 def add_detector(p: argparse.ArgumentParser) -> None:
+    names = "; ".join(f"{n}: {e.what}" for n, e in DETECTORS.items())
     p.add_argument(
         "--detector",
-        choices=DETECTOR_NAMES,
-        default="hog",
-        help="hog: fast (default); cnn: finds turned faces, slow",
+        choices=tuple(DETECTORS),
+        metavar="NAME",
+        help=f"the face detector (default: {DEFAULT_DETECTOR}); one of: {names}",
     )
 
 

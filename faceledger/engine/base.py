@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import InvalidParameterException, ResourceNotFoundException
 from ..inputs import images
 from ..inputs.limits import ImageLimits
-from ..vision.detect import Detector, make_detector
+from ..vision.detection import Detector
+from ..vision.detectors import DEFAULT_DETECTOR, make_detector
 
 MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
 
@@ -29,7 +30,7 @@ class EngineBase:
         *,
         home: str | os.PathLike | None = None,
         database_url: str | None = None,
-        detector: str = "hog",
+        detector: str | None = None,
         limits: ImageLimits | None = None,
     ):
         """`home` is the data directory (FACELEDGER_HOME, default ~/.faceledger): the SQLite
@@ -38,7 +39,7 @@ class EngineBase:
         self.home = Path(home) if home is not None else default_home()
         self.database_url = database_url or os.environ.get("FACELEDGER_DATABASE_URL")
         self.limits = limits or ImageLimits.from_env()
-        self.default_detector = detector
+        self.default_detector = detector or DEFAULT_DETECTOR
         self._detectors: dict[str, Detector] = {}
         self._store_lock = threading.Lock()
         self._catalog = None

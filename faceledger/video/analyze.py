@@ -15,7 +15,7 @@ import numpy as np
 
 from ..processes.lifeline import die_with_parent
 from ..vision.analyze import analyze_faces
-from ..vision.detect import make_detector
+from ..vision.detectors import make_detector
 from ..vision.embed import DlibResnetEmbedder, face_chips
 from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
@@ -40,7 +40,7 @@ class FrameAnalyzer:
     faces' aligned chips and the frame's shot signature."""
 
     def __init__(
-        self, describe: Describe, detector: str = "hog", all_attributes: bool = False, tracking: bool = False
+        self, describe: Describe, detector: str, all_attributes: bool = False, tracking: bool = False
     ):
         self.describe = describe
         self.detector = detector
@@ -88,7 +88,7 @@ def detect_faces(
     describe: Describe,
     *,
     rate: float,
-    detector: str = "hog",
+    detector: str,
     all_attributes: bool = False,
     workers: int = 1,
     progress: Progress | None = None,
@@ -111,7 +111,7 @@ def track_faces(
     *,
     same_person: float,
     rate: float,
-    detector: str = "hog",
+    detector: str,
     workers: int = 1,
     progress: Progress | None = None,
 ):
@@ -166,7 +166,7 @@ def search_faces(
     *,
     same_person: float,
     rate: float,
-    detector: str = "hog",
+    detector: str,
     workers: int = 1,
     progress: Progress | None = None,
 ):

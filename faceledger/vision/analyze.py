@@ -8,7 +8,7 @@ import numpy as np
 
 from . import appearance as appearance_models
 from . import attributes, landmarks
-from .detect import Detection, Detector
+from .detection import Detection, Detector
 from .embed import DlibResnetEmbedder, Embedder
 
 MAX_FACES = 100  # Rekognition's DetectFaces limit

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detect import Detection
+from .detection import Detection
 
 # A generic head (units of about 0.2 mm, nose tip at the origin), in the camera's axes for a
 # frontal face: x to the image's right, y down, z away from the camera.

@@ -1,4 +1,4 @@
-"""Face detection: the Detector protocol with dlib's HOG (fast) and CNN/MMOD (accurate) backends.
+"""dlib's face detectors: HOG (fast, frontal) and the MMOD CNN, run by dlib itself.
 
 Both dlib detectors find faces down to about 80 px. Rekognition promises faces of 40x40 px in
 a 1920x1080 image, and proportionally larger ones in larger images, so the picture is resized
@@ -10,63 +10,23 @@ CPU. Boxes are mapped back to the original pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from . import models
+from .detection import Detection, confidence_from_score, rekognition_min_face
 
 if TYPE_CHECKING:  # OpenCV and numpy load on first detection: the command line lists detectors without them
     import numpy as np
 
 NATIVE_MIN_FACE = 80  # px: what dlib's detectors find at scale 1
-REKOGNITION_MIN_FACE = 40  # px in a 1080-line image
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A face box in original-image pixels (may reach past the edges) and its detector score."""
-
-    left: float
-    top: float
-    right: float
-    bottom: float
-    score: float
-    confidence: float  # 0-100, see confidence_from_score
-
-    @property
-    def width(self) -> float:
-        return self.right - self.left
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
-
-    @property
-    def area(self) -> float:
-        return self.width * self.height
-
-
-def confidence_from_score(score: float) -> float:
-    """Detector margin -> 0-100: a logistic 100 / (1 + exp(-4 (score + 0.55))).
-
-    dlib's detectors accept a window at score 0; that maps to 90, a score of 0.5 to 98.5 and
-    1.0 to 99.8, so the scale reads like Rekognition's (clear faces near 99.9).
-    """
-    return 100.0 / (1.0 + math.exp(-4.0 * (score + 0.55)))
 
 
 def detection_scale(height: int, width: int, max_pixels: int) -> float:
     """The resize factor that makes Rekognition's smallest face detectable, within a pixel budget."""
-    min_face = REKOGNITION_MIN_FACE * max(1.0, min(height, width) / 1080.0)
+    min_face = rekognition_min_face(height, width)
     scale = NATIVE_MIN_FACE / min_face
     budget = math.sqrt(max_pixels / float(height * width))
     return min(scale, budget)
-
-
-class Detector(Protocol):
-    name: str
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
 
 
 class _ScaledDetector:
@@ -139,17 +99,3 @@ class CnnDetector(_ScaledDetector):
             r = d.rect
             out.append((r.left(), r.top(), r.right() + 1, r.bottom() + 1, float(d.confidence)))
         return out
-
-
-DETECTORS = {"hog": HogDetector, "cnn": CnnDetector}
-
-
-def make_detector(name: str) -> Detector:
-    from ..errors import InvalidParameterException
-
-    try:
-        return DETECTORS[name.lower()]()
-    except (KeyError, AttributeError):
-        raise InvalidParameterException(
-            f"Unknown detector {name!r}: choose one of {', '.join(DETECTORS)}."
-        ) from None

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from . import model_store, onnx_sessions
-from .detect import Detection
+from .detection import Detection
 
 
 @dataclass(frozen=True)

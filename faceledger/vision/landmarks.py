@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import models
-from .detect import Detection
+from .detection import Detection
 
 # dlib's 5-point order: image-right eye (outer, inner), image-left eye (outer, inner), nose base.
 RIGHT_EYE_5 = (0, 1)

