@@ -95,17 +95,16 @@ def test_bad_attributes_are_invalid_parameters(engine, attributes):
 
 @pytest.mark.parametrize("attributes", [["DEFAULT"], ["ALL"]])
 def test_mirror_flips_yaw_and_roll(engine, attributes):
-    # The speech photo has Obama turned clearly to one side.
+    # The speech photo has Obama turned clearly towards the picture's left edge (Yaw > 0).
     upright = engine.detect_faces(Image=OBAMA_SPEECH, Attributes=attributes).to_dict()["FaceDetails"][0][
         "Pose"
     ]
     mirrored = engine.detect_faces(Image=mirrored_jpeg(OBAMA_SPEECH), Attributes=attributes).to_dict()[
         "FaceDetails"
     ][0]["Pose"]
-    assert abs(upright["Yaw"]) > 15
-    assert upright["Yaw"] * mirrored["Yaw"] < 0
-    assert upright["Yaw"] == pytest.approx(-mirrored["Yaw"], abs=12)
-    assert upright["Roll"] == pytest.approx(-mirrored["Roll"], abs=4)
+    assert upright["Yaw"] > 10
+    assert upright["Yaw"] == pytest.approx(-mirrored["Yaw"], abs=3)
+    assert upright["Roll"] == pytest.approx(-mirrored["Roll"], abs=3)
 
 
 def test_frontal_portrait_has_a_small_pose(engine):

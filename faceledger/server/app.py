@@ -73,12 +73,12 @@ class Service:
         )
 
     def warm_up(self) -> None:
-        """Load the detector and the embedding network now, not on the first request."""
-        from ..vision import models
+        """Load the detector, the alignment and the embedding network now, not on the first request."""
+        from ..vision import dlib_runtime, models
 
         models.hog_detector()
         models.shape_predictor_5()
-        models.resnet_embedder()
+        dlib_runtime.warm_up()
 
 
 class RequestLog:

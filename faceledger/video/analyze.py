@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..processes.lifeline import die_with_parent
-from ..vision.analyze import analyze_faces
+from ..vision.analyze import analyze_faces, default_embedder
 from ..vision.detectors import make_detector
-from ..vision.embed import DlibResnetEmbedder, face_chips
+from ..vision.embed import face_chips
 from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
 from .track import Tracker, look, same_look
@@ -127,7 +127,7 @@ def track_faces(
     meta = metadata(path)
     tracker = Tracker()
     detections = []
-    embedder = DlibResnetEmbedder()
+    embedder = default_embedder()
     previous = None
     for ts, details, chips, signature in analyzed_frames(
         path, rate, FrameAnalyzer(describe, detector, tracking=True), workers

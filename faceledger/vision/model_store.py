@@ -71,7 +71,7 @@ class ModelInfo:
     source: str
     licence: str
     trained_on: str
-    kind: str = "attribute"  # or "detector"
+    kind: str = "attribute"  # or "detector", "landmarks"
     package: str = "human"  # a key of packages()
     # How it becomes ONNX: "graph" (a TF.js graph model, whole), "faceboxes" (the network of
     # FaceBoxes' graph, its pre- and post-processing left to numpy), or "faceapi" (a graph built
@@ -127,6 +127,14 @@ MODELS = {
             "github.com/leokwu/livenessnet",
             "not stated by its author",
             "its author's own clips of real faces and of phone replays",
+        ),
+        ModelInfo(
+            "facemesh",
+            "468 face landmarks in 3-D (MediaPipe Face Mesh): pose to profile, landmarks, alignment",
+            "github.com/google/mediapipe (face_landmark)",
+            "Apache-2.0",
+            "Google's annotated face images (not published); Face Mesh paper, arXiv 1907.06724",
+            kind="landmarks",
         ),
         ModelInfo(
             "blazeface-back",

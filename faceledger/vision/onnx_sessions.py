@@ -16,13 +16,22 @@ def threads() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+def session(path: str, threads_: int | None = None):
+    """The session of the ONNX file at `path`, made once per process (and thread count)."""
+    return _session(path, threads_ or threads())
+
+
 @cache
-def session(path: str):
-    """The session of the ONNX file at `path`, made once per process."""
+def _session(model: str | bytes, intra: int):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads()
+    opts.intra_op_num_threads = intra
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def session_of(model: str | bytes, threads_: int | None = None):
+    """The session of a model given as a path or as its bytes (a conversion kept in memory)."""
+    return _session(model, threads_ or threads())

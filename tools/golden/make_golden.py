@@ -30,6 +30,7 @@ MODELS = {
     "iris": (64, 3, 1 / 256, 0),
     "gear": (198, 3, 1 / 256, 0),
     "age": (64, 3, 1 / 256, 0),
+    "facemesh": (192, 3, 1 / 256, 0),
 }
 
 # Detector graph models: (width, height) of the group picture they see, and the input's mapping.
