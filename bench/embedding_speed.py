@@ -2,7 +2,7 @@
 face for the ResNet embedder (batches of 1, 8 and 32 chips), and milliseconds per megapixel for
 the MMOD detector (a 640x480 and a 1280x720 picture, no upsampling), ONNX on 1 intra-op thread
 and on 2. dlib-bin runs as it comes (no threads setting). The chips are the golden fixtures'
-(tests/data/golden/dlib_resnet.npz); the pictures are composed from the public-domain test photos.
+(tests/data/golden/dlib/resnet.npz); the pictures are composed from the public-domain test photos.
 Each figure is the best of --repeats runs, after one run to warm up.
 
     .venv/bin/python bench/embedding_speed.py [--repeats 3]
@@ -31,7 +31,7 @@ DATA = ROOT / "tests" / "data"
 
 
 def golden_chips() -> list[np.ndarray]:
-    g = np.load(DATA / "golden" / "dlib_resnet.npz")
+    g = np.load(DATA / "golden" / "dlib" / "resnet.npz")
     return [
         np.asarray(Image.open(io.BytesIO(g[f"chip{i}_png"].tobytes()))) for i in range(len(g["embeddings"]))
     ]

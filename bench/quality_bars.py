@@ -1,7 +1,7 @@
 """QualityFilter bars from measurement: how well faces match, by each quality measure.
 
 For every photo of ../shared/faces/ids (audit-flagged ones left out) the service's own pipeline
-(HogDetector, as IndexFaces) finds the largest face and records its measures (min box side in
+(IndexFaces' default detector, or --detector) finds the largest face and records its measures (min box side in
 px, Confidence, Sharpness, Brightness, abs Yaw, abs Pitch) and its embedding. A face's true match
 rate (TMR) is the fraction of its genuine comparisons (the other photos of the same person) with
 similarity >= the default threshold. The dev photos are ordinary (large, frontal, lit), so the
@@ -23,7 +23,7 @@ the 95% interval of a bin is its mean TMR +- 1.96 standard errors, faces as the 
     MEDIUM  worse: the bin's TMR is 5 points or more below the overall rate
     HIGH    not yet at the overall rate: the bin's TMR is 2 points or more below it
 
-Measurements are cached in bench/results/quality_bars_*.npz; --fresh recomputes them. From the
+Measurements are cached in bench/results/quality_bars_*_DETECTOR.npz; --fresh recomputes them. From the
 repository root (about 25 minutes on 2 cores):
 
     .venv/bin/python bench/quality_bars.py --workers 2
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import os
 import sys
@@ -47,6 +48,7 @@ import numpy as np
 from faceledger.accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from faceledger.engine import quality_filter
 from faceledger.processes.pool import default_workers, run_over_files
+from faceledger.vision.detectors import DEFAULT_DETECTOR
 from faceledger.vision.similarity import similarity_from_distance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,11 +71,20 @@ DEGRADATIONS = {
 # -- measuring (module-level callables: they run in worker processes) ----------------------
 
 
+DETECTOR = DEFAULT_DETECTOR  # --detector; forked workers inherit it
+
+
+@functools.cache
+def detector_named(name: str):
+    from faceledger.vision.detectors import make_detector
+
+    return make_detector(name)
+
+
 def measure_largest(rgb: np.ndarray) -> dict | None:
     from faceledger.vision.analyze import analyze_faces, embed_faces
-    from faceledger.vision.detect import HogDetector
 
-    faces = analyze_faces(rgb, HogDetector(), max_faces=1)
+    faces = analyze_faces(rgb, detector_named(DETECTOR), max_faces=1)
     if not faces:
         return None
     embed_faces(rgb, faces)
@@ -147,7 +158,7 @@ def load(path: Path) -> dict[str, np.ndarray]:
 
 def dev_faces(workers: int, fresh: bool) -> tuple[dict[str, np.ndarray], int]:
     """Measures and embedding of the largest face of every unflagged ids/ photo; and how many had none."""
-    cache = RESULTS / "quality_bars_dev.npz"
+    cache = RESULTS / f"quality_bars_dev_{DETECTOR}.npz"
     with open(FACES / "manifest.csv", newline="") as f:
         photos = [r for r in csv.DictReader(f) if r["path"].startswith("ids/") and not r["audit_flag"]]
     if cache.exists() and not fresh:
@@ -165,7 +176,7 @@ def dev_faces(workers: int, fresh: bool) -> tuple[dict[str, np.ndarray], int]:
 
 def synthetic_faces(dev: dict[str, np.ndarray], workers: int, fresh: bool) -> dict[str, np.ndarray]:
     """Degraded probes, one per person with another detected photo: the first photo of each."""
-    cache = RESULTS / "quality_bars_synthetic.npz"
+    cache = RESULTS / f"quality_bars_synthetic_{DETECTOR}.npz"
     if cache.exists() and not fresh:
         return load(cache)
     firsts: dict[str, str] = {}
@@ -393,8 +404,12 @@ def main() -> None:
         "--fresh", action="store_true", help="recompute the measurements instead of using the cache"
     )
     ap.add_argument("--workers", type=int, default=default_workers())
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="the detector (default: IndexFaces')")
     args = ap.parse_args()
     start = time.perf_counter()
+    global DETECTOR
+    DETECTOR = args.detector
+    print(f"detector: {DETECTOR}")
 
     dev, missed = dev_faces(args.workers, args.fresh)
     syn = synthetic_faces(dev, args.workers, args.fresh)

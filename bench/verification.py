@@ -10,7 +10,7 @@ of ids/ and singletons/, and all same-identity pairs of ids/ (audit-flagged phot
 
 Embeddings are cached in bench/results/*.npz; --fresh recomputes them. Run from the repository root:
 
-    .venv/bin/python bench/verification.py [--fresh] [--workers 2]
+    .venv/bin/python bench/verification.py [--fresh] [--workers 2] [--detector NAME]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.processes.pool import default_workers, run_over_files
+from faceledger.vision.detectors import DEFAULT_DETECTOR, NAMES
 from faceledger.vision.similarity import distance_from_similarity, similarity_from_distance
 
 # The team's labelled photos sit beside the repository (../shared/faces); FACES overrides.
@@ -37,14 +38,25 @@ DLIB_TOLERANCE = 0.6
 # -- embeddings (module-level tasks: they run in worker processes) -------------------------
 
 
-def faceledger_embedding(path: Path) -> dict:
+class FaceledgerEmbedding:
+    """faceledger's embedding of a photo's largest face with one detector (picklable task)."""
+
+    def __init__(self, detector: str):
+        self.detector = detector
+
+    def __call__(self, path: Path) -> dict:
+        return faceledger_embedding(path, self.detector)
+
+
+def faceledger_embedding(path: Path, detector: str) -> dict:
     from faceledger.inputs.images import decode_image, read_image_file
     from faceledger.vision import landmarks
     from faceledger.vision.analyze import analyze_faces, default_embedder
-    from faceledger.vision.detect import Detection, HogDetector, confidence_from_score
+    from faceledger.vision.detect import Detection, confidence_from_score
+    from faceledger.vision.detectors import make_detector
 
     rgb = decode_image(read_image_file(path), max_bytes=15 << 20).rgb
-    faces = analyze_faces(rgb, HogDetector(), embed=True, max_faces=1)
+    faces = analyze_faces(rgb, make_detector(detector), embed=True, max_faces=1)
     if faces:
         return {"embedding": faces[0].embedding, "fallback": False}
     h, w = rgb.shape[:2]
@@ -69,12 +81,14 @@ def face_recognition_embedding(path: Path) -> dict:
     return {"embedding": fr.face_encodings(img, known_face_locations=[(0, w, h, 0)])[0], "fallback": True}
 
 
-LIBRARIES = {"faceledger": faceledger_embedding, "face_recognition": face_recognition_embedding}
+LIBRARIES = {"faceledger": FaceledgerEmbedding("hog"), "face_recognition": face_recognition_embedding}
 
 
 def embeddings(lib: str, paths: list[str], workers: int, fresh: bool) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings, fell-back flags) of `paths` (relative to FACES), computing what the cache lacks."""
-    cache = RESULTS / f"embeddings_{lib}.npz"
+    task = LIBRARIES[lib]
+    detector = getattr(task, "detector", "hog")
+    cache = RESULTS / (f"embeddings_{lib}.npz" if detector == "hog" else f"embeddings_{lib}_{detector}.npz")
     known: dict[str, tuple[np.ndarray, bool]] = {}
     if cache.exists() and not fresh:
         z = np.load(cache)
@@ -82,7 +96,7 @@ def embeddings(lib: str, paths: list[str], workers: int, fresh: bool) -> tuple[n
     todo = sorted(set(paths) - set(known))
     if todo:
         start = time.perf_counter()
-        for i, (p, r) in enumerate(run_over_files(LIBRARIES[lib], [FACES / t for t in todo], workers), 1):
+        for i, (p, r) in enumerate(run_over_files(task, [FACES / t for t in todo], workers), 1):
             if "Error" in r:
                 sys.exit(f"{lib} failed on {p}: {r['Error']}")
             known[str(p.relative_to(FACES))] = (np.asarray(r["embedding"], np.float32), r["fallback"])
@@ -156,7 +170,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", action="store_true", help="recompute embeddings instead of using the cache")
     ap.add_argument("--workers", type=int, default=default_workers())
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=NAMES, help="faceledger's detector")
     args = ap.parse_args()
+    LIBRARIES["faceledger"] = FaceledgerEmbedding(args.detector)
     start = time.perf_counter()
 
     with open(FACES / "pairs.csv", newline="") as f:
@@ -168,7 +184,8 @@ def main() -> None:
     i1, i2 = np.array([index[r["path1"]] for r in pairs]), np.array([index[r["path2"]] for r in pairs])
     print(
         f"pairs.csv: {len(pairs)} pairs ({same.sum()} genuine, {(~same).sum()} impostor), "
-        f"{len(images)} images, {len(np.unique(fold))} folds; workers={args.workers}"
+        f"{len(images)} images, {len(np.unique(fold))} folds; workers={args.workers}; faceledger's "
+        f"detector: {args.detector}"
     )
 
     rows: dict[str, dict[str, str]] = {}

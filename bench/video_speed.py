@@ -10,6 +10,7 @@ landmarks) and face search (adds an embedding per face, tracking and one search 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from videos import Appearance, biden_face, compose, obama_face  # noqa: E402
 
 from faceledger import FaceLedger  # noqa: E402
+from faceledger.vision.detectors import DEFAULT_DETECTOR  # noqa: E402
 
 
 def run_job(fl: FaceLedger, job: dict, workers: int) -> None:
@@ -53,8 +55,18 @@ def scene(width: int, height: int, faces: int, seconds: float) -> list[Appearanc
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--detectors",
+        default=DEFAULT_DETECTOR,
+        help="comma-separated detector names (default: the default detector)",
+    )
+    ap.add_argument(
+        "--workers", default=None, help="comma-separated process counts (default: 1 and every core)"
+    )
     args = ap.parse_args()
+    detectors = args.detectors.split(",")
     cores = os.cpu_count() or 1
+    counts = [int(n) for n in args.workers.split(",")] if args.workers else sorted({1, cores})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         fl = FaceLedger(home=Path(tmp) / "home")
@@ -74,9 +86,11 @@ def main() -> None:
                     fps=25,
                     size=(w, h),
                 )
-                for workers in (1, cores):
+                for detector, workers in itertools.product(detectors, counts):
                     t = time.perf_counter()
-                    job = fl.start_face_detection(Video=str(path), sample_rate=5.0, run_by="bench")
+                    job = fl.start_face_detection(
+                        Video=str(path), sample_rate=5.0, run_by="bench", detector=detector
+                    )
                     run_job(fl, job, workers)
                     detect_s = time.perf_counter() - t
                     found = all_items(fl.get_face_detection, job["JobId"], "Faces")
@@ -87,6 +101,7 @@ def main() -> None:
                         FaceMatchThreshold=75.9,
                         sample_rate=5.0,
                         run_by="bench",
+                        detector=detector,
                     )
                     run_job(fl, job, workers)
                     search_s = time.perf_counter() - t
@@ -96,6 +111,7 @@ def main() -> None:
                     samples = int(args.seconds * 5)
                     row = (
                         label,
+                        detector,
                         faces,
                         workers,
                         args.seconds / detect_s,
@@ -105,18 +121,18 @@ def main() -> None:
                     )
                     rows.append(row)
                     print(
-                        f"  {label} {faces} face(s) {workers} process(es): detection x{row[3]:.2f} real "
-                        "time, "
-                        f"search x{row[4]:.2f} ({row[5]:.1f} faces/sample, {row[6]} tracks)",
+                        f"  {label} {detector} {faces} face(s) {workers} process(es): detection "
+                        f"x{row[4]:.2f} real time, search x{row[5]:.2f} ({row[6]:.1f} faces/sample, "
+                        f"{row[7]} tracks)",
                         flush=True,
                     )
     print(
-        "\n| video | faces a frame | processes | face detection | face search | faces found a sample | "
-        "tracks |"
+        "\n| video | detector | faces a frame | processes | face detection | face search | "
+        "faces found a sample | tracks |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, faces, workers, d, s, per, tracks in rows:
-        print(f"| {label} | {faces} | {workers} | x{d:.2f} | x{s:.2f} | {per:.1f} | {tracks} |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, detector, faces, workers, d, s, per, tracks in rows:
+        print(f"| {label} | {detector} | {faces} | {workers} | x{d:.2f} | x{s:.2f} | {per:.1f} | {tracks} |")
 
 
 if __name__ == "__main__":

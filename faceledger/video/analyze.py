@@ -19,6 +19,7 @@ from ..vision.detectors import make_detector
 from ..vision.embed import face_chips
 from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
+from .follow import KEYFRAME_EVERY, FollowingDetector, fast_detector
 from .track import Tracker, look, same_look
 
 Progress = Callable[[float], None]
@@ -29,15 +30,16 @@ Describe = Callable[[object, int, int], object]
 
 
 @functools.cache
-def _detector(name: str):
-    """One detector per worker process and name (its models load once)."""
-    return make_detector(name)
+def _detectors(name: str):
+    """One full detector and its fast pass per worker process and name (models load once)."""
+    return make_detector(name), fast_detector(name)
 
 
 class FrameAnalyzer:
-    """Faces of one frame as FaceDetails: picklable, so that worker processes can take frames in
-    turn; dlib holds Python's lock, so processes are what use the cores. For tracking, also the
-    faces' aligned chips and the frame's shot signature."""
+    """Faces of a run of consecutive samples as FaceDetails: picklable, so that worker processes
+    can take runs in turn (dlib holds Python's lock, so processes are what use the cores). Within
+    a run, faces are followed between full detections (follow.py). For tracking, also the faces'
+    aligned chips and each frame's shot signature."""
 
     def __init__(
         self, describe: Describe, detector: str, all_attributes: bool = False, tracking: bool = False
@@ -47,36 +49,53 @@ class FrameAnalyzer:
         self.all_attributes = all_attributes
         self.tracking = tracking
 
-    def __call__(self, item: tuple[int, np.ndarray]):
-        ts, rgb = item
+    def __call__(self, run: list[tuple[int, np.ndarray]]) -> list[tuple]:
+        follower = FollowingDetector(*_detectors(self.detector))
+        return [self._frame(follower, ts, rgb) for ts, rgb in run]
+
+    def _frame(self, follower: FollowingDetector, ts: int, rgb: np.ndarray) -> tuple:
         h, w = rgb.shape[:2]
+        signature = shots.signature(rgb)
+        follower.next_sample(signature)
         found = analyze_faces(
             rgb,
-            _detector(self.detector),
+            follower,
             all_attributes=self.all_attributes,
             appearance={"ALL"} if self.all_attributes else frozenset(),
         )
         chips = face_chips(rgb, [f.shape for f in found]) if self.tracking and found else [None] * len(found)
-        signature = shots.signature(rgb) if self.tracking else None
-        return ts, [self.describe(f, w, h) for f in found], chips, signature
+        return ts, [self.describe(f, w, h) for f in found], chips, signature if self.tracking else None
+
+
+def runs_of(frames: Iterator, n: int) -> Iterator[list]:
+    """Consecutive items in lists of n (the last may be shorter)."""
+    run: list = []
+    for item in frames:
+        run.append(item)
+        if len(run) == n:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 def analyzed_frames(path: Path, rate: float, analyzer: FrameAnalyzer, workers: int) -> Iterator:
-    """(timestamp, details, chips, shot signature) for each sampled frame, in order, `workers`
-    frames at a time."""
-    frames = sampled_frames(path, rate)
+    """(timestamp, details, chips, shot signature) for each sampled frame, in order, a run of
+    KEYFRAME_EVERY samples per worker at a time."""
+    runs = runs_of(sampled_frames(path, rate), KEYFRAME_EVERY)
     if workers <= 1:
-        yield from map(analyzer, frames)
+        for run in runs:
+            yield from analyzer(run)
         return
     ctx = multiprocessing.get_context("spawn")  # safe inside a threaded server process
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
         pending: deque = deque()
-        for item in frames:
-            pending.append(pool.submit(analyzer, item))
+        for run in runs:
+            pending.append(pool.submit(analyzer, run))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
 
 
 def _fraction(ts: int, meta: VideoMetadata) -> float:

@@ -21,25 +21,27 @@ if TYPE_CHECKING:  # OpenCV and numpy load on first detection: the command line 
 NATIVE_MIN_FACE = 80  # px: what dlib's detectors find at scale 1
 
 
-def detection_scale(height: int, width: int, max_pixels: int) -> float:
-    """The resize factor that makes Rekognition's smallest face detectable, within a pixel budget."""
+def detection_scale(height: int, width: int, max_pixels: int, max_scale: float = 2.0) -> float:
+    """The resize factor that makes Rekognition's smallest face detectable, within a pixel budget
+    and at most `max_scale`."""
     min_face = rekognition_min_face(height, width)
     scale = NATIVE_MIN_FACE / min_face
     budget = math.sqrt(max_pixels / float(height * width))
-    return min(scale, budget)
+    return min(scale, budget, max_scale)
 
 
 class _ScaledDetector:
     name = ""
     dlib_boxes = True  # boxes as dlib draws them (brows to lip), what its 5-point model expects
     max_pixels = 0
+    max_scale = 2.0
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         import cv2
         import numpy as np
 
         h, w = rgb.shape[:2]
-        scale = detection_scale(h, w, self.max_pixels)
+        scale = detection_scale(h, w, self.max_pixels, self.max_scale)
         if abs(scale - 2.0) < 1e-3:
             # dlib's own x2 pyramid: boxes to the pixel of dlib's (and face_recognition's).
             found, scale = self._run(rgb, upsample=1), 1.0
@@ -89,8 +91,9 @@ class CnnDetector(_ScaledDetector):
 
     name = "cnn"
 
-    def __init__(self, max_pixels: int = 2_000_000):
+    def __init__(self, max_pixels: int = 2_000_000, max_scale: float = 2.0):
         self.max_pixels = max_pixels
+        self.max_scale = max_scale
 
     def _run(self, rgb, upsample):
         from .dlib_mmod import mmod_detect

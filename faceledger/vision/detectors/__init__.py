@@ -8,6 +8,8 @@ list the names at once and model_store can use faceapi_graphs without loading a 
 |---|---|---|
 | hog | detect.HogDetector | dlib's HOG + linear SVM, frontal faces |
 | cnn | detect.CnnDetector | dlib's MMOD CNN, converted to ONNX (dlib_onnx.py) |
+| hog+cnn | combined.HogCnnDetector | HOG, plus the CNN's faces of 80 px and up that HOG missed |
+| hog+faceboxes | combined.HogFaceBoxesDetector | HOG, plus FaceBoxes' faces the mesh confirms |
 | cnn-dlib | detect.DlibCnnDetector | the same network, run by dlib |
 | blazeface-back | blazeface.BlazeFaceBackDetector | MediaPipe BlazeFace full range, 256x256 |
 | mediapipe-short | blazeface.MediaPipeShortDetector | MediaPipe face_detection_short_range, 128x128 |
@@ -42,6 +44,15 @@ def _cnn_dlib():
     from ..detect import DlibCnnDetector
 
     return DlibCnnDetector
+
+
+def _combined(cls: str):
+    def load():
+        from . import combined
+
+        return getattr(combined, cls)
+
+    return load
 
 
 def _blazeface(cls: str):
@@ -79,6 +90,12 @@ DETECTORS = {
     "cnn": Entry(
         _cnn, "dlib's MMOD CNN on ONNX Runtime: turned faces, dlib's boxes, about 0.4 s a megapixel"
     ),
+    "hog+cnn": Entry(
+        _combined("HogCnnDetector"), "HOG, and the CNN at most at the picture's size for the faces HOG misses"
+    ),
+    "hog+faceboxes": Entry(
+        _combined("HogFaceBoxesDetector"), "HOG, and FaceBoxes' faces HOG misses that the face mesh confirms"
+    ),
     "cnn-dlib": Entry(_cnn_dlib, "the same network run by dlib itself, about 6 s a megapixel"),
     "blazeface-back": Entry(_blazeface("BlazeFaceBackDetector"), "MediaPipe BlazeFace, full range"),
     "mediapipe-short": Entry(_blazeface("MediaPipeShortDetector"), "MediaPipe face detection, short range"),
@@ -88,7 +105,9 @@ DETECTORS = {
     "tiny-face-detector": Entry(_faceapi("TinyFaceDetector"), "face-api.js tiny face detector"),
 }
 NAMES = tuple(DETECTORS)
-DEFAULT_DETECTOR = "hog"  # chosen by bench/detectors.py (see the README's figures)
+# For pictures and video alike; chosen by bench/detectors.py, bench/verification.py,
+# bench/throughput.py and bench/video_speed.py (the README's figures).
+DEFAULT_DETECTOR = "hog+faceboxes"
 
 
 def make_detector(name: str):
