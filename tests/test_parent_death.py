@@ -30,12 +30,20 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
+def _read(path: Path) -> str:
+    """A /proc file's text, or '' when its thread or process ended since it was listed."""
+    try:
+        return path.read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def _children(pid: int) -> dict[int, str]:
     """{child pid: its start time}, from /proc (task/*/children needs CONFIG_PROC_CHILDREN: scan if
     absent)."""
     lists = list(Path(f"/proc/{pid}/task").glob("*/children"))
     if lists:
-        pids = {int(p) for f in lists for p in f.read_text().split()}
+        pids = {int(p) for f in lists for p in _read(f).split()}
     else:
         pids = {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()}
         pids = {p for p in pids if (_stat(p) or ["", ""])[1] == str(pid)}
