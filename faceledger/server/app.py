@@ -56,21 +56,29 @@ class Service:
 
     def __init__(self, settings: Settings):
         from ..engine import FaceLedger
-        from .auth import Authenticator
+        from .auth import Authenticator, RateLimiter, SharedRateLimiter
         from .sessions import SessionTokens
 
         self.settings = settings
         self.engine_slots = asyncio.Semaphore(max(1, settings.engine_slots))
         self.engine = FaceLedger(home=settings.home, database_url=settings.database_url)
-        # Each worker process keeps its own buckets: its share of the service's rate.
-        rate = settings.rate_limit / max(1, settings.workers) if settings.rate_limit else None
         self.auth = Authenticator(
             self.engine.keys,
             region=settings.region,
             allow_anonymous=settings.allow_anonymous,
-            rate_limit=rate,
             sessions=SessionTokens.for_home(self.engine.home),
+            limiter=self._limiter(settings, RateLimiter, SharedRateLimiter),
         )
+
+    def _limiter(self, settings: Settings, local, shared):
+        """On PostgreSQL the buckets are in the catalog, counted across every worker and node; on
+        SQLite (one machine) each worker process keeps its own, its share of the service's rate,
+        which spares every request a durable write."""
+        if not settings.rate_limit:
+            return local(None)
+        if self.engine.catalog.engine.dialect.name == "postgresql":
+            return shared(self.engine.catalog, settings.rate_limit)
+        return local(settings.rate_limit / max(1, settings.workers))
 
     def warm_up(self) -> None:
         """Load the detector, the alignment and the embedding network now, not on the first request."""

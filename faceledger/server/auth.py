@@ -86,6 +86,26 @@ class RateLimiter:
             self._buckets[who] = (tokens - 1.0, now)
 
 
+class SharedRateLimiter:
+    """The same token bucket per access key, kept in the catalog so that every worker process of
+    every node on one PostgreSQL counts against it (store/rate_buckets.py). The clock is wall time,
+    which nodes share."""
+
+    def __init__(self, catalog, rate: float, burst: float | None = None, clock=time.time):
+        self.catalog = catalog
+        self.clock = clock
+        self.rate = rate
+        self.burst = burst or max(1.0, rate)
+
+    def take(self, who: str) -> None:
+        from ..store import rate_buckets
+
+        if not rate_buckets.take(self.catalog, who, self.rate, self.burst, self.clock()):
+            raise ProvisionedThroughputExceededException(
+                f"Rate limit of {self.rate:g} requests a second for {who} exceeded; retry later."
+            )
+
+
 class Authenticator:
     def __init__(
         self,
@@ -96,13 +116,14 @@ class Authenticator:
         rate_limit: float | None = None,
         clock=lambda: dt.datetime.now(dt.UTC),
         sessions: SessionTokens | None = None,
+        limiter: RateLimiter | SharedRateLimiter | None = None,
     ):
         """`region`: the only region a signature may be scoped to (None: any, since the region
         adds no secret). `allow_anonymous`: requests without credentials get every right."""
         self.keys = keys
         self.region = region
         self.allow_anonymous = allow_anonymous
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = limiter or RateLimiter(rate_limit)
         self.clock = clock
         self.sessions = sessions  # None: web UI session tokens are not accepted
 

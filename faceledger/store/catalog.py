@@ -250,6 +250,16 @@ ended_sessions = Table(
     Column("expires_at", Integer, nullable=False),  # epoch seconds, as in the token
 )
 
+# The rate limit's token buckets, one per access key, shared by every node of a service whose
+# catalog is PostgreSQL (store/rate_buckets.py). Derived data: losing it refills the buckets.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("who", String(128), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # seconds on the limiter's clock (wall time)
+)
+
 
 @dataclass(frozen=True)
 class FaceRow:
