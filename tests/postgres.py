@@ -38,10 +38,15 @@ class PostgresServer:
             self.as_user = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres")
         self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "faceledger", "--no-sync"])
+        self.start()
+        self.url = f"postgresql+psycopg://faceledger@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server (again) on its port."""
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
             [
-                pg_ctl,
+                self.pg_ctl,
                 "-D",
                 str(self.data),
                 "-o",
@@ -54,7 +59,10 @@ class PostgresServer:
                 "start",
             ]
         )
-        self.url = f"postgresql+psycopg://faceledger@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        """Stop the server at once (its clients' connections are cut), keeping its data."""
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
 
     def _run(self, cmd: list[str]) -> None:
         done = subprocess.run(self.as_user + cmd, capture_output=True, text=True, timeout=120)
@@ -72,6 +80,6 @@ class PostgresServer:
 
     def close(self) -> None:
         try:
-            self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+            self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -162,3 +162,45 @@ def test_a_video_job_whose_node_dies_is_finished_by_another(postgres_server, tmp
             if node is not None and node.poll() is None:
                 os.killpg(node.pid, signal.SIGTERM)
                 node.wait(60)
+
+
+def test_a_postgresql_restart_fails_requests_typed_and_the_node_recovers_by_itself(tmp_path):
+    from postgres import PostgresServer
+
+    try:
+        server = PostgresServer()  # its own server: this test stops it
+    except Exception as e:
+        pytest.skip(f"PostgreSQL could not be started: {e}")
+    try:
+        env = {
+            "FACELEDGER_DATABASE_URL": server.new_database("outage"),
+            "FACELEDGER_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+            "FACELEDGER_WARM_UP": "0",
+        }
+        home = tmp_path / "node"
+        home.mkdir()
+        key_id, secret = _key(env, home, "ops")
+        node, url, log = start_serve(home, "--workers", "1", env=env)
+        try:
+            rek = client(url, key_id, secret)
+            rek.create_collection(CollectionId="staff")
+            rek.index_faces(CollectionId="staff", Image={"Bytes": OBAMA_PORTRAIT.read_bytes()})
+            server.stop()
+            with pytest.raises(ClientError) as failed:
+                rek.list_faces(CollectionId="staff")
+            error = failed.value.response["Error"]
+            assert (
+                error["Code"] == "InternalServerError" and "catalog could not be reached" in error["Message"]
+            )
+            server.start()
+            assert len(rek.list_faces(CollectionId="staff")["Faces"]) == 1  # no restart of the node
+            found = rek.search_faces_by_image(
+                CollectionId="staff", Image={"Bytes": OBAMA_SPEECH.read_bytes()}
+            )
+            assert len(found["FaceMatches"]) == 1
+            assert "the catalog is unreachable" in log.read_text()
+        finally:
+            node.terminate()
+            node.wait(30)
+    finally:
+        server.close()

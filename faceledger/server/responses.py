@@ -31,9 +31,22 @@ def error_for(request: Request, exc: BaseException) -> FaceLedgerError | None:
         if exc.status >= 500:
             log.error("request %s: %s: %s", getattr(state, "request_id", "?"), exc.code, exc.message)
         return exc
-    log.error("request %s failed", getattr(state, "request_id", "?"), exc_info=exc)
     state.error = "InternalServerError"
+    if _catalog_unreachable(exc):  # PostgreSQL stopped or restarting: nothing to debug here
+        log.error("request %s: the catalog is unreachable: %s", getattr(state, "request_id", "?"), exc.orig)
+        return InternalServerError("The catalog could not be reached; retry shortly.")
+    log.error("request %s failed", getattr(state, "request_id", "?"), exc_info=exc)
     return InternalServerError("The service failed to answer; see its log.")
+
+
+def _catalog_unreachable(exc: BaseException) -> bool:
+    """A lost or refused database connection (the next request reconnects: the pool checks
+    each connection before use)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def rekognition_error(request: Request, exc: BaseException) -> Response:
