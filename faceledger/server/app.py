@@ -56,7 +56,7 @@ class Service:
 
     def __init__(self, settings: Settings):
         from ..engine import FaceLedger
-        from .auth import Authenticator, RateLimiter, SharedRateLimiter
+        from .auth import Authenticator
         from .sessions import SessionTokens
 
         self.settings = settings
@@ -67,18 +67,20 @@ class Service:
             region=settings.region,
             allow_anonymous=settings.allow_anonymous,
             sessions=SessionTokens.for_home(self.engine.home),
-            limiter=self._limiter(settings, RateLimiter, SharedRateLimiter),
+            limiter=self._limiter(settings),
         )
 
-    def _limiter(self, settings: Settings, local, shared):
+    def _limiter(self, settings: Settings):
         """On PostgreSQL the buckets are in the catalog, counted across every worker and node; on
         SQLite (one machine) each worker process keeps its own, its share of the service's rate,
         which spares every request a durable write."""
+        from .auth import RateLimiter, SharedRateLimiter
+
         if not settings.rate_limit:
-            return local(None)
+            return RateLimiter(None)
         if self.engine.catalog.engine.dialect.name == "postgresql":
-            return shared(self.engine.catalog, settings.rate_limit)
-        return local(settings.rate_limit / max(1, settings.workers))
+            return SharedRateLimiter(self.engine.catalog, settings.rate_limit)
+        return RateLimiter(settings.rate_limit / max(1, settings.workers))
 
     def warm_up(self) -> None:
         """Load the detector, the alignment and the embedding network now, not on the first request."""

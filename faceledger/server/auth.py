@@ -113,7 +113,6 @@ class Authenticator:
         *,
         region: str | None = None,
         allow_anonymous: bool = False,
-        rate_limit: float | None = None,
         clock=lambda: dt.datetime.now(dt.UTC),
         sessions: SessionTokens | None = None,
         limiter: RateLimiter | SharedRateLimiter | None = None,
@@ -123,7 +122,7 @@ class Authenticator:
         self.keys = keys
         self.region = region
         self.allow_anonymous = allow_anonymous
-        self.limiter = limiter or RateLimiter(rate_limit)
+        self.limiter = limiter or RateLimiter(None)  # None: no limit
         self.clock = clock
         self.sessions = sessions  # None: web UI session tokens are not accepted
 

@@ -10,11 +10,14 @@ until its clock passes that, and none is ever counted twice. The write is not ma
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import text
 
 from .catalog import Catalog
 
 
+@functools.cache  # built once per dialect, not on every request
 def _statement(postgresql: bool):
     least, greatest = ("LEAST", "GREATEST") if postgresql else ("MIN", "MAX")
     refilled = f"{least}(:burst, rate_buckets.tokens + {greatest}(0, :now - rate_buckets.updated) * :rate)"
