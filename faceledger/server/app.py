@@ -83,10 +83,15 @@ class Service:
         return RateLimiter(settings.rate_limit / max(1, settings.workers))
 
     def warm_up(self) -> None:
-        """Load the detector, the alignment and the embedding network now, not on the first request."""
-        from ..vision import dlib_runtime, models
+        """Load the default detector's models (by running it once on a blank picture), the face
+        mesh, the alignment and the embedding network now, not on the first request."""
+        import numpy as np
 
-        models.hog_detector()
+        from ..vision import dlib_runtime, facemesh, models
+        from ..vision.detectors import make_detector
+
+        make_detector(self.engine.default_detector).detect(np.zeros((120, 160, 3), np.uint8))
+        facemesh.warm_up()
         models.shape_predictor_5()
         dlib_runtime.warm_up()
 

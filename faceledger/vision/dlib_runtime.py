@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import models
-from .dlib_onnx import MMOD_FILE, RESNET_FILE, resnet_embed, session
+from .dlib_onnx import RESNET_FILE, resnet_embed, session
 from .embed import EMBEDDING_DIM, face_chips
 
 
@@ -44,7 +44,7 @@ class OnnxResnetEmbedder:
         return resnet_embed(chips, self.threads)
 
 
-def warm_up(threads: int | None = None) -> None:  # the CNN detector's network too: detect.CnnDetector
-    """Convert (or load the cached conversions of) both networks now, not on the first request."""
-    for name in (RESNET_FILE, MMOD_FILE):
-        session(name, threads)
+def warm_up(threads: int | None = None) -> None:
+    """Convert (or load the cached conversion of) the embedder now, not on the first request. The
+    CNN detector's network loads with the detector (detect.CnnDetector), when one is used."""
+    session(RESNET_FILE, threads)

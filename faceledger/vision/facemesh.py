@@ -53,8 +53,20 @@ def _crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarra
     return crop, m
 
 
+def _session():
+    return onnx_sessions.session(str(model_store.onnx_path("facemesh")))
+
+
+def warm_up() -> None:
+    """Load the model now (a service's start-up); nothing when it is not installed."""
+    try:
+        _session()
+    except model_store.ModelsUnavailable:
+        pass
+
+
 def _run(rgb: np.ndarray, squares: list[tuple[float, float, float]]) -> list[Mesh]:
-    sess = onnx_sessions.session(str(model_store.onnx_path("facemesh")))
+    sess = _session()
     out: list[Mesh] = []
     for start in range(0, len(squares), BATCH):
         part = squares[start : start + BATCH]
