@@ -10,7 +10,7 @@ from PIL import Image
 from videos import BACKGROUND, biden_face, obama_face
 
 from faceledger.video import shots
-from faceledger.video.follow import KEYFRAME_EVERY, FollowingDetector, fast_detector
+from faceledger.video.follow import KEYFRAME_EVERY, FollowingDetector, fast_pass
 from faceledger.vision.detectors import make_detector
 from faceledger.vision.detectors.combined import same_face
 
@@ -80,16 +80,16 @@ def test_a_face_that_comes_in_between_keyframes_is_caught_by_the_fast_pass():
         frame([(obama, 60, 80, 160), (biden, 380, 90, 170)]) for _ in range(KEYFRAME_EVERY - 1)
     ]
     full = Counting(make_detector("mediapipe-short"))
-    found = run(FollowingDetector(full, fast_detector("mediapipe-short")), frames)
+    found = run(FollowingDetector(full, fast_pass(make_detector("mediapipe-short"))), frames)
     assert full.calls == 1
     assert [len(f) for f in found] == [1] + [2] * (KEYFRAME_EVERY - 1)
 
 
 def test_each_detector_has_the_fast_pass_it_can():
-    assert fast_detector("hog") is None and fast_detector("cnn") is None
-    assert fast_detector("hog+cnn") is None  # the CNN has no fast mode
-    assert fast_detector("mediapipe-short").tiled is False
-    combined = fast_detector("hog+faceboxes")
+    assert fast_pass(make_detector("hog")) is None and fast_pass(make_detector("cnn")) is None
+    assert fast_pass(make_detector("hog+cnn")) is None  # the CNN has no fast mode
+    assert fast_pass(make_detector("mediapipe-short")).tiled is False
+    combined = fast_pass(make_detector("hog+faceboxes"))
     assert combined.hog is None and combined.second.tiled is False and combined.verify
 
 
@@ -97,5 +97,5 @@ def test_the_default_detectors_fast_pass_catches_a_face_coming_in():
     obama, biden = obama_face(), biden_face()
     frames = [frame([(obama, 60, 80, 160)]), frame([(obama, 60, 80, 160), (biden, 380, 90, 170)])]
     full = Counting(make_detector("hog+faceboxes"))
-    found = run(FollowingDetector(full, fast_detector("hog+faceboxes")), frames)
+    found = run(FollowingDetector(full, fast_pass(make_detector("hog+faceboxes"))), frames)
     assert full.calls == 1 and [len(f) for f in found] == [1, 2]

@@ -19,7 +19,7 @@ from ..vision.detectors import make_detector
 from ..vision.embed import face_chips
 from . import shots
 from .decode import VideoMetadata, metadata, sampled_frames
-from .follow import KEYFRAME_EVERY, FollowingDetector, fast_detector
+from .follow import KEYFRAME_EVERY, FollowingDetector, fast_pass
 from .track import Tracker, look, same_look
 
 Progress = Callable[[float], None]
@@ -32,7 +32,8 @@ Describe = Callable[[object, int, int], object]
 @functools.cache
 def _detectors(name: str):
     """One full detector and its fast pass per worker process and name (models load once)."""
-    return make_detector(name), fast_detector(name)
+    full = make_detector(name)
+    return full, fast_pass(full)
 
 
 class FrameAnalyzer:

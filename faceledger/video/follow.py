@@ -19,7 +19,6 @@ import numpy as np
 
 from ..vision import facemesh
 from ..vision.detection import Detection
-from ..vision.detectors import make_detector
 from ..vision.detectors.combined import same_face
 from ..vision.model_store import ModelsUnavailable
 from . import shots
@@ -28,13 +27,11 @@ from . import shots
 # FACELEDGER_KEYFRAME_EVERY=1 makes every sample a full detection.
 _every = os.environ.get("FACELEDGER_KEYFRAME_EVERY", "")
 KEYFRAME_EVERY = int(_every) if _every.isdigit() and int(_every) > 0 else 5
-FACE_PRESENT = 0.5  # the mesh's face score (0-1) below which a followed face is lost
 
 
-def fast_detector(name: str):
+def fast_pass(detector):
     """The detector's single whole-frame pass (an ONNX detector's fast mode, a combination's own),
     or None (dlib's detectors have none)."""
-    detector = make_detector(name)  # an unknown name is refused here too
     if hasattr(detector, "fast"):
         return detector.fast()
     if getattr(detector, "dlib_boxes", False):
@@ -80,7 +77,7 @@ class FollowingDetector:
         found: list[Detection] = []
         # One pass of the mesh: analyze_faces fits it again in the box this gives, which re-centres it.
         for before, mesh in zip(self._previous, facemesh.meshes(rgb, boxes, refine=False)):
-            if mesh.score < FACE_PRESENT:
+            if mesh.score < facemesh.FACE_PRESENT:
                 continue
             # dlib's framing of the face, from its mesh (what analyze_faces makes of any box)
             left, top, right, bottom = facemesh.dlib_box(mesh)

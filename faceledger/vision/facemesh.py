@@ -19,6 +19,10 @@ import numpy as np
 from . import model_store, onnx_sessions
 
 INPUT = 192
+# The network's face score (0-1) at and above which a face fills the crop: what confirms another
+# detector's face (detectors/combined.py) and keeps a face followed in video (video/follow.py).
+# A face measures 1.0 even with its box off by half its width; background 0.0-0.1.
+FACE_PRESENT = 0.5
 CROP = 1.7  # crop side / the detection box's longer side
 REFINE = 1.45  # crop side / the first mesh's longer side, for the second pass
 BATCH = 16

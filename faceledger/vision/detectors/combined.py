@@ -30,17 +30,14 @@ log = logging.getLogger("faceledger")
 
 SAME_FACE_IOU = 0.3
 SAME_FACE_SHARE = 0.5  # or this share of the smaller box inside the other
-FACE_PRESENT = 0.5  # the mesh's face score (0-1) a second detector's face must reach
 
 
 def same_face(a: Detection, b: Detection) -> bool:
     iw = max(0.0, min(a.right, b.right) - max(a.left, b.left))
     ih = max(0.0, min(a.bottom, b.bottom) - max(a.top, b.top))
     inter = iw * ih
-    area_a = (a.right - a.left) * (a.bottom - a.top)
-    area_b = (b.right - b.left) * (b.bottom - b.top)
-    union = area_a + area_b - inter
-    return inter >= SAME_FACE_IOU * union or inter >= SAME_FACE_SHARE * max(min(area_a, area_b), 1e-6)
+    union = a.area + b.area - inter
+    return inter >= SAME_FACE_IOU * union or inter >= SAME_FACE_SHARE * max(min(a.area, b.area), 1e-6)
 
 
 class HogPlusDetector:
@@ -84,7 +81,7 @@ class HogPlusDetector:
         except ModelsUnavailable:  # no mesh: the second detector's faces as it drew them
             return found + extra
         for d, mesh in zip(extra, meshes):
-            if self.verify and mesh.score < FACE_PRESENT:
+            if self.verify and mesh.score < facemesh.FACE_PRESENT:
                 continue
             box = (d.left, d.top, d.right, d.bottom)
             if not getattr(self.second, "dlib_boxes", False):
