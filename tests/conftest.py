@@ -45,6 +45,21 @@ def postgres_server():
     server.close()
 
 
+@pytest.fixture(scope="session")
+def milvus_server():
+    """Milvus standalone from the `milvus` extra (pip install -e '.[milvus]'), on its own data."""
+    try:
+        import milvus  # noqa: F401
+        import pymilvus  # noqa: F401
+    except ImportError:
+        pytest.skip("the milvus extra is not installed: pip install -e '.[milvus]'")
+    from milvus_server import MilvusServer
+
+    server = MilvusServer()
+    yield server
+    server.close()
+
+
 _databases = iter(range(1_000_000))
 
 

@@ -12,6 +12,14 @@ from .common import engine, print_json, say, split
 def serve(args) -> int:
     from ..server.serve import serve
 
+    if args.vector_url:  # the worker processes read it from the environment, as every setting
+        from ..store.milvus import MilvusAddress
+
+        try:
+            MilvusAddress.parse(args.vector_url)
+        except ValueError as exc:
+            raise InvalidParameterException(str(exc)) from None
+        os.environ["FACELEDGER_VECTOR_URL"] = args.vector_url
     return serve(
         host=args.host,
         port=args.port,
@@ -99,6 +107,12 @@ def register(sub) -> None:
     p.add_argument("--region", help="the only region signatures may be scoped to (default: any)")
     p.add_argument(
         "--rate-limit", type=float, metavar="N", help="requests a second per access key (default: none)"
+    )
+    p.add_argument(
+        "--vector-url",
+        metavar="milvus://HOST:PORT",
+        help="keep the vector indexes in Milvus, shared by every node (default: $FACELEDGER_VECTOR_URL, "
+        "or in each process's memory)",
     )
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (and --tls-key)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")

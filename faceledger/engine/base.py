@@ -30,14 +30,25 @@ class EngineBase:
         *,
         home: str | os.PathLike | None = None,
         database_url: str | None = None,
+        vector_url: str | None = None,
         detector: str | None = None,
         limits: ImageLimits | None = None,
     ):
         """`home` is the data directory (FACELEDGER_HOME, default ~/.faceledger): the SQLite
         catalog and the index files. `database_url` (FACELEDGER_DATABASE_URL) puts the catalog
-        in PostgreSQL instead. Nothing is opened until a collection is used."""
+        in PostgreSQL instead. `vector_url` (FACELEDGER_VECTOR_URL, milvus://HOST:PORT[/NAME])
+        puts the vector indexes in Milvus, shared by every node, instead of each process's memory.
+        Nothing is opened until a collection is used."""
         self.home = Path(home) if home is not None else default_home()
         self.database_url = database_url or os.environ.get("FACELEDGER_DATABASE_URL")
+        self.vector_url = vector_url or os.environ.get("FACELEDGER_VECTOR_URL") or None
+        if self.vector_url:
+            from ..store.milvus import MilvusAddress
+
+            try:
+                MilvusAddress.parse(self.vector_url)
+            except ValueError as exc:
+                raise InvalidParameterException(str(exc)) from None
         self.limits = limits or ImageLimits.from_env()
         self.default_detector = detector or DEFAULT_DETECTOR
         self._detectors: dict[str, Detector] = {}
@@ -66,7 +77,13 @@ class EngineBase:
                 # Owner only: the catalog holds face embeddings, biometric data.
                 self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
                 catalog = Catalog(self.database_url or sqlite_url(self.home))
-                self._indexes = LiveIndexes(catalog, self.home / "vectors")
+                if self.vector_url:
+                    from ..store.milvus import MilvusVectors
+                    from ..store.shared_index import SharedIndexes
+
+                    self._indexes = SharedIndexes(catalog, MilvusVectors(self.vector_url))
+                else:
+                    self._indexes = LiveIndexes(catalog, self.home / "vectors")
                 self._catalog = catalog
 
     @property

@@ -164,6 +164,7 @@ class CollectionOperations(FaceOperations):
                 tables.face_images,
                 rc,
                 tables.erasures,
+                tables.vector_sync,
             ):
                 conn.execute(delete(table).where(table.c.collection_id == cid))
             conn.execute(delete(tables.collections).where(tables.collections.c.collection_id == cid))
@@ -281,8 +282,10 @@ class CollectionOperations(FaceOperations):
         with self.catalog.write() as conn:
             self._require(conn, cid)
             if rows:
-                self.catalog.insert_faces(conn, rows)
+                # The version first: its row lock orders concurrent writers to this collection, so
+                # on PostgreSQL too its faces' keys are committed in key order (store/shared_index.py).
                 self.catalog.bump(conn, cid)
+                self.catalog.insert_faces(conn, rows)
                 kept = next((p.image for p in prepared if p.image is not None), None)
                 if kept is not None and self._policy(conn, cid).keep_images:
                     conn.execute(
@@ -302,6 +305,8 @@ class CollectionOperations(FaceOperations):
                     "Unindexed": len(unindexed),
                 },
             )
+        if rows:
+            self.indexes.changed(cid)
         return records.IndexFacesResponse(
             face_records=face_records, face_model_version=FACE_MODEL_VERSION, unindexed_faces=unindexed
         )
@@ -399,6 +404,8 @@ class CollectionOperations(FaceOperations):
                     ).first():
                         conn.execute(delete(im).where(im.c.collection_id == cid, im.c.image_id == image_id))
                 self.ledger.append(conn, "DeleteFaces", collection_id=cid, detail={"FaceIds": deleted})
+        if deleted:
+            self.indexes.changed(cid)
         return records.Plain(DeletedFaces=deleted, UnsuccessfulFaceDeletions=failed)
 
     # -- searching --------------------------------------------------------------------------

@@ -39,11 +39,12 @@ class RetentionOperations(AccountableOperations):
         return ids
 
     def _after_erasure(self, cids: set[str]) -> None:
-        """No copy left in the files: index files are dropped (rebuilt from the catalog on the
-        next search) and the catalog's deleted pages purged."""
-        for cid in cids:
-            self.indexes.forget(cid)
+        """No copy left in the files: the catalog's deleted pages are purged, and the vector
+        index lets go of every copy (embedded: its files are dropped and rebuilt from the catalog
+        on the next search; Milvus: the faces are deleted and their segments compacted)."""
         self.catalog.purge_deleted()
+        for cid in cids:
+            self.indexes.erased(cid)
 
     def run_retention(self, now: dt.datetime | None = None) -> records.Plain:
         """Delete every face older than its collection's RetentionDays."""

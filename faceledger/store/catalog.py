@@ -260,6 +260,19 @@ rate_buckets = Table(
     Column("updated", Float, nullable=False),  # seconds on the limiter's clock (wall time)
 )
 
+# What a shared vector engine (Milvus, store/shared_index.py) holds of each collection: every face
+# with a key up to `key`, and every deletion up to catalog `version`, written by Milvus time `ts`.
+# Derived data: a missing row makes the next sync start the collection over.
+vector_sync = Table(
+    "vector_sync",
+    metadata,
+    Column("collection_id", String(255), primary_key=True),
+    Column("key", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("ts", BigInteger, nullable=False),  # Milvus's hybrid timestamp of the last write
+    Column("faces", BigInteger, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class FaceRow:
@@ -453,23 +466,31 @@ class Catalog:
         return int(conn.execute(q).scalar() or 0)
 
     def embeddings_after(
-        self, collection_id: str, after_key: int, batch: int = 50_000
+        self, collection_id: str, after_key: int, batch: int = 50_000, conn: Connection | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(keys, vectors) of the collection's faces with key > after_key, in key order, in batches."""
+        """(keys, vectors) of the collection's faces with key > after_key, in key order, in batches
+        (each in its own read, or all on `conn`)."""
         while True:
-            with self.read() as conn:
-                rows = conn.execute(
-                    select(faces.c.key, faces.c.embedding)
-                    .where(faces.c.collection_id == collection_id, faces.c.key > after_key)
-                    .order_by(faces.c.key)
-                    .limit(batch)
-                ).all()
+            if conn is not None:
+                rows = self._embedding_batch(conn, collection_id, after_key, batch)
+            else:
+                with self.read() as c:
+                    rows = self._embedding_batch(c, collection_id, after_key, batch)
             if not rows:
                 return
             keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             yield keys, vectors
             after_key = int(keys[-1])
+
+    @staticmethod
+    def _embedding_batch(conn: Connection, collection_id: str, after_key: int, batch: int) -> list:
+        return conn.execute(
+            select(faces.c.key, faces.c.embedding)
+            .where(faces.c.collection_id == collection_id, faces.c.key > after_key)
+            .order_by(faces.c.key)
+            .limit(batch)
+        ).all()
 
     def all_keys(self, collection_id: str) -> np.ndarray:
         with self.read() as conn:
@@ -492,18 +513,22 @@ class Catalog:
         conn.execute(delete(erasures).where(erasures.c.collection_id == collection_id))
         conn.execute(insert(erasures).values(collection_id=collection_id, version=version))
 
-    def erased_since(self, collection_id: str, version: int) -> bool:
-        with self.read() as conn:
-            at = conn.execute(
-                select(erasures.c.version).where(erasures.c.collection_id == collection_id)
-            ).scalar()
+    def erased_since(self, collection_id: str, version: int, conn: Connection | None = None) -> bool:
+        if conn is None:
+            with self.read() as c:
+                return self.erased_since(collection_id, version, c)
+        at = conn.execute(
+            select(erasures.c.version).where(erasures.c.collection_id == collection_id)
+        ).scalar()
         return at is not None and at > version
 
-    def deleted_since(self, collection_id: str, version: int) -> np.ndarray:
-        with self.read() as conn:
-            rows = conn.execute(
-                select(face_deletions.c.key).where(
-                    face_deletions.c.collection_id == collection_id, face_deletions.c.version > version
-                )
-            ).all()
+    def deleted_since(self, collection_id: str, version: int, conn: Connection | None = None) -> np.ndarray:
+        if conn is None:
+            with self.read() as c:
+                return self.deleted_since(collection_id, version, c)
+        rows = conn.execute(
+            select(face_deletions.c.key).where(
+                face_deletions.c.collection_id == collection_id, face_deletions.c.version > version
+            )
+        ).all()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

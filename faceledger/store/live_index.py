@@ -112,6 +112,13 @@ class LiveIndexes:
             for p in self._paths(collection_id) or ():
                 p.unlink(missing_ok=True)
 
+    def changed(self, collection_id: str) -> None:
+        """Faces were added or deleted: each process catches up on its next search."""
+
+    def erased(self, collection_id: str) -> None:
+        """Faces were erased: the index's file still holds them, so it goes."""
+        self.forget(collection_id)
+
     def _save(self, collection_id: str, entry: _Entry) -> None:
         paths = self._paths(collection_id)
         if paths is None:
