@@ -33,6 +33,46 @@ def serve(args) -> int:
     )
 
 
+def vectors(args) -> int:
+    """Write the catalog's faces to the shared vector engine now (before a service goes live on
+    it), rather than on the first searches."""
+    import time
+
+    from ..store.shared_index import SharedIndexes
+
+    if args.vector_url:
+        os.environ["FACELEDGER_VECTOR_URL"] = args.vector_url
+    fl = engine(args)
+    if not isinstance(fl.indexes, SharedIndexes):
+        raise InvalidParameterException(
+            "vectors sync needs a vector engine: --vector-url or FACELEDGER_VECTOR_URL"
+        )
+    ids, token = list(args.collection), None
+    while not args.collection:  # every collection, page by page
+        page = fl.list_collections(NextToken=token)
+        ids += page["CollectionIds"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    report = []
+    for cid in ids:
+        started = time.monotonic()
+        fl.indexes.sync(
+            cid,
+            wait=True,
+            progress=lambda done, todo, cid=cid: say(f"{cid}: {done:,} of {todo:,} faces written"),
+        )
+        report.append(
+            {
+                "CollectionId": cid,
+                "FaceCount": fl.describe_collection(CollectionId=cid)["FaceCount"],
+                "Seconds": round(time.monotonic() - started, 1),
+            }
+        )
+    print_json({"Collections": report})
+    return 0
+
+
 def keys(args) -> int:
     store = engine(args).keys
     if args.action == "create":
@@ -117,6 +157,14 @@ def register(sub) -> None:
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (and --tls-key)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.set_defaults(func=serve)
+
+    p = sub.add_parser(
+        "vectors", help="the shared vector engine: sync writes the catalog's faces to it now (with progress)"
+    )
+    p.add_argument("action", choices=["sync"])
+    p.add_argument("collection", nargs="*", metavar="COLLECTION", help="default: every collection")
+    p.add_argument("--vector-url", metavar="milvus://HOST:PORT", help="default: $FACELEDGER_VECTOR_URL")
+    p.set_defaults(func=vectors)
 
     p = sub.add_parser("keys", help="access keys for the HTTP service")
     p.add_argument("action", choices=["create", "list", "revoke"])

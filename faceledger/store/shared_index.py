@@ -23,10 +23,10 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from ..errors import InternalServerError
-from .catalog import Catalog, collections, vector_sync
+from .catalog import Catalog, collections, faces, vector_sync
 from .milvus import MilvusVectors, VectorEngineUnavailable
 
 log = logging.getLogger("faceledger.vectors")
@@ -214,9 +214,10 @@ class SharedIndexes:
         except VectorEngineUnavailable:
             return False
 
-    def sync(self, collection_id: str, *, wait: bool = False) -> bool:
+    def sync(self, collection_id: str, *, wait: bool = False, progress=None) -> bool:
         """Bring the engine up to the catalog for one collection. False if another node is
-        syncing it (unless `wait`); VectorEngineUnavailable if the engine fails."""
+        syncing it (unless `wait`); VectorEngineUnavailable if the engine fails. `progress`
+        (faces written, faces to write) is called after each batch."""
         postgresql = self.catalog.engine.dialect.name == "postgresql"
         with self.catalog.write() as conn:
             version = conn.execute(
@@ -239,8 +240,21 @@ class SharedIndexes:
                 index.ts = self.engine.delete_collection(collection_id) or index.ts
             erased = self.catalog.erased_since(collection_id, state.version, conn)
             index.remove(self.catalog.deleted_since(collection_id, state.version, conn))
+            todo = (
+                conn.execute(
+                    select(func.count()).where(
+                        faces.c.collection_id == collection_id, faces.c.key > state.key
+                    )
+                ).scalar()
+                if progress
+                else 0
+            )
+            done = 0
             for keys, vectors in self.catalog.embeddings_after(collection_id, state.key, conn=conn):
                 index.add(keys, vectors)
+                done += len(keys)
+                if progress:
+                    progress(done, todo)
             if erased:
                 self.engine.compact()
             conn.execute(
