@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 SETTINGS = {
@@ -26,16 +28,38 @@ SETTINGS = {
 }
 
 
+ETCD_PEER_PORT = 2380  # Milvus's embedded etcd always takes it: one server per machine
+
+
+def _wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"port {port} stayed taken: another Milvus runs on this machine"
+                    ) from None
+        time.sleep(2)
+
+
 class MilvusServer:
     def __init__(self):
         from milvus import MilvusServer as Server
 
         self.root = Path(tempfile.mkdtemp(prefix="faceledger-milvus-"))
-        self.server = Server(wait_for_started=True)
+        self.server = Server(wait_for_started=False)
         self.server.set_base_dir(str(self.root))
         for key, value in SETTINGS.items():
             self.server.config.set(key, value)
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         # The same ports on every start after the first (chosen then among free ones).
         for key, item in self.server.config.configurable_items.items():
             if key.endswith("_port"):
@@ -45,12 +69,14 @@ class MilvusServer:
         self.data = self.root / "data"
 
     def start(self) -> None:
+        _wait_for_port(ETCD_PEER_PORT, 900)  # another Milvus on this machine: wait for it to end
         cwd = os.getcwd()
         deadline = time.monotonic() + 120
         try:
             while True:
                 try:
                     self.server.start()
+                    self._wait_ready()
                     return
                 except RuntimeError as e:  # a port of the last run still in TIME_WAIT
                     if "bind failed" not in str(e) or time.monotonic() > deadline:
@@ -58,6 +84,27 @@ class MilvusServer:
                     time.sleep(1)
         finally:
             os.chdir(cwd)
+
+    def _wait_ready(self, seconds: float = 300) -> None:
+        """Until /healthz says OK; an error at once if the server exits (the package's own wait
+        would go on for minutes)."""
+        proc, deadline = self.server.server_proc, time.monotonic() + seconds
+        url = f"http://127.0.0.1:{self.server.webservice_port}/healthz"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log = (self.root / "logs" / "milvus-stdout.log").read_text(errors="replace")
+                errors = [line for line in log.splitlines() if "[ERROR]" in line or "[FATAL]" in line]
+                raise RuntimeError(
+                    f"Milvus exited with {proc.returncode}: {errors[-1][:300] if errors else ''}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if b"OK" in resp.read():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"Milvus did not start within {seconds:g} s")
 
     def stop(self) -> None:
         proc = self.server.server_proc
@@ -75,5 +122,6 @@ class MilvusServer:
         self.server.proc_fds.clear()
 
     def close(self) -> None:
-        self.stop()
+        if self.server.server_proc is not None:
+            self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
