@@ -38,6 +38,8 @@ def vectors(args) -> int:
     it), rather than on the first searches."""
     import time
 
+    from ..errors import InternalServerError
+    from ..store.milvus import VectorEngineUnavailable
     from ..store.shared_index import SharedIndexes
 
     if args.vector_url:
@@ -57,11 +59,15 @@ def vectors(args) -> int:
     report = []
     for cid in ids:
         started = time.monotonic()
-        fl.indexes.sync(
-            cid,
-            wait=True,
-            progress=lambda done, todo, cid=cid: say(f"{cid}: {done:,} of {todo:,} faces written"),
-        )
+        try:
+            fl.indexes.sync(
+                cid,
+                wait=True,
+                compact=True,  # and finish erasures the engine missed
+                progress=lambda done, todo, cid=cid: say(f"{cid}: {done:,} of {todo:,} faces written"),
+            )
+        except VectorEngineUnavailable as e:
+            raise InternalServerError(f"The vector engine could not be reached: {e}") from None
         report.append(
             {
                 "CollectionId": cid,

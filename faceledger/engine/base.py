@@ -81,7 +81,9 @@ class EngineBase:
                     from ..store.milvus import MilvusVectors
                     from ..store.shared_index import SharedIndexes
 
-                    self._indexes = SharedIndexes(catalog, MilvusVectors(self.vector_url))
+                    self._indexes = SharedIndexes(
+                        catalog, MilvusVectors(self.vector_url), self.home / "vectors"
+                    )
                 else:
                     self._indexes = LiveIndexes(catalog, self.home / "vectors")
                 self._catalog = catalog
@@ -109,6 +111,7 @@ class EngineBase:
         """Write the indexes back to disk and release the catalog."""
         if self._indexes is not None:
             self._indexes.save_all()
+            self._indexes.close()
         if self._catalog is not None:
             self._catalog.close()
 

@@ -5,6 +5,7 @@ ledger entry that says what went (ids and counts, never a face)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy import delete, select
 
@@ -13,6 +14,8 @@ from ..store import catalog as tables
 from ..store.catalog import FaceRow
 from . import records, validate
 from .accountable import AccountableOperations
+
+log = logging.getLogger("faceledger.engine")
 
 
 class RetentionOperations(AccountableOperations):
@@ -84,6 +87,10 @@ class RetentionOperations(AccountableOperations):
                 swept.append({"CollectionId": cid, "FacesDeleted": len(gone)})
         if swept:
             self._after_erasure({s["CollectionId"] for s in swept})
+        try:  # erasures the vector engine missed while it was down are finished here
+            self.indexes.reconcile()
+        except Exception:
+            log.exception("finishing erasures in the vector engine failed")
         return records.Plain(Collections=swept, FacesDeleted=sum(s["FacesDeleted"] for s in swept))
 
     def erase(

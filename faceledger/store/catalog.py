@@ -271,6 +271,8 @@ vector_sync = Table(
     Column("version", BigInteger, nullable=False),
     Column("ts", BigInteger, nullable=False),  # Milvus's hybrid timestamp of the last write
     Column("faces", BigInteger, nullable=False),
+    Column("compacted", BigInteger, nullable=False),  # erasures up to this version are compacted
+    Column("engine_id", BigInteger, nullable=False),  # Milvus's id of the collection written to
 )
 
 

@@ -119,6 +119,13 @@ class LiveIndexes:
         """Faces were erased: the index's file still holds them, so it goes."""
         self.forget(collection_id)
 
+    def reconcile(self) -> list[str]:
+        """Nothing is pending outside this process's memory and files."""
+        return []
+
+    def close(self) -> None:
+        pass
+
     def _save(self, collection_id: str, entry: _Entry) -> None:
         paths = self._paths(collection_id)
         if paths is None:

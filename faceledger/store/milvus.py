@@ -53,7 +53,7 @@ class MilvusAddress:
         if parts.scheme != "milvus" or not parts.hostname:
             raise ValueError(f"A vector URL is milvus://HOST:PORT[/NAME], not {url!r}.")
         name = parts.path.strip("/") or DEFAULT_NAME
-        if not name.replace("_", "a").isalnum() or name[0].isdigit():
+        if not (name.isascii() and name.replace("_", "a").isalnum()) or name[0].isdigit():
             raise ValueError(f"The Milvus collection name {name!r} must be letters, digits and _.")
         return cls(parts.hostname, parts.port or DEFAULT_PORT, name)
 
@@ -62,7 +62,7 @@ def _milvus_errors() -> tuple[type[BaseException], ...]:
     import grpc
     from pymilvus.exceptions import MilvusException
 
-    return (MilvusException, grpc.RpcError, OSError, TimeoutError)
+    return (MilvusException, grpc.RpcError, OSError)
 
 
 class MilvusVectors:
@@ -77,14 +77,17 @@ class MilvusVectors:
         self._alias = f"faceledger-{os.getpid()}-{id(self)}"
         self._lock = threading.Lock()
         self._collection = None
+        self._identity = None  # Milvus's id of its collection: a new one means its data are gone
         self._failed_at = -BACK_OFF
 
     # -- connection -------------------------------------------------------------------------
 
     def _open(self):
         from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
+        from pymilvus.client.types import LoadState
 
         a = self.address
+        connections.disconnect(self._alias)  # a failed channel is not reused
         connections.connect(self._alias, host=a.host, port=str(a.port), timeout=self.timeout)
         if not utility.has_collection(a.name, using=self._alias, timeout=self.timeout):
             schema = CollectionSchema(
@@ -106,17 +109,21 @@ class MilvusVectors:
                 timeout=self.timeout,
             )
         else:
-            collection = Collection(a.name, using=self._alias)
-        collection.load(timeout=self.timeout * 6)  # a restarted Milvus loads its segments again
+            collection = Collection(a.name, using=self._alias, timeout=self.timeout)
+        # Loaded already (by another node, or by hand with replicas: load() again would ask for one).
+        if utility.load_state(a.name, using=self._alias, timeout=self.timeout) != LoadState.Loaded:
+            collection.load(timeout=self.timeout * 6)
+        self._identity = int(collection.describe(timeout=self.timeout)["collection_id"])
         return collection
 
     def _call(self, what: str, fn):
         """fn(collection), with the engine opened; VectorEngineUnavailable on any failure."""
         errors = _milvus_errors()
-        if time.monotonic() - self._failed_at < BACK_OFF:
-            raise VectorEngineUnavailable(f"Milvus failed under {BACK_OFF:g} s ago")
         try:
             with self._lock:
+                # Checked under the lock too: threads that queued behind a failing open fail at once.
+                if time.monotonic() - self._failed_at < BACK_OFF:
+                    raise VectorEngineUnavailable(f"Milvus failed under {BACK_OFF:g} s ago")
                 if self._collection is None:
                     self._collection = self._open()
                 collection = self._collection
@@ -127,6 +134,10 @@ class MilvusVectors:
                 self._collection = None
             log.warning("Milvus %s failed: %s", what, exc)
             raise VectorEngineUnavailable(f"Milvus {what} failed: {exc}") from exc
+
+    def identity(self) -> int:
+        """Milvus's id of the collection faceledger writes to (opening it if need be)."""
+        return self._call("open", lambda c: self._identity)
 
     def close(self) -> None:
         from pymilvus import connections
@@ -167,8 +178,12 @@ class MilvusVectors:
         after this, Milvus's segments hold no deleted face (the old files go at its next garbage
         collection: dataCoord.gc.dropTolerance)."""
 
+        from pymilvus import utility
+
         def run(c):
             c.flush(timeout=self.timeout * 6)
+            # Segments still being indexed are left out of a compaction: wait for them first.
+            utility.wait_for_index_building_complete(c.name, using=self._alias, timeout=600)
             c.compact(timeout=self.timeout)
             c.wait_for_compaction_completed(timeout=max(600, self.timeout))
 
@@ -210,7 +225,7 @@ class MilvusVectors:
         expr = f"collection == {_quoted(collection_id)}"
 
         def run(c):
-            kwargs = {"consistency_level": "Strong"} if not guarantee_ts else {}
+            kwargs = {"consistency_level": "Strong"}
             if guarantee_ts:
                 kwargs = {"consistency_level": "Customized", "guarantee_timestamp": guarantee_ts}
             return c.query(expr, output_fields=["count(*)"], timeout=self.timeout, **kwargs)[0]["count(*)"]

@@ -17,16 +17,19 @@ and a larger one fails with InternalServerError (which SDKs retry), never with a
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
 import os
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select, text, update
 
 from ..errors import InternalServerError
-from .catalog import Catalog, collections, faces, vector_sync
+from .catalog import Catalog, collections, erasures, faces, vector_sync
 from .milvus import MilvusVectors, VectorEngineUnavailable
 
 log = logging.getLogger("faceledger.vectors")
@@ -37,7 +40,8 @@ DIM = 128
 EXACT_FALLBACK = int(os.environ.get("FACELEDGER_VECTOR_EXACT_FALLBACK", "50000"))
 
 _ENSURE_ROW = text(
-    "INSERT INTO vector_sync (collection_id, key, version, ts, faces) VALUES (:cid, -1, -1, 0, 0) "
+    "INSERT INTO vector_sync (collection_id, key, version, ts, faces, compacted, engine_id) "
+    "VALUES (:cid, -1, -1, 0, 0, -1, -1) "
     "ON CONFLICT (collection_id) DO NOTHING"
 )
 
@@ -88,6 +92,7 @@ class Snapshot:
         self.index = index
         self.tail_keys, self.tail_vectors = tail
         self.catalog = catalog
+        self._everything = None  # the whole collection, read once if the engine fails
 
     def __len__(self) -> int:
         return len(self.index) + len(self.tail_keys)
@@ -103,7 +108,9 @@ class Snapshot:
                     raise InternalServerError(
                         "The vector engine could not be reached; retry shortly."
                     ) from None
-                keys, vectors = _concat(self.catalog.embeddings_after(self.index.collection_id, -1))
+                if self._everything is None:
+                    self._everything = _concat(self.catalog.embeddings_after(self.index.collection_id, -1))
+                keys, vectors = self._everything
                 found = None
         else:
             found = None
@@ -150,22 +157,45 @@ def _merge(a, b, k: int):
 
 @dataclass
 class _Sync:
-    key: int
-    version: int
-    ts: int
-    faces: int
+    key: int = -1
+    version: int = -1
+    ts: int = 0
+    faces: int = 0
+    compacted: int = -1
+    engine_id: int = -1
 
 
 class SharedIndexes:
-    """The LiveIndexes interface (store/live_index.py) over a shared engine."""
+    """The LiveIndexes interface (store/live_index.py) over a shared engine. `lock_directory`
+    holds the file locks that order syncs on a SQLite catalog (one machine); on PostgreSQL the
+    catalog's row locks do, across machines."""
 
-    def __init__(self, catalog: Catalog, engine: MilvusVectors):
+    def __init__(self, catalog: Catalog, engine: MilvusVectors, lock_directory: Path):
         self.catalog = catalog
         self.engine = engine
-        self._lock = threading.Lock()
+        self.lock_directory = lock_directory
+        self._postgresql = catalog.engine.dialect.name == "postgresql"
 
     def current(self, collection_id: str) -> Snapshot:
         """The collection as the engine holds it, with the catalog's faces it has not seen yet."""
+        state, version = self._state(collection_id)
+        if state.version != version and self._try_sync(collection_id):
+            state, version = self._state(collection_id)
+        with self.catalog.read() as conn:
+            behind = conn.execute(
+                select(func.count()).where(faces.c.collection_id == collection_id, faces.c.key > state.key)
+            ).scalar()
+        if behind > EXACT_FALLBACK:  # a first sync or a long outage: too many to scan per search
+            raise InternalServerError(
+                f"The vector engine is {behind:,} faces behind the catalog for this collection; retry "
+                "shortly (faceledger vectors sync writes them now)."
+            )
+        tail = _concat(self.catalog.embeddings_after(collection_id, state.key))
+        index = MilvusIndex(self.engine, collection_id, state.key, state.faces, state.ts)
+        return Snapshot(index, tail, self.catalog)
+
+    def _state(self, collection_id: str) -> tuple[_Sync, int]:
+        """How far the engine has come, and the collection's version; KeyError if it is gone."""
         with self.catalog.read() as conn:
             version = conn.execute(
                 select(collections.c.version).where(collections.c.collection_id == collection_id)
@@ -173,106 +203,175 @@ class SharedIndexes:
             if version is None:
                 raise KeyError(collection_id)
             state = _read(conn, collection_id)
-        if state.version != version and self._try_sync(collection_id):
-            with self.catalog.read() as conn:
-                state = _read(conn, collection_id)
-        tail = _concat(self.catalog.embeddings_after(collection_id, state.key))
-        index = MilvusIndex(self.engine, collection_id, state.key, state.faces, state.ts)
-        return Snapshot(index, tail, self.catalog)
+        try:
+            if state.engine_id != self.engine.identity():
+                state = _Sync()  # the engine lost what it held (or is another one): nothing counts
+        except VectorEngineUnavailable:
+            pass  # the search fails over to the catalog
+        return state, version
 
     def changed(self, collection_id: str) -> None:
-        """Faces were added or deleted: write them to the engine now if it answers (if not, the
-        next sync does, and searches scan them from the catalog meanwhile)."""
+        """Faces were added or deleted: write them to the engine now if it answers. Best effort:
+        the change is committed already, and the next sync writes what this one could not."""
         self._try_sync(collection_id)
 
     def erased(self, collection_id: str) -> None:
         """Faces were erased: delete them from the engine and compact its segments, waiting for
         the other nodes' syncs; fails typed if the engine cannot be reached (the erasure is
-        finished by the next sync, and by a retried Erase)."""
+        finished by a retried Erase, `faceledger vectors sync` or the service's next sweep)."""
         try:
-            self.sync(collection_id, wait=True)
+            self.sync(collection_id, wait=True, compact=True)
         except VectorEngineUnavailable:
             raise InternalServerError(
                 "Erased from the catalog, but the vector engine could not be reached to erase its "
                 "copy; retry shortly."
             ) from None
 
+    def reconcile(self) -> list[str]:
+        """Finish the erasures whose compaction has not run (the engine was down); the
+        collections done. Called by the service's retention sweep."""
+        with self.catalog.read() as conn:
+            pending = [
+                r[0]
+                for r in conn.execute(
+                    select(erasures.c.collection_id)
+                    .join(vector_sync, vector_sync.c.collection_id == erasures.c.collection_id)
+                    .where(erasures.c.version > vector_sync.c.compacted)
+                )
+            ]
+        for cid in pending:
+            self.sync(cid, wait=True, compact=True)
+        return pending
+
     def forget(self, collection_id: str) -> None:
-        """A deleted collection: its faces leave the engine (if it is down, the collection's next
-        sync under the same id starts over and deletes them)."""
+        """A deleted collection: its faces leave the engine. If the engine cannot be reached they
+        stay there, unsearchable (no catalog row), until a collection of the same id is made and
+        its first sync clears them; the failure is logged."""
         try:
             self.engine.delete_collection(collection_id)
         except VectorEngineUnavailable:
-            pass
+            log.error("the faces of deleted collection %r are still in the vector engine", collection_id)
 
     def save_all(self) -> None:  # the engine persists itself
         pass
+
+    def close(self) -> None:
+        self.engine.close()
 
     def _try_sync(self, collection_id: str) -> bool:
         try:
             return self.sync(collection_id)
         except VectorEngineUnavailable:
             return False
+        except Exception:  # the catalog busy or unreachable: a later sync catches up
+            log.exception("syncing %r with the vector engine failed", collection_id)
+            return False
 
-    def sync(self, collection_id: str, *, wait: bool = False, progress=None) -> bool:
-        """Bring the engine up to the catalog for one collection. False if another node is
-        syncing it (unless `wait`); VectorEngineUnavailable if the engine fails. `progress`
-        (faces written, faces to write) is called after each batch."""
-        postgresql = self.catalog.engine.dialect.name == "postgresql"
-        with self.catalog.write() as conn:
-            version = conn.execute(
-                select(collections.c.version).where(collections.c.collection_id == collection_id)
-            ).scalar()
-            if version is None:
+    def sync(self, collection_id: str, *, wait: bool = False, compact: bool = False, progress=None) -> bool:
+        """Bring the engine up to the catalog for one collection (and with `compact`, compact
+        away erased faces). False if another node is syncing it (unless `wait`);
+        VectorEngineUnavailable if the engine fails. `progress(written, to write)` after each
+        batch."""
+        engine_id = self.engine.identity()
+        with self.catalog.write() as conn:  # the row, committed on its own: nobody waits on it
+            if (
+                conn.execute(
+                    select(collections.c.version).where(collections.c.collection_id == collection_id)
+                ).scalar()
+                is None
+            ):
                 return True
             conn.execute(_ENSURE_ROW, {"cid": collection_id})
-            q = select(vector_sync).where(vector_sync.c.collection_id == collection_id)
-            if postgresql:
-                q = q.with_for_update(skip_locked=not wait)
-            row = conn.execute(q).first()
-            if row is None:
-                return False  # another node holds it
-            state = _Sync(row.key, row.version, row.ts, row.faces)
-            if state.version == version:
+        with self._locked(collection_id, wait) as held:
+            if held is None:
+                return False
+            conn, version, state = held
+            if state.engine_id != engine_id:
+                state = _Sync()
+            erased_at = conn.execute(
+                select(erasures.c.version).where(erasures.c.collection_id == collection_id)
+            ).scalar()
+            compacting = compact and erased_at is not None and erased_at > state.compacted
+            if state.version == version and not compacting:
                 return True
             index = MilvusIndex(self.engine, collection_id, state.key, state.faces, state.ts)
             if state.key < 0:  # never synced: clear what an earlier collection of this id left
                 index.ts = self.engine.delete_collection(collection_id) or index.ts
-            erased = self.catalog.erased_since(collection_id, state.version, conn)
             index.remove(self.catalog.deleted_since(collection_id, state.version, conn))
-            todo = (
-                conn.execute(
-                    select(func.count()).where(
-                        faces.c.collection_id == collection_id, faces.c.key > state.key
-                    )
-                ).scalar()
-                if progress
-                else 0
-            )
+            todo = conn.execute(
+                select(func.count()).where(faces.c.collection_id == collection_id, faces.c.key > state.key)
+            ).scalar()
             done = 0
             for keys, vectors in self.catalog.embeddings_after(collection_id, state.key, conn=conn):
                 index.add(keys, vectors)
                 done += len(keys)
                 if progress:
                     progress(done, todo)
-            if erased:
+            compacted = state.compacted
+            if compacting:
                 self.engine.compact()
-            conn.execute(
-                update(vector_sync)
-                .where(vector_sync.c.collection_id == collection_id)
-                .values(
-                    key=index.last_key,
-                    version=version,
-                    ts=index.ts,
-                    faces=self.catalog.count_faces(conn, collection_id),
-                )
+                compacted = version
+            values = dict(
+                key=index.last_key,
+                version=version,
+                ts=index.ts,
+                faces=self.catalog.count_faces(conn, collection_id),
+                compacted=compacted,
+                engine_id=engine_id,
             )
+            written = update(vector_sync).where(vector_sync.c.collection_id == collection_id).values(**values)
+            if self._postgresql:
+                conn.execute(written)
+            else:  # still under the file lock
+                with self.catalog.write() as w:
+                    w.execute(written)
         return True
+
+    @contextmanager
+    def _locked(self, collection_id: str, wait: bool):
+        """(connection, version, state) with the collection's sync to ourselves, or None if
+        another holds it and `wait` is False. PostgreSQL: a transaction holding the sync row and a
+        key-share lock on the collection (so a DeleteCollection waits for the sync to end).
+        SQLite: a file lock, and a read snapshot (the catalog's write lock is not held while the
+        engine works: searches write the ledger meanwhile)."""
+        if self._postgresql:
+            with self.catalog.write() as conn:
+                version = conn.execute(
+                    select(collections.c.version)
+                    .where(collections.c.collection_id == collection_id)
+                    .with_for_update(read=True, key_share=True)  # FOR KEY SHARE: writers pass
+                ).scalar()
+                row = conn.execute(
+                    select(vector_sync)
+                    .where(vector_sync.c.collection_id == collection_id)
+                    .with_for_update(skip_locked=not wait)
+                ).first()
+                if version is None or row is None:
+                    yield None
+                    return
+                yield conn, version, _Sync(*row[1:])
+            return
+        self.lock_directory.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(collection_id.encode()).hexdigest()[:32]
+        with open(self.lock_directory / f"sync-{name}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
+            with self.catalog.read() as conn:
+                version = conn.execute(
+                    select(collections.c.version).where(collections.c.collection_id == collection_id)
+                ).scalar()
+                if version is None:
+                    yield None
+                    return
+                yield conn, version, _read(conn, collection_id)
 
 
 def _read(conn, collection_id: str) -> _Sync:
     row = conn.execute(select(vector_sync).where(vector_sync.c.collection_id == collection_id)).first()
-    return _Sync(row.key, row.version, row.ts, row.faces) if row else _Sync(-1, -1, 0, 0)
+    return _Sync(*row[1:]) if row else _Sync()
 
 
 def _concat(parts) -> tuple[np.ndarray, np.ndarray]:
