@@ -186,8 +186,8 @@ class MilvusVectors:
             utility.wait_for_index_building_complete(c.name, using=self._alias, timeout=600)
             c.compact(timeout=self.timeout)
             c.wait_for_compaction_completed(timeout=max(600, self.timeout))
-            # A delete still buffered by the data node when the first compaction was planned
-            # leaves its segment out of it: flush those deletes and compact once more.
+            # A segment Milvus was already compacting is left out of a manual compaction; its
+            # result takes the delete as a new delta log: flush that and compact once more.
             c.flush(timeout=self.timeout * 6)
             c.compact(timeout=self.timeout)
             c.wait_for_compaction_completed(timeout=max(600, self.timeout))
