@@ -81,6 +81,12 @@ class ServiceQuotaExceededException(ClientError):
     pass
 
 
+class ResourceInUseException(ClientError):
+    """A stream processor in a state the request cannot act on (running, or being stopped)."""
+
+    rest_status = 409
+
+
 class ResourceNotReadyException(ClientError):
     """Rekognition's error for a model that is not deployed: here, attribute models not installed."""
 

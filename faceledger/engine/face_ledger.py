@@ -11,12 +11,12 @@ from .folders import FolderOperations
 from .media import MediaOperations
 from .retention import RetentionOperations
 from .review import ReviewOperations
+from .streams import StreamOperations
 from .users import UserOperations
-from .video import VideoOperations
 
 
 class FaceLedger(
-    UserOperations, FolderOperations, ReviewOperations, RetentionOperations, MediaOperations, VideoOperations
+    UserOperations, FolderOperations, ReviewOperations, RetentionOperations, MediaOperations, StreamOperations
 ):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""

@@ -28,6 +28,13 @@ REKOGNITION = {
     "GetFaceDetection": "get_face_detection",
     "StartFaceSearch": "start_face_search",
     "GetFaceSearch": "get_face_search",
+    "CreateStreamProcessor": "create_stream_processor",
+    "DescribeStreamProcessor": "describe_stream_processor",
+    "ListStreamProcessors": "list_stream_processors",
+    "StartStreamProcessor": "start_stream_processor",
+    "StopStreamProcessor": "stop_stream_processor",
+    "UpdateStreamProcessor": "update_stream_processor",
+    "DeleteStreamProcessor": "delete_stream_processor",
 }
 
 # faceledger's own, served by the REST API.
@@ -42,6 +49,9 @@ NATIVE = {
     "Erase": "erase",
     "RunRetention": "run_retention",
     "DetectLiveness": "detect_liveness",
+    "PutStreamEndpoint": "put_stream_endpoint",
+    "ListStreamEndpoints": "list_stream_endpoints",
+    "DeleteStreamEndpoint": "delete_stream_endpoint",
 }
 
 OPERATIONS = {**REKOGNITION, **NATIVE}

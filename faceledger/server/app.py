@@ -32,6 +32,7 @@ class Settings:
     warm_up: bool = True
     retention_interval: float = 3600.0  # seconds between retention sweeps; 0: none
     video_jobs: bool = True  # run stored-video jobs in this process
+    streams: bool = True  # run stream processors in this process
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +48,7 @@ class Settings:
             engine_slots=int(env.get("FACELEDGER_ENGINE_SLOTS") or 2),
             retention_interval=float(env.get("FACELEDGER_RETENTION_INTERVAL") or 3600),
             video_jobs=env.get("FACELEDGER_VIDEO_JOBS", "1") != "0",
+            streams=env.get("FACELEDGER_STREAMS", "1") != "0",
             warm_up=env.get("FACELEDGER_WARM_UP", "1") != "0",
         )
 
@@ -161,9 +163,13 @@ def create_app(settings: Settings | None = None):
             await run_in_threadpool(service.warm_up)
         log.info(json.dumps({"event": "ready", "pid": os.getpid(), "home": str(service.engine.home)}))
         sweeper = asyncio.create_task(retention_loop(service)) if settings.retention_interval > 0 else None
+        from ..engine.stream_runner import StreamRunner, capacity
         from ..engine.video_jobs import JobRunner
 
         runner = JobRunner(service.engine.video_jobs).start() if settings.video_jobs else None
+        # The node's stream processor slots, shared among its worker processes.
+        slots = max(1, capacity() // settings.workers)
+        streams = StreamRunner(service.engine, slots=slots).start() if settings.streams else None
         try:
             yield
         finally:
@@ -171,6 +177,8 @@ def create_app(settings: Settings | None = None):
                 sweeper.cancel()
             if runner:
                 runner.stop()
+            if streams:
+                await run_in_threadpool(streams.stop)
             await run_in_threadpool(service.engine.close)
             log.info(json.dumps({"event": "stopped", "pid": os.getpid()}))
 

@@ -90,6 +90,13 @@ def authorize(engine, principal: Principal, operation: str, params: dict) -> Non
     """May `principal` call `operation` with `params`? AccessDeniedException if not: every route,
     the operations' and the web UI's own, asks here."""
     collection = params.get("CollectionId")
+    if operation.endswith("StreamProcessor"):  # the collection a processor searches
+        settings = params.get("Settings")
+        face_search = settings.get("FaceSearch") if isinstance(settings, dict) else None
+        if isinstance(face_search, dict):
+            collection = face_search.get("CollectionId")
+        elif isinstance(params.get("Name"), str):
+            collection = engine.stream_processor_collection(params["Name"])
     principal.authorize(operation, collection if isinstance(collection, str) else None)
     limited = principal.key is not None and principal.key.collections is not None
     if operation in ACROSS_COLLECTIONS and collection is None and limited:

@@ -24,6 +24,13 @@ def input_shape(operation: str):
     return service_model().operation_model(operation).input_shape
 
 
+# Kinesis ARNs that faceledger also takes as the URL of what stands in for the stream.
+URL_OR_ARN = {
+    "KinesisVideoArn": ("rtsp://", "rtsps://", "http://", "https://"),
+    "KinesisDataArn": ("http://", "https://", "file:///"),
+}
+
+
 @cache
 def _pattern(text: str) -> re.Pattern | None:
     try:
@@ -86,6 +93,8 @@ def _check(shape, value, where: str):
         if enum and value not in enum:
             _fail(where, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = meta.get("pattern")
+        if shape.name in URL_OR_ARN and value.startswith(URL_OR_ARN[shape.name]):
+            pattern = None  # a stream processor's camera or sink given by URL (engine/streams.py checks it)
         if pattern and (p := _pattern(pattern)) is not None and not p.fullmatch(value):
             _fail(where, value, f"Member must satisfy regular expression pattern: {pattern}")
         return value

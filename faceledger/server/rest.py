@@ -47,6 +47,7 @@ def _one_face(params: dict) -> dict:
 
 
 C = "/collections/{CollectionId}"
+S = "/streams/{Name}"
 # faceledger's own member of every operation that looks for faces: which detector (vision/detect.py).
 DETECTOR = {"Detector": "detector"}
 ROUTES = [
@@ -143,7 +144,35 @@ ROUTES = [
         extras={"SampleRate": "sample_rate", **DETECTOR},
     ),
     Route("GET", "/videos/face-search/{JobId}", "GetFaceSearch", "A face search job's status and persons"),
+    Route(
+        "POST",
+        "/streams",
+        "CreateStreamProcessor",
+        "Create a stream processor: a camera's stream searched against a collection",
+        extras={"SampleRate": "sample_rate"},
+    ),
+    Route("GET", "/streams", "ListStreamProcessors", "List stream processors"),
+    Route("GET", f"{S}", "DescribeStreamProcessor", "A stream processor's settings, status and figures"),
+    Route("POST", f"{S}/start", "StartStreamProcessor", "Start a stream processor"),
+    Route("POST", f"{S}/stop", "StopStreamProcessor", "Stop a stream processor"),
+    Route("PATCH", f"{S}", "UpdateStreamProcessor", "Change a stream processor's regions of interest"),
+    Route("DELETE", f"{S}", "DeleteStreamProcessor", "Delete a stopped stream processor"),
     # faceledger's own
+    Route("GET", "/stream-endpoints", "ListStreamEndpoints", "Stream sources and sinks by ARN", native=()),
+    Route(
+        "PUT",
+        "/stream-endpoints",
+        "PutStreamEndpoint",
+        "Map a Kinesis ARN to a camera URL (source) or a webhook or file (sink)",
+        native=("Arn", "Url"),
+    ),
+    Route(
+        "POST",
+        "/stream-endpoints/delete",
+        "DeleteStreamEndpoint",
+        "Forget a stream endpoint",
+        native=("Arn",),
+    ),
     Route("GET", f"{C}/policy", "GetCollectionPolicy", "A collection's policy", native=()),
     Route(
         "PUT",

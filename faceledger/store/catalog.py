@@ -227,6 +227,38 @@ video_jobs = Table(
     Index("video_jobs_by_status", "status", "created_at"),
 )
 
+# Rekognition's stream processors: what a processor reads, searches and writes to (`request`,
+# the Create call's members), its status, and which node runs it (`claimed_by`, `heartbeat`: a
+# node that went quiet hands it on). `desired`: RUNNING or STOPPED, what Start and Stop asked.
+stream_processors = Table(
+    "stream_processors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("arn", String(300), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", String(1000)),
+    Column("desired", String(16), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("actor", Text, nullable=False),  # JSON: who created it, purpose, case
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("session_id", String(64)),
+    Column("claimed_by", String(64)),
+    Column("heartbeat", DateTime(timezone=True)),
+    Column("stats", Text),  # JSON: frames, samples, dropped, lag, matches, events
+)
+
+# Where stream ARNs lead: a Kinesis video stream ARN to a camera's rtsp:// or http(s):// URL, a
+# Kinesis data stream ARN to a sink (a webhook, a JSON-lines file, or the service's event feed).
+stream_endpoints = Table(
+    "stream_endpoints",
+    metadata,
+    Column("arn", String(1024), primary_key=True),
+    Column("kind", String(8), nullable=False),  # source or sink
+    Column("url", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Access keys for the HTTP service. The secret is encrypted (see server/keys.py): SigV4 is an
 # HMAC, so the service needs the secret itself and cannot keep only a hash.
 access_keys = Table(

@@ -125,6 +125,48 @@ def detect_faces(
     return meta, faces
 
 
+class EmbeddedTracks:
+    """Faces of consecutive frames in tracks, embedding only some of them (see track_faces)."""
+
+    def __init__(self, same_person: float):
+        self.same_person = same_person
+        self.tracker = Tracker()
+        self.embedder = default_embedder()
+        self.previous = None
+
+    def frame(self, details: list, chips: list, signature) -> list[tuple]:
+        """(detail, track, whether the track's embedding changed) for each face of a frame."""
+        if shots.is_cut(self.previous, signature):
+            self.tracker.cut()
+        self.previous = signature
+        boxes = [
+            (d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height)
+            for d in details
+        ]
+        out = []
+        for detail, chip, track in zip(details, chips, self.tracker.update(boxes)):
+            score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
+            face_look = look(chip)
+            changed = False
+            if (
+                track.embedding is None
+                or score > 1.25 * track.best_score
+                or not same_look(track.look, face_look)
+            ):
+                vector = self.embedder.embed_chips([chip])[0]
+                if (
+                    track.embedding is not None
+                    and np.linalg.norm(vector - track.embedding) > self.same_person
+                ):
+                    track = self.tracker.split(track)  # someone else: a new track, searched with this face
+                if track.embedding is None or score > 1.25 * track.best_score:
+                    track.embedding, track.best_score = vector, score
+                    changed = True
+                track.look = face_look
+            out.append((detail, track, changed))
+        return out
+
+
 def track_faces(
     path: Path,
     describe: Describe,
@@ -145,38 +187,16 @@ def track_faces(
     the embedding distance past which a face is someone else (the engine gives the default search
     threshold's, so that what is carried along a track meets the bar of a search)."""
     meta = metadata(path)
-    tracker = Tracker()
+    tracks = EmbeddedTracks(same_person)
     detections = []
-    embedder = default_embedder()
-    previous = None
     for ts, details, chips, signature in analyzed_frames(
         path, rate, FrameAnalyzer(describe, detector, tracking=True), workers
     ):
-        if shots.is_cut(previous, signature):
-            tracker.cut()
-        previous = signature
-        boxes = [
-            (d.bounding_box.left, d.bounding_box.top, d.bounding_box.width, d.bounding_box.height)
-            for d in details
-        ]
-        for detail, chip, track in zip(details, chips, tracker.update(boxes)):
-            score = detail.bounding_box.width * detail.bounding_box.height * detail.confidence
-            face_look = look(chip)
-            if (
-                track.embedding is None
-                or score > 1.25 * track.best_score
-                or not same_look(track.look, face_look)
-            ):
-                vector = embedder.embed_chips([chip])[0]
-                if track.embedding is not None and np.linalg.norm(vector - track.embedding) > same_person:
-                    track = tracker.split(track)  # someone else: a new track, searched with this face
-                if track.embedding is None or score > 1.25 * track.best_score:
-                    track.embedding, track.best_score = vector, score
-                track.look = face_look
+        for detail, track, _ in tracks.frame(details, chips, signature):
             detections.append((ts, track.index, detail))
         if progress:
             progress(_fraction(ts, meta))
-    return meta, detections, tracker.tracks
+    return meta, detections, tracks.tracker.tracks
 
 
 def search_faces(
