@@ -370,3 +370,8 @@ def test_the_command_line_and_the_rest_api_manage_processors(tmp_path, capsys):
         assert wrong.status_code == 400
         endpoints = http.get("/stream-endpoints").json()["Endpoints"]
         assert {e["Kind"] for e in endpoints} == {"source", "sink"}
+        # Prometheus's text format, for a scraper with a key.
+        scraped = httpx.get(f"{url}/metrics", headers=http.headers).text
+        assert 'faceledger_stream_status{processor="door",status="STOPPED"} 1' in scraped
+        assert "faceledger_stream_slots " in scraped
+        assert httpx.get(f"{url}/metrics").status_code == 401

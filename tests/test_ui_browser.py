@@ -2,7 +2,8 @@
 `faceledger serve`: sign in, create a collection that requires review, index two photos,
 search with a third and see the right person first with the FMR, confirm the candidate with
 two reviewer keys, see both decisions in the ledger; a video job's timeline and frame; the
-reports; and the refusals a wrong key, an expired session and a key without rights see.
+reports; a stream processor started and stopped from the Streams page, with its live view; and
+the refusals a wrong key, an expired session and a key without rights see.
 Screenshots of each page go to test-artifacts/ui/."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH, needs_models, synthetic_faces
 from http_server import start_serve
+from rtsp_camera import RtspCamera, compose_clip, rtsp_available  # noqa: F401
 from synthetic import fairness_report
 from videos import compose, two_people
 
@@ -418,6 +420,54 @@ def test_video_job_timeline_and_frame(page, service):
     expect(page.locator('[data-fact="Expected false candidates"]')).to_contain_text("2 faces × FMR")
     images_shown(page, "figure.boxed img", 1, min_width=640)
     shot(page, "video")
+
+
+def test_streams_page_starts_a_processor_and_shows_it_live(page, service, rtsp_available, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    frames = compose_clip(tmp_path / "frames", [(OBAMA_PORTRAIT, 30), (BIDEN, 30)])
+    camera = RtspCamera(frames, fps=10)
+    auth = {"Authorization": f"Bearer {service.admin[0]}:{service.admin[1]}"}
+    try:
+        with httpx.Client(base_url=f"{service.url}/v1", headers=auth, timeout=120) as api:
+            assert api.post("/collections", json={"CollectionId": "door-staff"}).status_code == 200
+            r = api.post(
+                "/collections/door-staff/faces",
+                data={"ExternalImageId": "obama"},
+                files={"Image": (OBAMA_PORTRAIT.name, OBAMA_PORTRAIT.read_bytes(), "image/jpeg")},
+            )
+            assert r.status_code == 200, r.text
+            made = api.post(
+                "/streams",
+                json={
+                    "Name": "front-door",
+                    "Input": {"KinesisVideoStream": {"Arn": camera.url}},
+                    "Output": {"KinesisDataStream": {"Arn": f"file://{tmp_path}/events.jsonl"}},
+                    "Settings": {"FaceSearch": {"CollectionId": "door-staff", "FaceMatchThreshold": 90}},
+                    "RoleArn": "arn:aws:iam::123456789012:role/unused",
+                },
+            )
+            assert made.status_code == 200, made.text
+        sign_in(page, service.url, service.admin)
+        open_page(page, "Streams")
+        row = page.get_by_role("row").filter(has_text="front-door")
+        expect(row).to_contain_text("STOPPED")
+        row.get_by_role("button", name="Start front-door").click()
+        expect(page.get_by_role("row").filter(has_text="front-door")).to_contain_text(
+            re.compile("STARTING|RUNNING")
+        )
+        page.get_by_role("link", name="front-door").click()
+        # Events arrive as they happen; the latest frame shows the match's name on its box.
+        events = page.locator(".stream-events li")
+        expect(events.filter(has_text="obama").first).to_be_visible(timeout=90_000)
+        expect(events.filter(has_text="no match").first).to_be_visible(timeout=60_000)
+        expect(page.locator(".live-frame .box.match").filter(has_text="obama")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("status").filter(has_text="RUNNING")).to_be_visible()
+        shot(page, "streams-live")
+        page.get_by_role("button", name="Stop front-door").click()
+        expect(page.get_by_role("status").filter(has_text="STOPPED")).to_be_visible(timeout=30_000)
+    finally:
+        camera.stop()
 
 
 @needs_models

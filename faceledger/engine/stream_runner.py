@@ -11,6 +11,7 @@ review candidates) before any event that shows its matches is sent."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
@@ -34,6 +35,7 @@ log = logging.getLogger("faceledger.server")
 STALE_AFTER = 15.0  # seconds without a heartbeat before another node takes a processor over
 POLL = 1.0
 GIVE_UP = 60.0  # seconds a camera may be unreachable before its processor FAILS
+FRAME_EVERY = 1.0  # seconds between the live view's frames
 
 
 def capacity() -> int:
@@ -184,6 +186,8 @@ class Processor(threading.Thread):
         self.matches = 0
         self.searches = 0
         self.lags: list[float] = []
+        self.match_times: collections.deque = collections.deque(maxlen=10_000)
+        self.frame_written = 0.0
         self._stop_event = threading.Event()
 
     @property
@@ -208,6 +212,7 @@ class Processor(threading.Thread):
             "LagMillisMax": round(lags[-1] * 1000) if lags else None,
             "Searches": self.searches,
             "Matches": self.matches,
+            "MatchesLastMinute": sum(1 for t in self.match_times if t > time.time() - 60),
             "Events": self.events,
             "EventsUndelivered": (self.sink.dropped + self.sink.failed) if self.sink else 0,
             "LastError": s.last_error if s else None,
@@ -293,8 +298,9 @@ class Processor(threading.Thread):
                     found_by_track[track.index] = self._search(search, track)
                 matched, seq = found_by_track[track.index]
                 results.append((detail, matched, seq))
-            if results:
-                self._send(sample, results)
+            event = self._send(sample, results) if results else None
+            if time.time() - self.frame_written >= FRAME_EVERY:
+                self._frame(sample, event)
             self.lags.append(time.time() - sample.received_time)
             del self.lags[:-1000]
 
@@ -324,37 +330,53 @@ class Processor(threading.Thread):
         self.searches += 1
         return matched, extension["LedgerSeq"]
 
-    def _send(self, sample, results: list) -> None:
+    def _frame(self, sample, event: dict | None) -> None:
+        """The live view's latest frame, at most 640 pixels wide, with its faces."""
+        import io
+
+        from PIL import Image
+
+        self.frame_written = time.time()
+        im = Image.fromarray(sample.rgb)
+        im.thumbnail((640, 640))
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=80)
+        faces = event["FaceSearchResponse"] if event else []
+        self.engine.record_stream_frame(self.processor, sample.received_time, out.getvalue(), faces)
+
+    def _send(self, sample, results: list) -> dict:
         matched = sum(1 for _, m, _ in results if m)
         self.matches += matched
+        self.match_times.extend([time.time()] * matched)
         self.events += 1
-        self.sink.send(
-            {
-                "InputInformation": {
-                    "KinesisVideo": {
-                        "StreamArn": self.request["Input"]["KinesisVideoStream"]["Arn"]
-                        if self.request["Input"]["KinesisVideoStream"]["Arn"].startswith("arn:")
-                        else None,
-                        "FragmentNumber": str(sample.offset_ms),
-                        "ServerTimestamp": round(sample.received_time, 3),
-                        "ProducerTimestamp": round(sample.producer_time, 3),
-                        "FrameOffsetInSeconds": round(sample.offset_ms / 1000.0, 3),
-                    }
-                },
-                "StreamProcessorInformation": {"Status": "RUNNING"},
-                "FaceSearchResponse": [
-                    {"DetectedFace": detail.to_dict(), "MatchedFaces": m} for detail, m, _ in results
-                ],
-                "FaceLedger": {
-                    "StreamProcessor": self.processor,
-                    "SessionId": self.row.session_id,
-                    "Purpose": json.loads(self.row.actor).get("purpose"),
-                    "CaseId": json.loads(self.row.actor).get("case_id"),
-                    "LedgerSeqs": sorted({seq for _, _, seq in results}),
-                    "EventTimestamp": round(time.time(), 3),
-                },
-            }
-        )
+        event = {
+            "InputInformation": {
+                "KinesisVideo": {
+                    "StreamArn": self.request["Input"]["KinesisVideoStream"]["Arn"]
+                    if self.request["Input"]["KinesisVideoStream"]["Arn"].startswith("arn:")
+                    else None,
+                    "FragmentNumber": str(sample.offset_ms),
+                    "ServerTimestamp": round(sample.received_time, 3),
+                    "ProducerTimestamp": round(sample.producer_time, 3),
+                    "FrameOffsetInSeconds": round(sample.offset_ms / 1000.0, 3),
+                }
+            },
+            "StreamProcessorInformation": {"Status": "RUNNING"},
+            "FaceSearchResponse": [
+                {"DetectedFace": detail.to_dict(), "MatchedFaces": m} for detail, m, _ in results
+            ],
+            "FaceLedger": {
+                "StreamProcessor": self.processor,
+                "SessionId": self.row.session_id,
+                "Purpose": json.loads(self.row.actor).get("purpose"),
+                "CaseId": json.loads(self.row.actor).get("case_id"),
+                "LedgerSeqs": sorted({seq for _, _, seq in results}),
+                "EventTimestamp": round(time.time(), 3),
+            },
+        }
+        self.sink.send(event)
+        self.engine.record_stream_event(self.processor, event, prune=self.events % 20 == 0)
+        return event
 
 
 def _inside(regions, face, width: int, height: int) -> bool:

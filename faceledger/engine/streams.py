@@ -34,6 +34,7 @@ SINK_ARN = re.compile(r"^arn:([a-z\d-]+):kinesis:([a-z\d-]+):\d{12}:.+$")
 SOURCE_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 SINK_SCHEMES = ("http://", "https://", "file:///")
 RUNNING_STATES = ("STARTING", "RUNNING", "STOPPING", "UPDATING")
+FEED_KEEP = 100  # events of each processor kept for the live view
 
 
 def processor_arn(name: str) -> str:
@@ -316,8 +317,48 @@ class StreamOperations(VideoOperations):
             if row.status in RUNNING_STATES:
                 raise ResourceInUseException(f"The stream processor {name} is {row.status}: stop it first.")
             conn.execute(delete(p).where(p.c.name == name))
+            conn.execute(delete(tables.stream_events).where(tables.stream_events.c.name == name))
+            conn.execute(delete(tables.stream_frames).where(tables.stream_frames.c.name == name))
             self.ledger.append(conn, "DeleteStreamProcessor", detail={"Name": name})
         return records.Plain()
+
+    # -- the live view's feed ---------------------------------------------------------------
+
+    def record_stream_event(self, name: str, event: dict, prune: bool = False) -> None:
+        """Keep an event for the web UI's live view (`prune`: drop all but the last FEED_KEEP)."""
+        e = tables.stream_events
+        with self.catalog.write() as conn:
+            conn.execute(insert(e).values(name=name, at=now(), body=json.dumps(event)))
+            if prune:
+                cutoff = conn.execute(
+                    select(e.c.id).where(e.c.name == name).order_by(e.c.id.desc()).offset(FEED_KEEP).limit(1)
+                ).scalar()
+                if cutoff is not None:
+                    conn.execute(delete(e).where(e.c.name == name, e.c.id <= cutoff))
+
+    def record_stream_frame(self, name: str, at: float, jpeg: bytes, faces: list) -> None:
+        f = tables.stream_frames
+        with self.catalog.write() as conn:
+            conn.execute(delete(f).where(f.c.name == name))
+            conn.execute(insert(f).values(name=name, at=at, jpeg=jpeg, faces=json.dumps(faces)))
+
+    def stream_events_after(self, name: str, after: int, limit: int = 100) -> list[tuple[int, dict]]:
+        """The live view's events of a processor after id `after` (0: the last `limit`)."""
+        e = tables.stream_events
+        q = select(e.c.id, e.c.body).where(e.c.name == _name(name))
+        with self.catalog.read() as conn:
+            if after > 0:
+                rows = conn.execute(q.where(e.c.id > after).order_by(e.c.id).limit(limit)).all()
+            else:
+                rows = conn.execute(q.order_by(e.c.id.desc()).limit(limit)).all()[::-1]
+        return [(r.id, json.loads(r.body)) for r in rows]
+
+    def stream_frame(self, name: str):
+        """The latest frame of a processor (at, JPEG, faces), or None before the first."""
+        f = tables.stream_frames
+        with self.catalog.read() as conn:
+            row = conn.execute(select(f).where(f.c.name == _name(name))).first()
+        return None if row is None else (row.at, bytes(row.jpeg), json.loads(row.faces))
 
     def stream_actor(self, row) -> Actor:
         return Actor(**json.loads(row.actor))

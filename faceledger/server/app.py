@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None):
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
 
-    from . import docs, rekognition, rest, ui, ui_api
+    from . import docs, metrics, rekognition, rest, ui, ui_api
 
     settings = settings or Settings.from_env()
     setup_logging()
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None):
 
     app.include_router(rest.router)
     app.include_router(ui_api.router)
+    app.include_router(metrics.router)
     rest.install_error_handlers(app)
     docs.mount(app)
     ui.mount(app)

@@ -1,6 +1,7 @@
 """The /v1 routes the web UI needs beside the operations: sign-in sessions and the caller's
-rights, face thumbnails, video frames, and the calibration and fairness reports with their
-plots. Every route but sign-in takes the same credentials as the rest of the REST API."""
+rights, face thumbnails, video frames, stream processors' latest frames and live events, and the
+calibration and fairness reports with their plots. Every route but sign-in takes the same
+credentials as the rest of the REST API."""
 
 from __future__ import annotations
 
@@ -160,6 +161,89 @@ async def video_frame(request: Request, JobId: str, who: Principal = Depends(pri
     return Response(
         data, media_type="image/jpeg", headers={**PRIVATE, "X-FaceLedger-Frame-Timestamp": str(at)}
     )
+
+
+# -- stream processors' live view -----------------------------------------------------------
+
+
+def _compact(faces: list) -> list:
+    """A frame's faces as the live view draws them: the box and the best match, if any."""
+    out = []
+    for f in faces:
+        best = (f.get("MatchedFaces") or [None])[0]
+        match = None
+        if best:
+            face = best["Face"]
+            match = {
+                "FaceId": face["FaceId"],
+                "ExternalImageId": face.get("ExternalImageId"),
+                "Similarity": round(best["Similarity"], 1),
+            }
+        out.append({"BoundingBox": f["DetectedFace"]["BoundingBox"], "Match": match})
+    return out
+
+
+@router.get(
+    "/streams/{Name}/frame",
+    summary="A stream processor's latest frame, as a JPEG",
+    description="Needs DescribeStreamProcessor. The frame's time (epoch seconds) is in "
+    "X-FaceLedger-Frame-Timestamp, its faces and their best matches (JSON) in X-FaceLedger-Faces.",
+    responses=JPEG,
+)
+async def stream_frame(request: Request, Name: str, who: Principal = Depends(principal)):
+    request.state.operation = "DescribeStreamProcessor"
+    engine = request.app.state.faceledger.engine
+    await run_in_threadpool(authorize, engine, who, "DescribeStreamProcessor", {"Name": Name})
+    frame = await run_in_threadpool(engine.stream_frame, Name)
+    if frame is None:
+        raise ResourceNotFoundException(f"The stream processor {Name} has no frame yet.")
+    at, jpeg, faces = frame
+    headers = {
+        **PRIVATE,
+        "X-FaceLedger-Frame-Timestamp": f"{at:.3f}",
+        "X-FaceLedger-Faces": json.dumps(_compact(faces), separators=(",", ":")),
+    }
+    return Response(jpeg, media_type="image/jpeg", headers=headers)
+
+
+@router.get(
+    "/streams/{Name}/events",
+    summary="A stream processor's events as they happen (server-sent events)",
+    description="Needs DescribeStreamProcessor. text/event-stream: each event's `data` is the record "
+    "the processor sent to its sink, its `id` a number to resume from (Last-Event-ID, or the After "
+    "query parameter); the last 10 come first.",
+)
+async def stream_events(request: Request, Name: str, who: Principal = Depends(principal)):
+    import asyncio
+
+    from starlette.responses import StreamingResponse
+
+    request.state.operation = "DescribeStreamProcessor"
+    engine = request.app.state.faceledger.engine
+    await run_in_threadpool(authorize, engine, who, "DescribeStreamProcessor", {"Name": Name})
+    await run_in_threadpool(engine.stream_processor, Name)  # ResourceNotFoundException if none
+    after = request.headers.get("last-event-id") or request.query_params.get("After") or "0"
+    last = int(after) if after.isdigit() else 0
+
+    async def feed():
+        nonlocal last
+        quiet = 0.0
+        rows = await run_in_threadpool(engine.stream_events_after, Name, last, 10 if last == 0 else 100)
+        while True:
+            for event_id, body in rows:
+                last = event_id
+                yield f"id: {event_id}\nevent: face-search\ndata: {json.dumps(body)}\n\n"
+            quiet = 0.0 if rows else quiet + 0.5
+            if quiet >= 15:  # a comment now and then keeps proxies from closing a quiet stream
+                quiet = 0.0
+                yield ": quiet\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+            rows = await run_in_threadpool(engine.stream_events_after, Name, last, 100)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(feed(), media_type="text/event-stream", headers=headers)
 
 
 # -- reports ---------------------------------------------------------------------------------

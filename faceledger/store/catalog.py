@@ -248,6 +248,28 @@ stream_processors = Table(
     Column("stats", Text),  # JSON: frames, samples, dropped, lag, matches, events
 )
 
+# What the web UI's live view shows of a running processor: its latest events (the last 100 are
+# kept) and its latest frame (a JPEG at most 640 pixels wide, with the faces found on it). Both go
+# when the processor is deleted.
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("stream_events_by_name", "name", "id"),
+)
+
+stream_frames = Table(
+    "stream_frames",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("at", Float, nullable=False),  # epoch seconds the frame was decoded
+    Column("jpeg", LargeBinary, nullable=False),
+    Column("faces", Text, nullable=False),  # JSON: FaceSearchResponse of that frame
+)
+
 # Where stream ARNs lead: a Kinesis video stream ARN to a camera's rtsp:// or http(s):// URL, a
 # Kinesis data stream ARN to a sink (a webhook, a JSON-lines file, or the service's event feed).
 stream_endpoints = Table(

@@ -86,6 +86,13 @@ export async function api(path, { method = "GET", json, form, query, headers = {
   return as === "blob" ? r.blob() : r.json();
 }
 
+// The Response itself (for its headers, or a body read as it streams); errors as api() has them.
+export async function apiResponse(path, { signal } = {}) {
+  const r = await fetch(`/v1${path}`, { headers: authHeaders(), signal });
+  if (!r.ok) throw await failure(r);
+  return r;
+}
+
 // A multipart upload with progress (fetch reports none): onProgress(0..1) while sending.
 export function upload(path, form, { headers = {}, onProgress } = {}) {
   return new Promise((resolve, reject) => {

@@ -12,6 +12,7 @@ const PAGES = [
   { path: "review", title: "Review", needs: ["ListReviewCandidates"], what: "list review candidates", module: "./pages/review.js" },
   { path: "ledger", title: "Ledger", needs: ["ListLedger"], what: "read the ledger", module: "./pages/ledger.js" },
   { path: "video", title: "Video", needs: ["StartFaceDetection", "StartFaceSearch", "GetFaceDetection", "GetFaceSearch"], what: "run or read video jobs", module: "./pages/video.js" },
+  { path: "streams", title: "Streams", needs: ["ListStreamProcessors"], what: "list stream processors", module: "./pages/streams.js" },
   { path: "calibration", title: "Calibration", needs: [], module: "./pages/calibration.js" },
   { path: "fairness", title: "Fairness", needs: [], module: "./pages/fairness.js" },
 ];
