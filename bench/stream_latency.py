@@ -3,11 +3,11 @@
 samples. Each camera is GStreamer's RTSP server on loopback (tests/rtsp_server.py) playing a
 clip composed from the public-domain test photos (one face in view, 25 fps); the processors run
 in runner processes as `faceledger serve` runs them (one process a core, slots shared), search
-a collection holding the person, and write their events to JSON-lines files.
+a collection holding the person, and POST their events to a webhook in this process.
 
-Latency is the event's EventTimestamp minus the frame's ProducerTimestamp (the time the camera
-sent it, from the RTSP session's start and the frame's presentation time): decoding, waiting
-for the analyser, detection, tracking, search, the ledger and the write.
+Latency is the time an event reached the webhook minus its frame's ProducerTimestamp (when the
+camera sent it, from the RTSP session's start and the frame's presentation time): decoding,
+waiting for the analyser, detection, tracking, search, the ledger and the delivery.
 
     .venv/bin/python bench/stream_latency.py [--seconds 30] [--streams 1,2,3,4] [--sizes 720,1080]
 """
@@ -20,7 +20,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -37,21 +39,36 @@ SIZES = {720: (1280, 720), 1080: (1920, 1080)}
 BIN = Path(sys.executable).parent / "faceledger"
 
 
-def events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+class Webhook:
+    """Events POSTed by the processors, each with the time it arrived."""
+
+    def __init__(self):
+        self.received: list[tuple[float, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.received.append((time.time(), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def run(home: Path, frames: Path, streams: int, seconds: float, rate: float) -> dict:
+def run(home: Path, frames: Path, streams: int, seconds: float, rate: float, hook: Webhook) -> dict:
     fl = FaceLedger(home=home)
     cameras = [RtspCamera(frames, fps=25) for _ in range(streams)]
     names = [f"cam{i}" for i in range(streams)]
-    sinks = [home / f"{n}-{time.monotonic_ns()}.jsonl" for n in names]
-    for name, cam, sink in zip(names, cameras, sinks):
+    for name, cam in zip(names, cameras):
         fl.create_stream_processor(
             Input={"KinesisVideoStream": {"Arn": cam.url}},
-            Output={"KinesisDataStream": {"Arn": f"file://{sink}"}},
+            Output={"KinesisDataStream": {"Arn": hook.url}},
             Name=name,
             Settings={"FaceSearch": {"CollectionId": "staff"}},
             RoleArn="arn:aws:iam::123456789012:role/bench",
@@ -78,16 +95,15 @@ def run(home: Path, frames: Path, streams: int, seconds: float, rate: float) -> 
             time.sleep(0.5)
         time.sleep(5)  # models loaded, first frames through
         before = [fl.describe_stream_processor(Name=n)["FaceLedger"] for n in names]
-        start_counts = [len(events(s)) for s in sinks]
         started = time.time()
         time.sleep(seconds)
         after = [fl.describe_stream_processor(Name=n)["FaceLedger"] for n in names]
-        lat = []
-        for sink, skip in zip(sinks, start_counts):
-            for e in events(sink)[skip:]:
-                if e["FaceLedger"]["EventTimestamp"] >= started:
-                    produced = e["InputInformation"]["KinesisVideo"]["ProducerTimestamp"]
-                    lat.append(e["FaceLedger"]["EventTimestamp"] - produced)
+        lat = [
+            arrived - e["InputInformation"]["KinesisVideo"]["ProducerTimestamp"]
+            for arrived, e in list(hook.received)
+            if started <= e["FaceLedger"]["EventTimestamp"] <= started + seconds
+            and e["FaceLedger"]["StreamProcessor"] in names
+        ]
         sampled = sum(a["FramesSampled"] - b["FramesSampled"] for a, b in zip(after, before))
         dropped = sum(a["FramesDropped"] - b["FramesDropped"] for a, b in zip(after, before))
         return {
@@ -106,7 +122,11 @@ def run(home: Path, frames: Path, streams: int, seconds: float, rate: float) -> 
                 fl.stop_stream_processor(Name=name)
             except Exception:
                 pass
-        time.sleep(2)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(
+            fl.describe_stream_processor(Name=n)["Status"] != "STOPPED" for n in names
+        ):
+            time.sleep(0.5)
         for r in runners:
             r.terminate()
             r.wait(30)
@@ -133,6 +153,7 @@ def main() -> None:
     fl.create_collection(CollectionId="staff")
     fl.index_faces(CollectionId="staff", Image=OBAMA_PORTRAIT, ExternalImageId="obama")
     fl.close()
+    hook = Webhook()
     print(
         f"{os.cpu_count()} cores; {args.rate:g} samples a second; {args.seconds:g} s a run; one face in view"
     )
@@ -143,7 +164,7 @@ def main() -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         frames = compose_clip(work / f"frames-{size}", [(OBAMA_PORTRAIT, 50)], size=SIZES[size])
         for n in [int(s) for s in args.streams.split(",")]:
-            r = run(home, frames, n, args.seconds, args.rate)
+            r = run(home, frames, n, args.seconds, args.rate, hook)
             print(
                 f"{size:>4}p {r['streams']:>7} {r['processes']:>5} {r['samples_per_s']:>9.2f} "
                 f"{r['analysed_per_s']:>10.2f} {r['dropped_pct']:>7.1f}% {r['p50_ms']:>7.0f} "

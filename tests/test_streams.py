@@ -375,3 +375,15 @@ def test_the_command_line_and_the_rest_api_manage_processors(tmp_path, capsys):
         assert 'faceledger_stream_status{processor="door",status="STOPPED"} 1' in scraped
         assert "faceledger_stream_slots " in scraped
         assert httpx.get(f"{url}/metrics").status_code == 401
+
+
+def test_a_processor_runs_on_one_node_and_moves_when_its_node_goes_quiet(fl):
+    _create(fl)
+    fl.start_stream_processor(Name="door")
+    a = StreamRunner(fl, slots=2, stale_after=1.0)
+    b = StreamRunner(fl, slots=2, stale_after=1.0)
+    assert a._claim(2) == ["door"] and b._claim(2) == []  # one conditional update wins
+    assert fl.stream_processor("door").claimed_by == a.name
+    time.sleep(1.5)  # a beats no more: as if its node died
+    assert b._claim(2) == ["door"] and a._claim(2) == []
+    assert fl.stream_processor("door").claimed_by == b.name

@@ -5,6 +5,7 @@ them in this process instead, until Ctrl-C."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 from .common import add_search_context, all_pages, engine, print_json, say, show
@@ -66,6 +67,10 @@ def _endpoints(fl, args) -> int:
 def _run(fl, args) -> int:
     from ..engine.stream_runner import StreamRunner, capacity
 
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # a terminated runner hands its processors back
     runner = StreamRunner(fl, slots=args.slots or capacity()).start()
     say(f"running stream processors here ({runner.slots} slots); Ctrl-C stops")
     try:

@@ -103,6 +103,16 @@ class StreamRunner:
                     proc.notify("RUNNING")
                 conn.execute(update(p).where(p.c.name == name).values(**values))
                 proc.regions = json.loads(row.request).get("RegionsOfInterest")
+        # A processor asked to stop whose node died before it could: stopped now.
+        stale = now() - dt.timedelta(seconds=self.stale_after)
+        abandoned = (p.c.desired == "STOPPED", p.c.status == "STOPPING", p.c.heartbeat < stale)
+        with self.engine.catalog.read() as conn:  # a read first: an idle node takes no write lock
+            found = conn.execute(select(p.c.name).where(*abandoned).limit(1)).first()
+        if found is not None:
+            with self.engine.catalog.write() as conn:
+                conn.execute(
+                    update(p).where(*abandoned).values(status="STOPPED", claimed_by=None, updated_at=now())
+                )
         free = self.slots - len(self.running)
         if free > 0:
             for name in self._claim(free):
@@ -264,11 +274,11 @@ class Processor(threading.Thread):
                 self.sink.close()
 
     def _analyse(self, actor) -> None:
-        from ..video import shots
-        from ..video.analyze import EmbeddedTracks
-        from ..vision.analyze import analyze_faces
+        """Samples as stored video analyses them: a full detection every few samples and after a
+        cut, faces followed by their mesh between (video/follow.py), then tracks and searches."""
+        from ..video.analyze import EmbeddedTracks, FrameAnalyzer
+        from ..video.follow import FollowingDetector, fast_pass
         from ..vision.detectors import make_detector
-        from ..vision.embed import face_chips
 
         engine = self.engine
         settings = self.request["Settings"]["FaceSearch"]
@@ -280,20 +290,19 @@ class Processor(threading.Thread):
             "MaxFaces",
             100,
         )
-        detector = make_detector(engine.default_detector)
+        analyzer = FrameAnalyzer(records.face_detail, engine.default_detector, tracking=True)
+        full = make_detector(engine.default_detector)  # its own: processors on threads share nothing
+        follower = FollowingDetector(full, fast_pass(full))
         tracks = EmbeddedTracks(distance_from_similarity(DEFAULT_SIMILARITY_THRESHOLD))
         found_by_track: dict[int, tuple[list, int]] = {}
         while not self._stop_event.is_set():
             sample = self.stream.next(timeout=0.5)
             if sample is None:
                 continue
-            rgb = sample.rgb
-            h, w = rgb.shape[:2]
-            faces = [f for f in analyze_faces(rgb, detector) if _inside(self.regions, f, w, h)]
-            details = [records.face_detail(f, w, h) for f in faces]
-            chips = face_chips(rgb, [f.shape for f in faces]) if faces else []
+            _, details, chips, signature = analyzer.frame(follower, sample.offset_ms, sample.rgb)
+            kept = [(d, c) for d, c in zip(details, chips) if _inside(self.regions, d.bounding_box)]
             results = []
-            for detail, track, changed in tracks.frame(details, chips, shots.signature(rgb)):
+            for detail, track, changed in tracks.frame([d for d, _ in kept], [c for _, c in kept], signature):
                 if changed or track.index not in found_by_track:
                     found_by_track[track.index] = self._search(search, track)
                 matched, seq = found_by_track[track.index]
@@ -379,11 +388,10 @@ class Processor(threading.Thread):
         return event
 
 
-def _inside(regions, face, width: int, height: int) -> bool:
-    """Is the face's centre inside one of the regions of interest (all faces when none)?"""
+def _inside(regions, box) -> bool:
+    """Is the centre of a face's box inside one of the regions of interest (all faces when none)?"""
     if not regions:
         return True
-    box = records.bounding_box(face, width, height)
     x, y = box.left + box.width / 2, box.top + box.height / 2
     for r in regions:
         b = r.get("BoundingBox")

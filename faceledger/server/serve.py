@@ -80,6 +80,13 @@ def _greeting(url: str, workers: int, created: tuple[str, str] | None) -> str:
         f"  curl -H 'Authorization: Bearer KEY_ID:SECRET' {url}/v1/collections     (API docs: {url}/docs)",
         "faceledger: more keys with `faceledger keys create --name NAME`",
     ]
+    if os.environ.get("FACELEDGER_STREAMS", "1") != "0":
+        from ..engine.stream_runner import capacity
+
+        lines.append(
+            f"faceledger: runs up to {capacity()} stream processor(s) at once on this machine "
+            "(FACELEDGER_STREAM_SLOTS); more wait in STARTING for a free slot"
+        )
     return "\n".join(lines)
 
 

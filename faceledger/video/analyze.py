@@ -52,9 +52,9 @@ class FrameAnalyzer:
 
     def __call__(self, run: list[tuple[int, np.ndarray]]) -> list[tuple]:
         follower = FollowingDetector(*_detectors(self.detector))
-        return [self._frame(follower, ts, rgb) for ts, rgb in run]
+        return [self.frame(follower, ts, rgb) for ts, rgb in run]
 
-    def _frame(self, follower: FollowingDetector, ts: int, rgb: np.ndarray) -> tuple:
+    def frame(self, follower: FollowingDetector, ts: int, rgb: np.ndarray) -> tuple:
         h, w = rgb.shape[:2]
         signature = shots.signature(rgb)
         follower.next_sample(signature)

@@ -1,14 +1,16 @@
 """Live streams (a camera's rtsp:// or an http(s):// stream) read with PyAV on a thread of their
-own. Frames are sampled at a fixed rate by their presentation time; the newest sample waits for
-the analyser and one it has not taken when the next arrives is dropped and counted, so the
-analysis never falls behind the camera. A dropped connection is opened again with back-off,
-and after `give_up` seconds without frames the stream fails with the reason."""
+own. Frames are sampled at a fixed rate by their presentation time and wait for the analyser in
+a short queue (a second of samples: it absorbs a slow frame, such as a full detection, without
+losing the samples after it); when the queue is full its oldest sample is dropped and counted,
+so the analysis never falls more than that behind the camera. A dropped connection is opened
+again with back-off, and after `give_up` seconds without frames the stream fails with the reason."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +21,7 @@ log = logging.getLogger("faceledger.server")
 SCHEMES = ("rtsp", "rtsps", "http", "https")
 OPEN_TIMEOUT = 5.0  # seconds to connect, and without a packet before the connection counts as lost
 BACK_OFF = (0.5, 1.0, 2.0, 4.0, 8.0)
+QUEUE_SECONDS = 1.0  # samples waiting for the analyser, in seconds of stream
 
 
 def redact(url: str) -> str:
@@ -45,7 +48,7 @@ class Sample:
 class StreamStats:
     frames: int = 0  # decoded
     samples: int = 0  # handed to the analyser
-    dropped: int = 0  # sampled but replaced by a newer one before the analyser took it
+    dropped: int = 0  # sampled, but pushed out of the full queue before the analyser took it
     reconnects: int = 0
     connected: bool = False
     width: int = 0
@@ -64,7 +67,8 @@ class LiveStream:
             raise ValueError(f"not a stream URL: {redact(url)}")
         self.url, self.rate, self.give_up, self.clock = url, rate, give_up, clock
         self.stats = StreamStats()
-        self._slot: Sample | None = None
+        self._waiting: deque[Sample] = deque()
+        self._room = max(1, round(rate * QUEUE_SECONDS))
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._failure: str | None = None
@@ -80,14 +84,13 @@ class LiveStream:
             self._cond.notify_all()
 
     def next(self, timeout: float = 1.0) -> Sample | None:
-        """The newest sample not yet taken (None after `timeout`); StreamFailed once it gave up."""
+        """The oldest sample waiting (None after `timeout`); StreamFailed once it gave up."""
         with self._cond:
-            if self._slot is None and self._failure is None:
+            if not self._waiting and self._failure is None:
                 self._cond.wait(timeout)
-            if self._failure is not None and self._slot is None:
+            if self._failure is not None and not self._waiting:
                 raise StreamFailed(self._failure)
-            sample, self._slot = self._slot, None
-            return sample
+            return self._waiting.popleft() if self._waiting else None
 
     # -- the reader thread ------------------------------------------------------------------
 
@@ -146,9 +149,10 @@ class LiveStream:
                 self.stats.height, self.stats.width = rgb.shape[:2]
                 sample = Sample(int(round(t)), opened + t / 1000.0, self.clock(), rgb)
                 with self._cond:
-                    if self._slot is not None:
+                    if len(self._waiting) >= self._room:
+                        self._waiting.popleft()
                         self.stats.dropped += 1
-                    self._slot = sample
+                    self._waiting.append(sample)
                     self.stats.samples += 1
                     self._cond.notify_all()
             raise EOFError("the stream ended")
