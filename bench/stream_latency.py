@@ -5,8 +5,8 @@ clip composed from the public-domain test photos (one face in view, 25 fps); the
 in runner processes as `faceledger serve` runs them (one process a core, slots shared), search
 a collection holding the person, and POST their events to a webhook in this process.
 
-Latency is the time an event reached the webhook minus its frame's ProducerTimestamp (when the
-camera sent it, from the RTSP session's start and the frame's presentation time): decoding,
+Latency is the time an event reached the webhook minus the time the camera sent its frame
+(ProducerTimestamp, the RTSP session's start, plus FrameOffsetInSeconds): decoding,
 waiting for the analyser, detection, tracking, search, the ledger and the delivery.
 
     .venv/bin/python bench/stream_latency.py [--seconds 30] [--streams 1,2,3,4] [--sizes 720,1080]
@@ -99,7 +99,9 @@ def run(home: Path, frames: Path, streams: int, seconds: float, rate: float, hoo
         time.sleep(seconds)
         after = [fl.describe_stream_processor(Name=n)["FaceLedger"] for n in names]
         lat = [
-            arrived - e["InputInformation"]["KinesisVideo"]["ProducerTimestamp"]
+            arrived
+            - e["InputInformation"]["KinesisVideo"]["ProducerTimestamp"]
+            - e["InputInformation"]["KinesisVideo"]["FrameOffsetInSeconds"]
             for arrived, e in list(hook.received)
             if started <= e["FaceLedger"]["EventTimestamp"] <= started + seconds
             and e["FaceLedger"]["StreamProcessor"] in names

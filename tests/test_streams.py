@@ -41,7 +41,7 @@ def fl(tmp_path):
 def _create(fl, name="door", source="rtsp://cam:secret@127.0.0.1:9/camera", sink=None, **kw):
     return fl.create_stream_processor(
         Input={"KinesisVideoStream": {"Arn": source}},
-        Output={"KinesisDataStream": {"Arn": sink or "file:///tmp/unused.jsonl"}},
+        Output={"KinesisDataStream": {"Arn": sink or f"file://{fl.home}/streams/unused.jsonl"}},
         Name=name,
         Settings={"FaceSearch": {"CollectionId": "staff", "FaceMatchThreshold": 90}},
         RoleArn=ROLE,
@@ -106,7 +106,7 @@ def test_bad_processors_are_refused_with_the_reason(fl):
     with pytest.raises(ResourceNotFoundException):
         fl.create_stream_processor(
             Input={"KinesisVideoStream": {"Arn": "rtsp://127.0.0.1:9/x"}},
-            Output={"KinesisDataStream": {"Arn": "file:///tmp/x.jsonl"}},
+            Output={"KinesisDataStream": {"Arn": f"file://{fl.home}/streams/x.jsonl"}},
             Name="x",
             Settings={"FaceSearch": {"CollectionId": "nobody"}},
             RoleArn=ROLE,
@@ -115,7 +115,12 @@ def test_bad_processors_are_refused_with_the_reason(fl):
         _create(fl, name="no spaces")
     # Registered ARNs lead to their URLs; the registry never shows a password either.
     fl.put_stream_endpoint(Arn=CAMERA_ARN, Url="rtsp://cam:secret@127.0.0.1:9/camera")
-    fl.put_stream_endpoint(Arn=SINK_ARN, Url="file:///tmp/door.jsonl")
+    # A file sink writes in the data directory's streams folder, nowhere else.
+    with pytest.raises(InvalidParameterException, match="streams folder"):
+        _create(fl, sink=f"file://{fl.home}/streams/../catalog.db")
+    with pytest.raises(InvalidParameterException, match="streams folder"):
+        fl.put_stream_endpoint(Arn=SINK_ARN, Url="file:///etc/cron.d/x")
+    fl.put_stream_endpoint(Arn=SINK_ARN, Url=f"file://{fl.home}/streams/door.jsonl")
     _create(fl, source=CAMERA_ARN, sink=SINK_ARN)
     assert fl.describe_stream_processor(Name="door")["Input"]["KinesisVideoStream"]["Arn"] == CAMERA_ARN
     shown = fl.list_stream_endpoints().to_dict()["Endpoints"]
@@ -164,7 +169,7 @@ def _wait(condition, seconds: float, what: str):
 def test_live_search_finds_the_right_person_and_records_every_search(fl, camera, tmp_path):
     obama = fl.index_faces(CollectionId="staff", Image=OBAMA_PORTRAIT, ExternalImageId="obama").to_dict()
     obama_id = obama["FaceRecords"][0]["Face"]["FaceId"]
-    sink = tmp_path / "events.jsonl"
+    sink = fl.home / "streams" / "events.jsonl"
     _create(fl, source=camera.url, sink=f"file://{sink}")
     fl.start_stream_processor(Name="door")
     runner = StreamRunner(fl, slots=1, give_up=4).start()
@@ -182,7 +187,9 @@ def test_live_search_finds_the_right_person_and_records_every_search(fl, camera,
         assert face["Face"]["FaceId"] == obama_id and face["Similarity"] >= 90
         assert matched[0]["StreamProcessorInformation"]["Status"] == "RUNNING"
         info = matched[0]["InputInformation"]["KinesisVideo"]
-        assert info["ServerTimestamp"] >= info["ProducerTimestamp"] - 0.05
+        # The frame was sent at ProducerTimestamp + FrameOffsetInSeconds, and decoded after that.
+        sent = info["ProducerTimestamp"] + info["FrameOffsetInSeconds"]
+        assert sent - 0.05 <= info["ServerTimestamp"] <= sent + 30
         # Every event's matches come from a search on the ledger, with the processor's name.
         entries = {e["Seq"]: e for e in fl.list_ledger(Operation="StreamProcessorSearch")["Entries"]}
         for event in matched + strangers:
@@ -330,7 +337,7 @@ def test_the_command_line_and_the_rest_api_manage_processors(tmp_path, capsys):
     home = str(tmp_path / "home")
     assert main(["--home", home, "collections", "create", "staff"]) == 0
     assert main(["--home", home, "streams", "sources", "add", CAMERA_ARN, "rtsp://u:pw@127.0.0.1:9/x"]) == 0
-    assert main(["--home", home, "streams", "sinks", "add", SINK_ARN, f"file://{tmp_path}/e.jsonl"]) == 0
+    assert main(["--home", home, "streams", "sinks", "add", SINK_ARN, f"file://{home}/streams/e.jsonl"]) == 0
     args = ["--input", CAMERA_ARN, "--output", SINK_ARN, "--collection", "staff", "--threshold", "95"]
     assert main(["--home", home, "streams", "create", "door", *args]) == 0
     capsys.readouterr()
@@ -350,7 +357,7 @@ def test_the_command_line_and_the_rest_api_manage_processors(tmp_path, capsys):
             json={
                 "Name": "lobby",
                 "Input": {"KinesisVideoStream": {"Arn": "rtsp://127.0.0.1:9/lobby"}},
-                "Output": {"KinesisDataStream": {"Arn": f"file://{tmp_path}/lobby.jsonl"}},
+                "Output": {"KinesisDataStream": {"Arn": f"file://{home}/streams/lobby.jsonl"}},
                 "Settings": {"FaceSearch": {"CollectionId": "staff"}},
                 "RoleArn": ROLE,
                 "SampleRate": 2,
@@ -375,6 +382,15 @@ def test_the_command_line_and_the_rest_api_manage_processors(tmp_path, capsys):
         assert 'faceledger_stream_status{processor="door",status="STOPPED"} 1' in scraped
         assert "faceledger_stream_slots " in scraped
         assert httpx.get(f"{url}/metrics").status_code == 401
+        # A key limited to another collection sees none of these processors, nor the cameras.
+        other, other_secret = app.state.faceledger.auth.keys.create("other", None, ["other"])
+        limited = httpx.Client(
+            base_url=f"{url}/v1", headers={"Authorization": f"Bearer {other.access_key_id}:{other_secret}"}
+        )
+        assert limited.get("/streams").json()["StreamProcessors"] == []
+        assert limited.get("/streams/door").status_code == 403
+        assert limited.get("/stream-endpoints").status_code == 403
+        assert "door" not in httpx.get(f"{url}/metrics", headers=limited.headers).text
 
 
 def test_a_processor_runs_on_one_node_and_moves_when_its_node_goes_quiet(fl):

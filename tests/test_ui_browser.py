@@ -100,7 +100,7 @@ def service(tmp_path_factory):
         "FACELEDGER_RETENTION_INTERVAL": "0",
     }
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
-    yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited)
+    yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited, home=home)
     _stop(proc)
 
 
@@ -442,7 +442,7 @@ def test_streams_page_starts_a_processor_and_shows_it_live(page, service, rtsp_a
                 json={
                     "Name": "front-door",
                     "Input": {"KinesisVideoStream": {"Arn": camera.url}},
-                    "Output": {"KinesisDataStream": {"Arn": f"file://{tmp_path}/events.jsonl"}},
+                    "Output": {"KinesisDataStream": {"Arn": f"file://{service.home}/streams/events.jsonl"}},
                     "Settings": {"FaceSearch": {"CollectionId": "door-staff", "FaceMatchThreshold": 90}},
                     "RoleArn": "arn:aws:iam::123456789012:role/unused",
                 },

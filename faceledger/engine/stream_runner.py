@@ -36,6 +36,7 @@ STALE_AFTER = 15.0  # seconds without a heartbeat before another node takes a pr
 POLL = 1.0
 GIVE_UP = 60.0  # seconds a camera may be unreachable before its processor FAILS
 FRAME_EVERY = 1.0  # seconds between the live view's frames
+PRUNE_TRACKS = 100  # tracks remembered before the ended ones are forgotten
 
 
 def capacity() -> int:
@@ -94,10 +95,14 @@ class StreamRunner:
                 continue
             with self.engine.catalog.write() as conn:
                 row = conn.execute(select(p).where(p.c.name == name)).first()
-                if row is None or row.claimed_by != self.name or row.desired != "RUNNING":
-                    proc.stop()
+                if row is None or row.claimed_by != self.name:
+                    proc.stop()  # deleted, or another node took it over
                     continue
                 values = {"heartbeat": now(), "stats": json.dumps(proc.figures())}
+                if row.desired != "RUNNING":  # still ours until its thread ends: beat meanwhile
+                    proc.stop()
+                    conn.execute(update(p).where(p.c.name == name).values(**values))
+                    continue
                 if proc.connected and row.status == "STARTING":
                     values["status"] = "RUNNING"
                     proc.notify("RUNNING")
@@ -148,15 +153,16 @@ class StreamRunner:
         return claimed
 
     def _finish(self, name: str, proc: Processor) -> None:
-        """A processor's thread ended: stopped as asked, or failed."""
-        del self.running[name]
+        """A processor's thread ended: stopped as asked, or failed (it leaves `running` once
+        that is written: a failed write is tried again on the next round)."""
         p = tables.stream_processors
         with self.engine.catalog.write() as conn:
             row = conn.execute(select(p).where(p.c.name == name)).first()
             if row is None or row.claimed_by != self.name:
+                self.running.pop(name, None)
                 return
             if proc.failure:
-                values = {"status": "FAILED", "status_message": proc.failure, "desired": "STOPPED"}
+                values = {"status": "FAILED", "status_message": proc.failure[:1000], "desired": "STOPPED"}
             elif row.desired == "STOPPED":
                 values = {"status": "STOPPED"}
             else:
@@ -166,6 +172,7 @@ class StreamRunner:
                 .where(p.c.name == name)
                 .values(claimed_by=None, stats=json.dumps(proc.figures()), updated_at=now(), **values)
             )
+        self.running.pop(name, None)
         if values.get("status"):
             proc.notify(values["status"], values.get("status_message"))
 
@@ -222,7 +229,7 @@ class Processor(threading.Thread):
             "LagMillisMax": round(lags[-1] * 1000) if lags else None,
             "Searches": self.searches,
             "Matches": self.matches,
-            "MatchesLastMinute": sum(1 for t in self.match_times if t > time.time() - 60),
+            "MatchesLastMinute": sum(1 for t in list(self.match_times) if t > time.time() - 60),
             "Events": self.events,
             "EventsUndelivered": (self.sink.dropped + self.sink.failed) if self.sink else 0,
             "LastError": s.last_error if s else None,
@@ -251,8 +258,8 @@ class Processor(threading.Thread):
         from ..video.sinks import open_sink
 
         engine = self.engine
-        actor = engine.stream_actor(self.row)
         try:
+            actor = engine.stream_actor(self.row)
             source = engine.stream_url(self.request["Input"]["KinesisVideoStream"]["Arn"], "source")
             self.sink = open_sink(
                 engine.stream_url(self.request["Output"]["KinesisDataStream"]["Arn"], "sink")
@@ -290,7 +297,7 @@ class Processor(threading.Thread):
             "MaxFaces",
             100,
         )
-        analyzer = FrameAnalyzer(records.face_detail, engine.default_detector, tracking=True)
+        analyzer = FrameAnalyzer(records.compared_face, engine.default_detector, tracking=True)
         full = make_detector(engine.default_detector)  # its own: processors on threads share nothing
         follower = FollowingDetector(full, fast_pass(full))
         tracks = EmbeddedTracks(distance_from_similarity(DEFAULT_SIMILARITY_THRESHOLD))
@@ -307,6 +314,10 @@ class Processor(threading.Thread):
                     found_by_track[track.index] = self._search(search, track)
                 matched, seq = found_by_track[track.index]
                 results.append((detail, matched, seq))
+            if len(found_by_track) > PRUNE_TRACKS:  # ended tracks go: a stream has no end
+                tracks.tracker.forget_ended()
+                live = {t.index for t in tracks.tracker.tracks}
+                found_by_track = {i: v for i, v in found_by_track.items() if i in live}
             event = self._send(sample, results) if results else None
             if time.time() - self.frame_written >= FRAME_EVERY:
                 self._frame(sample, event)
@@ -364,9 +375,11 @@ class Processor(threading.Thread):
                     "StreamArn": self.request["Input"]["KinesisVideoStream"]["Arn"]
                     if self.request["Input"]["KinesisVideoStream"]["Arn"].startswith("arn:")
                     else None,
-                    "FragmentNumber": str(sample.offset_ms),
+                    # A connection to the camera stands for a Kinesis fragment: the frame was
+                    # sent at ProducerTimestamp + FrameOffsetInSeconds.
+                    "FragmentNumber": str(sample.connection),
                     "ServerTimestamp": round(sample.received_time, 3),
-                    "ProducerTimestamp": round(sample.producer_time, 3),
+                    "ProducerTimestamp": round(sample.started, 3),
                     "FrameOffsetInSeconds": round(sample.offset_ms / 1000.0, 3),
                 }
             },

@@ -13,6 +13,8 @@ import dataclasses
 import json
 import re
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
 
@@ -47,7 +49,7 @@ class StreamOperations(VideoOperations):
     def put_stream_endpoint(self, Arn: str, Url: str) -> records.Plain:
         """Map a Kinesis video stream ARN to a camera's URL, or a Kinesis data stream ARN to a sink."""
         kind = _endpoint_kind(Arn)
-        _check_url(Url, kind)
+        self._check_url(Url, kind)
         with self.catalog.write() as conn:
             conn.execute(delete(tables.stream_endpoints).where(tables.stream_endpoints.c.arn == Arn))
             conn.execute(
@@ -106,7 +108,7 @@ class StreamOperations(VideoOperations):
         source = _member(Input, "Input", "KinesisVideoStream")
         sink = _output(Output)
         for arn, kind in ((source, "source"), (sink, "sink")):
-            _check_url(self.stream_url(arn, kind), kind)  # a registered ARN, or a URL faceledger can use
+            self._check_url(self.stream_url(arn, kind), kind)  # a registered ARN, or a URL faceledger can use
         face_search = _member(Settings, "Settings", "FaceSearch", whole=True)
         search = self._begin_search(
             face_search.get("CollectionId"),
@@ -163,10 +165,11 @@ class StreamOperations(VideoOperations):
             )
         return records.Plain(StreamProcessorArn=arn)
 
-    def _processor(self, conn, name):
-        row = conn.execute(
-            select(tables.stream_processors).where(tables.stream_processors.c.name == name)
-        ).first()
+    def _processor(self, conn, name, lock: bool = False):
+        """A processor's row; `lock`: for update (PostgreSQL), so that Start, Stop and a node's
+        claim of it happen one after the other."""
+        q = select(tables.stream_processors).where(tables.stream_processors.c.name == name)
+        row = conn.execute(q.with_for_update() if lock else q).first()
         if row is None:
             raise ResourceNotFoundException(f"No stream processor named {name}.")
         return row
@@ -177,9 +180,10 @@ class StreamOperations(VideoOperations):
             return self._processor(conn, _name(name))
 
     def stream_processor_collection(self, name) -> str | None:
+        """The collection a processor searches; None if there is no such processor."""
         try:
-            return json.loads(self.stream_processor(name).request)["Settings"]["FaceSearch"]["CollectionId"]
-        except Exception:
+            return _collection(self.stream_processor(name).request)
+        except (ResourceNotFoundException, InvalidParameterException):
             return None
 
     def describe_stream_processor(self, Name) -> records.Plain:
@@ -214,15 +218,20 @@ class StreamOperations(VideoOperations):
         }
         return out
 
-    def list_stream_processors(self, NextToken=None, MaxResults=None) -> records.Plain:
+    def list_stream_processors(self, NextToken=None, MaxResults=None, *, only=None) -> records.Plain:
+        """`only`: the collections whose processors the caller may see (None: all)."""
         limit = validate.integer(MaxResults, "MaxResults", 1, 1000, 1000)
         after = validate.read_token(NextToken, str)
         p = tables.stream_processors
-        q = select(p.c.name, p.c.status).order_by(p.c.name).limit(limit + 1)
+        q = select(p.c.name, p.c.status, p.c.request).order_by(p.c.name)
         if after is not None:
             q = q.where(p.c.name > after)
         with self.catalog.read() as conn:
-            rows = conn.execute(q).all()
+            if only is None:
+                rows = conn.execute(q.limit(limit + 1)).all()
+            else:
+                allowed = set(only)
+                rows = [r for r in conn.execute(q).all() if _collection(r.request) in allowed][: limit + 1]
         page = rows[:limit]
         return records.Plain(
             StreamProcessors=[{"Name": r.name, "Status": r.status} for r in page],
@@ -238,7 +247,7 @@ class StreamOperations(VideoOperations):
         session = str(uuid.uuid4())
         p = tables.stream_processors
         with self.catalog.write() as conn:
-            row = self._processor(conn, name)
+            row = self._processor(conn, name, lock=True)
             if row.status in RUNNING_STATES:
                 raise ResourceInUseException(f"The stream processor {name} is {row.status}.")
             conn.execute(
@@ -261,7 +270,7 @@ class StreamOperations(VideoOperations):
         name = _name(Name)
         p = tables.stream_processors
         with self.catalog.write() as conn:
-            row = self._processor(conn, name)
+            row = self._processor(conn, name, lock=True)
             if row.status not in ("STARTING", "RUNNING"):
                 raise ResourceInUseException(f"The stream processor {name} is {row.status}, not running.")
             # A processor no node holds stops at once; one that runs stops when its node sees this.
@@ -287,7 +296,7 @@ class StreamOperations(VideoOperations):
             )
         p = tables.stream_processors
         with self.catalog.write() as conn:
-            row = self._processor(conn, name)
+            row = self._processor(conn, name, lock=True)
             if row.status in ("STOPPING", "UPDATING"):
                 raise ResourceInUseException(f"The stream processor {name} is {row.status}.")
             request = json.loads(row.request)
@@ -313,7 +322,7 @@ class StreamOperations(VideoOperations):
         name = _name(Name)
         p = tables.stream_processors
         with self.catalog.write() as conn:
-            row = self._processor(conn, name)
+            row = self._processor(conn, name, lock=True)
             if row.status in RUNNING_STATES:
                 raise ResourceInUseException(f"The stream processor {name} is {row.status}: stop it first.")
             conn.execute(delete(p).where(p.c.name == name))
@@ -360,11 +369,29 @@ class StreamOperations(VideoOperations):
             row = conn.execute(select(f).where(f.c.name == _name(name))).first()
         return None if row is None else (row.at, bytes(row.jpeg), json.loads(row.faces))
 
+    def stream_files(self) -> Path:
+        """Where file sinks may write: the data directory's streams/ folder, and nowhere else."""
+        return (self.home / "streams").resolve()
+
+    def _check_url(self, url, kind: str) -> None:
+        _check_url(url, kind)
+        if kind == "sink" and url.startswith("file://"):
+            path = Path(urlsplit(url).path).resolve()
+            if not path.is_relative_to(self.stream_files()):
+                raise InvalidParameterException(
+                    "A file sink must be a file in the streams folder of the service's data directory "
+                    "(FACELEDGER_HOME/streams/NAME.jsonl); anywhere else, use a webhook."
+                )
+
     def stream_actor(self, row) -> Actor:
         return Actor(**json.loads(row.actor))
 
 
 # -- checks ----------------------------------------------------------------------------------
+
+
+def _collection(request: str) -> str:
+    return json.loads(request)["Settings"]["FaceSearch"]["CollectionId"]
 
 
 def _name(value) -> str:

@@ -74,6 +74,8 @@ def authorize_video_job(engine, principal: Principal, operation: str, job_id) ->
         raise AccessDeniedException(f"The access key {principal.name} is limited to some collections.")
 
 
+STREAM_ENDPOINTS = ("PutStreamEndpoint", "ListStreamEndpoints", "DeleteStreamEndpoint")
+
 # The members of Rekognition's operations that name an object in a bucket.
 S3_MEMBERS = ("Image", "SourceImage", "TargetImage", "Video")
 
@@ -90,6 +92,7 @@ def authorize(engine, principal: Principal, operation: str, params: dict) -> Non
     """May `principal` call `operation` with `params`? AccessDeniedException if not: every route,
     the operations' and the web UI's own, asks here."""
     collection = params.get("CollectionId")
+    limited = principal.key is not None and principal.key.collections is not None
     if operation.endswith("StreamProcessor"):  # the collection a processor searches
         settings = params.get("Settings")
         face_search = settings.get("FaceSearch") if isinstance(settings, dict) else None
@@ -97,8 +100,16 @@ def authorize(engine, principal: Principal, operation: str, params: dict) -> Non
             collection = face_search.get("CollectionId")
         elif isinstance(params.get("Name"), str):
             collection = engine.stream_processor_collection(params["Name"])
+            if collection is None and limited:  # no such processor, or it could not be read
+                raise AccessDeniedException(
+                    f"The access key {principal.name} is limited to some collections: no stream "
+                    f"processor {params['Name']} of one of them can be found."
+                )
+    if operation in STREAM_ENDPOINTS and limited:  # cameras and sinks serve every collection
+        raise AccessDeniedException(
+            f"The access key {principal.name} is limited to some collections: {operation} is not for it."
+        )
     principal.authorize(operation, collection if isinstance(collection, str) else None)
-    limited = principal.key is not None and principal.key.collections is not None
     if operation in ACROSS_COLLECTIONS and collection is None and limited:
         raise AccessDeniedException(
             f"The access key {principal.name} is limited to some collections: {operation} must name one "
@@ -127,4 +138,10 @@ def call(engine, principal: Principal, operation: str, params: dict, context: di
             and principal.key.collections is not None
         ):
             params = {**params, "only": principal.key.collections}  # filtered in the query, tokens too
+        if (
+            operation == "ListStreamProcessors"
+            and principal.key is not None
+            and principal.key.collections is not None
+        ):
+            params = {**params, "only": principal.key.collections}
         return getattr(engine, OPERATIONS[operation])(**params).to_dict()

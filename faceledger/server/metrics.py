@@ -44,10 +44,13 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def exposition(engine, slots: int) -> str:
+def exposition(engine, slots: int, only=None) -> str:
+    """`only`: the collections whose processors the caller may see (None: all)."""
     p = tables.stream_processors
     with engine.catalog.read() as conn:
-        rows = conn.execute(select(p.c.name, p.c.status, p.c.stats).order_by(p.c.name)).all()
+        rows = conn.execute(select(p.c.name, p.c.status, p.c.stats, p.c.request).order_by(p.c.name)).all()
+    if only is not None:
+        rows = [r for r in rows if json.loads(r.request)["Settings"]["FaceSearch"]["CollectionId"] in only]
     lines = [
         "# HELP faceledger_stream_slots Stream processors this node runs at once.",
         "# TYPE faceledger_stream_slots gauge",
@@ -75,5 +78,6 @@ async def metrics(request: Request, who: Principal = Depends(principal)):
     request.state.operation = "ListStreamProcessors"
     engine = request.app.state.faceledger.engine
     await run_in_threadpool(authorize, engine, who, "ListStreamProcessors", {})
-    text = await run_in_threadpool(exposition, engine, capacity())
+    only = who.key.collections if who.key is not None else None
+    text = await run_in_threadpool(exposition, engine, capacity(), only)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

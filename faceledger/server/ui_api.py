@@ -27,6 +27,7 @@ from ..errors import (
 from .auth import Principal
 from .bodies import read_json_object
 from .dispatch import authorize
+from .rekognition import lower_headers
 from .rest import principal
 from .sessions import PREFIX as SESSION_PREFIX
 
@@ -219,7 +220,8 @@ async def stream_events(request: Request, Name: str, who: Principal = Depends(pr
     from starlette.responses import StreamingResponse
 
     request.state.operation = "DescribeStreamProcessor"
-    engine = request.app.state.faceledger.engine
+    service = request.app.state.faceledger
+    engine = service.engine
     await run_in_threadpool(authorize, engine, who, "DescribeStreamProcessor", {"Name": Name})
     await run_in_threadpool(engine.stream_processor, Name)  # ResourceNotFoundException if none
     after = request.headers.get("last-event-id") or request.query_params.get("After") or "0"
@@ -227,7 +229,7 @@ async def stream_events(request: Request, Name: str, who: Principal = Depends(pr
 
     async def feed():
         nonlocal last
-        quiet = 0.0
+        quiet, checked = 0.0, 0.0
         rows = await run_in_threadpool(engine.stream_events_after, Name, last, 10 if last == 0 else 100)
         while True:
             for event_id, body in rows:
@@ -239,6 +241,17 @@ async def stream_events(request: Request, Name: str, who: Principal = Depends(pr
                 yield ": quiet\n\n"
             if await request.is_disconnected():
                 return
+            checked += 0.5
+            if checked >= 15:  # the key may have been revoked, the processor deleted: ask again
+                checked = 0.0
+                try:
+                    now_who = await run_in_threadpool(service.auth.bearer, lower_headers(request))
+                    await run_in_threadpool(
+                        authorize, engine, now_who, "DescribeStreamProcessor", {"Name": Name}
+                    )
+                    await run_in_threadpool(engine.stream_processor, Name)
+                except Exception:
+                    return
             await asyncio.sleep(0.5)
             rows = await run_in_threadpool(engine.stream_events_after, Name, last, 100)
 

@@ -25,23 +25,31 @@ QUEUE_SECONDS = 1.0  # samples waiting for the analyser, in seconds of stream
 
 
 def redact(url: str) -> str:
-    """The URL without its password (cameras take credentials in the URL): what may be shown or logged."""
+    """The URL without its password or query values (cameras and webhooks take credentials there:
+    ?user=...&pwd=..., ?token=...): what may be shown or logged."""
     parts = urlsplit(url)
+    query = "&".join(f"{item.partition('=')[0]}=***" for item in parts.query.split("&") if item)
     if parts.password is None and parts.username is None:
-        return url
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
     user = f"{parts.username}:***@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, user + host, parts.path, query, ""))
 
 
 @dataclass
 class Sample:
-    offset_ms: int  # presentation time since the stream (this connection) started
-    producer_time: float  # epoch seconds the frame was captured, as far as the reader can tell
+    connection: int  # which connection of this stream, from 0: a Kinesis fragment's place
+    started: float  # epoch seconds the camera started sending on this connection
+    offset_ms: int  # presentation time since then
     received_time: float  # epoch seconds the reader decoded it
     rgb: np.ndarray
+
+    @property
+    def producer_time(self) -> float:
+        """Epoch seconds the camera sent the frame, as far as the reader can tell."""
+        return self.started + self.offset_ms / 1000.0
 
 
 @dataclass
@@ -147,7 +155,7 @@ class LiveStream:
                     next_ms += step
                 rgb = frame.to_ndarray(format="rgb24")
                 self.stats.height, self.stats.width = rgb.shape[:2]
-                sample = Sample(int(round(t)), opened + t / 1000.0, self.clock(), rgb)
+                sample = Sample(self.stats.reconnects, opened, int(round(t)), self.clock(), rgb)
                 with self._cond:
                     if len(self._waiting) >= self._room:
                         self._waiting.popleft()

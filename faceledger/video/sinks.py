@@ -9,7 +9,6 @@ import json
 import logging
 import queue
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +72,7 @@ class WebhookSink(Sink):
         super().__init__(url)
         self.attempts = attempts
         self._queue: queue.Queue = queue.Queue(QUEUE)
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._deliver, daemon=True, name=f"sink {redact(url)}")
         self._thread.start()
 
@@ -90,12 +90,23 @@ class WebhookSink(Sink):
                     pass
 
     def close(self) -> None:
+        """Stop at once: what still waits is dropped and counted, a retry's sleep ends."""
+        self._closed.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+                self.dropped += 1
+            except queue.Empty:
+                break
         self._queue.put(None)
         self._thread.join(timeout=10)
 
     def _deliver(self) -> None:
         while (body := self._queue.get()) is not None:
             for attempt in range(self.attempts):
+                if self._closed.is_set():
+                    self.dropped += 1
+                    break
                 try:
                     req = urllib.request.Request(
                         self.url, data=body, headers=signed_headers(body), method="POST"
@@ -106,7 +117,7 @@ class WebhookSink(Sink):
                             break
                 except Exception as e:  # refused, timed out, 5xx: once more, later
                     log.warning(json.dumps({"event": "sink-retry", "url": redact(self.url), "error": str(e)}))
-                time.sleep(min(5.0, 0.2 * 2**attempt))
+                self._closed.wait(min(5.0, 0.2 * 2**attempt))
             else:
                 self.failed += 1
 

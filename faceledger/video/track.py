@@ -58,6 +58,7 @@ class Tracker:
     def __init__(self):
         self.tracks: list[Track] = []
         self._live: list[Track] = []
+        self._count = 0
 
     def update(self, boxes: list[tuple[float, float, float, float]]) -> list[Track]:
         """The track of each box of one sampled frame, in order; new tracks for new faces."""
@@ -77,8 +78,7 @@ class Tracker:
         for bi, box in enumerate(boxes):
             track = assigned.get(bi)
             if track is None:
-                track = Track(index=len(self.tracks), box=box)
-                self.tracks.append(track)
+                track = self._new(box)
                 self._live.append(track)
                 assigned[bi] = track
             track.box, track.missed = box, 0
@@ -88,13 +88,22 @@ class Tracker:
         self._live = [t for t in self._live if t.missed <= MAX_MISSED]
         return [assigned[bi] for bi in range(len(boxes))]
 
+    def _new(self, box) -> Track:
+        track = Track(index=self._count, box=box)
+        self._count += 1
+        self.tracks.append(track)
+        return track
+
+    def forget_ended(self) -> None:
+        """Keep only the live tracks (a live stream's tracks would otherwise pile up for ever)."""
+        self.tracks = list(self._live)
+
     def cut(self) -> None:
         """A shot cut: every track ends, and every face after it starts a new one."""
         self._live = []
 
     def split(self, track: Track) -> Track:
         """End `track` at its last face, which starts a new track in its place."""
-        new = Track(index=len(self.tracks), box=track.box)
-        self.tracks.append(new)
+        new = self._new(track.box)
         self._live = [new if t is track else t for t in self._live]
         return new

@@ -37,7 +37,9 @@ function actions(d, after) {
 
 async function list(root) {
   const names = await allPages("/streams", "StreamProcessors");
-  const details = await Promise.all(names.map((p) => api(path(p.Name))));
+  // One that went away (or that this key may not see) meanwhile is left out, not the page.
+  const settled = await Promise.allSettled(names.map((p) => api(path(p.Name))));
+  const details = settled.filter((r) => r.status === "fulfilled").map((r) => r.value);
   const body = h("div", {});
   const rows = details.map((d) => {
     const f = figures(d);
