@@ -118,12 +118,19 @@ class MilvusServer:
         except Exception:
             proc.kill()
             proc.wait(timeout=10)
+        self._forget()
+
+    def _forget(self) -> None:
         self.server.server_proc = None
         for fd in self.server.proc_fds.values():
             fd.close()
         self.server.proc_fds.clear()
 
     def close(self) -> None:
-        if self.server.server_proc is not None:
-            self.stop()
+        """Kill it (its data goes with it, so nothing needs a graceful stop) and remove its folder."""
+        proc = self.server.server_proc
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=30)
+            self._forget()
         shutil.rmtree(self.root, ignore_errors=True)

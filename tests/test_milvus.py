@@ -25,8 +25,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def vector_url(milvus_server):
-    """A Milvus collection of this test's own on the shared server."""
-    return f"{milvus_server.url}/t_{uuid.uuid4().hex}"
+    """A Milvus collection of this test's own on the shared server, dropped afterwards (a Milvus
+    restarted by a later test would otherwise load every earlier test's collection again)."""
+    name = f"t_{uuid.uuid4().hex}"
+    yield f"{milvus_server.url}/{name}"
+    from pymilvus import connections, utility
+
+    alias = f"cleanup-{name}"
+    try:
+        connections.connect(alias, host="127.0.0.1", port=str(milvus_server.port), timeout=10)
+        if utility.has_collection(name, using=alias):
+            utility.drop_collection(name, using=alias)
+    except Exception:  # the server is gone: nothing to load again
+        pass
+    finally:
+        connections.disconnect(alias)
 
 
 @pytest.fixture
