@@ -15,14 +15,11 @@ waiting for the analyser, detection, tracking, search, the ledger and the delive
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -31,34 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import OBAMA_PORTRAIT  # noqa: E402
+from http_server import Webhook  # noqa: E402
 from rtsp_camera import RtspCamera, compose_clip, gstreamer_missing  # noqa: E402
 
 from faceledger import FaceLedger  # noqa: E402
 
 SIZES = {720: (1280, 720), 1080: (1920, 1080)}
 BIN = Path(sys.executable).parent / "faceledger"
-
-
-class Webhook:
-    """Events POSTed by the processors, each with the time it arrived."""
-
-    def __init__(self):
-        self.received: list[tuple[float, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.received.append((time.time(), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def run(home: Path, frames: Path, streams: int, seconds: float, rate: float, hook: Webhook) -> dict:

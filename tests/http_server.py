@@ -3,6 +3,9 @@ process on 127.0.0.1, and signing helpers."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +13,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -133,3 +137,34 @@ def signed_request(
     req = AWSRequest(method="POST", url=url.rstrip("/") + path, data=body, headers=headers)
     SigV4Auth(Credentials(key_id, secret), service, region).add_auth(req)
     return req
+
+
+class Webhook:
+    """A receiver on loopback for the service's webhooks: each body parsed, with the time it
+    arrived; with `secret`, bodies whose X-FaceLedger-Signature does not hold are counted."""
+
+    def __init__(self, secret: str | None = None):
+        self.received: list[tuple[float, dict]] = []
+        self.bad_signatures = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if secret is not None:
+                    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                    if self.headers.get("X-FaceLedger-Signature") != expected:
+                        outer.bad_signatures += 1
+                outer.received.append((time.time(), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

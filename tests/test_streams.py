@@ -5,15 +5,12 @@ back, a processor outlives a restart of the service, and boto3 and the AWS CLI m
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import BIDEN, OBAMA_PORTRAIT
+from http_server import Webhook
 from rtsp_camera import RtspCamera, compose_clip, rtsp_available  # noqa: F401
 
 from faceledger import FaceLedger
@@ -229,36 +226,8 @@ def test_live_search_finds_the_right_person_and_records_every_search(fl, camera,
         runner.stop()
 
 
-class _Webhook:
-    """A receiver for events and status notifications, checking each body's signature."""
-
-    def __init__(self, secret: str):
-        self.bodies: list[tuple[float, dict]] = []
-        self.bad_signatures = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-                if self.headers.get("X-FaceLedger-Signature") != expected:
-                    outer.bad_signatures += 1
-                outer.bodies.append((time.time(), json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self) -> list[tuple[float, dict]]:
-        return [(t, b) for t, b in self.bodies if "FaceSearchResponse" in b]
-
-    def close(self):
-        self.server.shutdown()
+def _stream_events(hook: Webhook) -> list[tuple[float, dict]]:
+    return [(t, b) for t, b in hook.received if "FaceSearchResponse" in b]
 
 
 @pytest.mark.slow
@@ -269,7 +238,7 @@ def test_boto3_and_the_aws_cli_run_a_processor_that_survives_a_restart(camera, t
     from test_http_serve import _aws
 
     secret = "webhook-secret"
-    hook = _Webhook(secret)
+    hook = Webhook(secret)
     home = tmp_path / "served"
     home.mkdir()
     env = {
@@ -298,10 +267,12 @@ def test_boto3_and_the_aws_cli_run_a_processor_that_survives_a_restart(camera, t
         rek.start_stream_processor(Name="door")
         _wait(lambda: rek.describe_stream_processor(Name="door")["Status"] == "RUNNING", 90, "RUNNING")
         matched = _wait(
-            lambda: [t for t, e in hook.events() if e["FaceSearchResponse"][0]["MatchedFaces"]], 60, "a match"
+            lambda: [t for t, e in _stream_events(hook) if e["FaceSearchResponse"][0]["MatchedFaces"]],
+            60,
+            "a match",
         )
         assert matched and hook.bad_signatures == 0
-        statuses = [b["Status"] for _, b in hook.bodies if "StreamProcessorArn" in b]
+        statuses = [b["Status"] for _, b in hook.received if "StreamProcessorArn" in b]
         assert "RUNNING" in statuses
         # The AWS CLI sees it as boto3 does.
         listed = _aws(url, key_id, key_secret, tmp_path, "list-stream-processors")
@@ -310,10 +281,10 @@ def test_boto3_and_the_aws_cli_run_a_processor_that_survives_a_restart(camera, t
         # The service restarts: the processor, left RUNNING, resumes on its own.
         proc.terminate()
         proc.wait(30)
-        count = len(hook.events())
+        count = len(_stream_events(hook))
         proc, url, log = start_serve(home, env=env)
         rek = client(url, key_id, key_secret)
-        _wait(lambda: len(hook.events()) > count + 3, 90, "events after the restart")
+        _wait(lambda: len(_stream_events(hook)) > count + 3, 90, "events after the restart")
         described = rek.describe_stream_processor(Name="door")
         assert described["Status"] == "RUNNING"
 

@@ -195,6 +195,7 @@ class Processor(threading.Thread):
         self.engine, self.processor, self.give_up = engine, name, give_up
         self.row = engine.stream_processor(name)
         self.request = json.loads(self.row.request)
+        self.creator = json.loads(self.row.actor)  # who created it: purpose and case
         self.regions = self.request.get("RegionsOfInterest")
         self.failure: str | None = None
         self.stream = None
@@ -390,8 +391,8 @@ class Processor(threading.Thread):
             "FaceLedger": {
                 "StreamProcessor": self.processor,
                 "SessionId": self.row.session_id,
-                "Purpose": json.loads(self.row.actor).get("purpose"),
-                "CaseId": json.loads(self.row.actor).get("case_id"),
+                "Purpose": self.creator.get("purpose"),
+                "CaseId": self.creator.get("case_id"),
                 "LedgerSeqs": sorted({seq for _, _, seq in results}),
                 "EventTimestamp": round(time.time(), 3),
             },
