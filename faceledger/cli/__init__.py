@@ -1,6 +1,6 @@
 """The command line: JSON on stdout in Rekognition's shapes, progress and errors on stderr.
 
-One module per command group (images, collections, users, accountability, video, streams,
+One module per command group (images, labels, collections, users, accountability, video, streams,
 service), each with its own small parser; every command is a thin adapter over an engine method,
 and an error any of them meets is reported here, once."""
 
@@ -11,9 +11,9 @@ import sys
 
 from .. import __version__
 from ..errors import FaceLedgerError
-from . import accountability, collections, images, service, streams, users, video
+from . import accountability, collections, images, labels, service, streams, users, video
 
-GROUPS = (images, collections, users, accountability, video, streams, service)
+GROUPS = (images, labels, collections, users, accountability, video, streams, service)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ operations, an engine holds a few objects of its own: `catalog` (the store), `le
 """
 
 from .folders import FolderOperations
+from .labels import LabelOperations
 from .media import MediaOperations
 from .retention import RetentionOperations
 from .review import ReviewOperations
@@ -16,7 +17,13 @@ from .users import UserOperations
 
 
 class FaceLedger(
-    UserOperations, FolderOperations, ReviewOperations, RetentionOperations, MediaOperations, StreamOperations
+    UserOperations,
+    FolderOperations,
+    ReviewOperations,
+    RetentionOperations,
+    MediaOperations,
+    StreamOperations,
+    LabelOperations,
 ):
     """The engine: one per process is enough. Models load once, on first use; the catalog and
     the indexes open on the first collection operation."""

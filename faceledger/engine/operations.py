@@ -8,6 +8,7 @@ from __future__ import annotations
 REKOGNITION = {
     "DetectFaces": "detect_faces",
     "CompareFaces": "compare_faces",
+    "DetectLabels": "detect_labels",
     "CreateCollection": "create_collection",
     "DescribeCollection": "describe_collection",
     "ListCollections": "list_collections",
@@ -28,6 +29,8 @@ REKOGNITION = {
     "GetFaceDetection": "get_face_detection",
     "StartFaceSearch": "start_face_search",
     "GetFaceSearch": "get_face_search",
+    "StartLabelDetection": "start_label_detection",
+    "GetLabelDetection": "get_label_detection",
     "CreateStreamProcessor": "create_stream_processor",
     "DescribeStreamProcessor": "describe_stream_processor",
     "ListStreamProcessors": "list_stream_processors",

@@ -191,7 +191,11 @@ class VideoOperations(AccountableOperations):
     def _job(self, job_id):
         return self.video_jobs.row(job_id)
 
-    def _get(self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None) -> records.Plain:
+    def _get(
+        self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None, arrange=None
+    ) -> records.Plain:
+        """A job's status and a page of its items; `order` sorts them, or `arrange(items, request,
+        result)` gives them in the order and shape asked for."""
         row = self._job(JobId)
         if row.kind != kind:
             raise ResourceNotFoundException(f"The job {JobId} is a {row.kind} job, not a {kind} job.")
@@ -212,12 +216,15 @@ class VideoOperations(AccountableOperations):
             return out
         result = json.loads(row.result)
         items = result["Items"] if order is None else sorted(result["Items"], key=order)
+        if arrange is not None:
+            items = arrange(items, request, result)
         out["VideoMetadata"] = result["VideoMetadata"]
         out[items_member] = items[start : start + limit]
         if start + limit < len(items):
             out["NextToken"] = validate.make_token(start + limit)
-        if "FaceLedger" in result:
-            out["FaceLedger"] = result["FaceLedger"]
+        for member in ("FaceLedger", "LabelModelVersion"):
+            if member in result:
+                out[member] = result[member]
         return out
 
     def get_face_detection(self, JobId, MaxResults=None, NextToken=None) -> records.Plain:

@@ -20,9 +20,15 @@ from sqlalchemy import or_, select, update
 
 from ..accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from ..accountability.ledger import Actor, acting
-from ..errors import FaceLedgerError, InvalidParameterException, ResourceNotFoundException
+from ..errors import (
+    FaceLedgerError,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    ResourceNotReadyException,
+)
 from ..store import catalog as tables
 from ..store.catalog import now
+from ..vision.model_store import ModelsUnavailable
 from ..vision.similarity import distance_from_similarity
 from . import records
 
@@ -124,6 +130,8 @@ class VideoJobs:
                         progress=progress,
                     )
                     result = {"VideoMetadata": meta.to_dict(), "Items": items}
+                elif row.kind == "LabelDetection":
+                    result = self._labels(path, request, workers, progress)
                 else:
                     result = self._search(path, request, workers, progress)
             status, message = "SUCCEEDED", None
@@ -147,6 +155,23 @@ class VideoJobs:
         if request.get("NotificationChannel"):
             notify(request["NotificationChannel"]["Url"], job_id, status, f"Start{row.kind}", request)
         return status
+
+    def _labels(self, path, request: dict, workers: int, progress) -> dict:
+        from ..video import labels
+        from ..vision.labels import LABEL_MODEL_VERSION
+
+        try:
+            meta, items = labels.detect_labels(
+                path,
+                rate=request["SampleRate"],
+                min_confidence=request["MinConfidence"],
+                settings=(request.get("Settings") or {}).get("GeneralLabels"),
+                workers=workers,
+                progress=progress,
+            )
+        except ModelsUnavailable as e:
+            raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
+        return {"VideoMetadata": meta.to_dict(), "Items": items, "LabelModelVersion": LABEL_MODEL_VERSION}
 
     def _search(self, path, request: dict, workers: int, progress) -> dict:
         """Tracks searched against the collection, each with its best face, and one ledger entry."""

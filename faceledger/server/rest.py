@@ -69,6 +69,13 @@ ROUTES = [
     ),
     Route(
         "POST",
+        "/detect-labels",
+        "DetectLabels",
+        "Detect objects, scenes and image properties in an image",
+        {"Image": "Image"},
+    ),
+    Route(
+        "POST",
         "/liveness",
         "DetectLiveness",
         "Passive liveness of each face of a still image (faceledger's own)",
@@ -144,6 +151,19 @@ ROUTES = [
         extras={"SampleRate": "sample_rate", **DETECTOR},
     ),
     Route("GET", "/videos/face-search/{JobId}", "GetFaceSearch", "A face search job's status and persons"),
+    Route(
+        "POST",
+        "/videos/label-detection",
+        "StartLabelDetection",
+        "Start labelling the objects and scenes of a stored video",
+        extras={"SampleRate": "sample_rate"},
+    ),
+    Route(
+        "GET",
+        "/videos/label-detection/{JobId}",
+        "GetLabelDetection",
+        "A label detection job's status and labels, by timestamp or segment",
+    ),
     Route(
         "POST",
         "/streams",
