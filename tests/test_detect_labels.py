@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -166,6 +167,48 @@ def test_boto3_detect_labels(service):
     assert "Person" in {label["Name"] for label in rest.json()["Labels"]}
     bad = service.rest.post("/detect-labels", files={"Image": b"GIF89a broken"})
     assert bad.status_code == 400 and bad.json()["Code"] == "InvalidImageFormatException"
+
+
+# Tux Paint's photo stamps of animals (Debian's tuxpaint-stamps-default, GPL-2: used where
+# installed, never copied here), each composed at run time onto a generated background.
+STAMPS = Path("/usr/share/tuxpaint/stamps/animals")
+ANIMALS = {
+    "Dog": ["mammals/dogs/dog.png"],
+    "Horse": ["mammals/equines/horse.png", "mammals/equines/horse.png"],
+    "Giraffe": ["mammals/giraffe.png"],
+    "Bird": ["birds/crow.png"],
+}
+
+
+def scene(stamps: list[str]) -> bytes:
+    """The stamps side by side, twice their size, on a sky-to-grass gradient; the second of two
+    equal stamps mirrored."""
+    sky = np.linspace((150, 190, 230), (90, 140, 70), 400).astype(np.uint8)
+    canvas = Image.fromarray(np.repeat(sky[:, None, :], 300 + 420 * len(stamps), axis=1)).convert("RGBA")
+    for i, name in enumerate(stamps):
+        stamp = Image.open(STAMPS / name).convert("RGBA")
+        stamp = stamp.resize((stamp.width * 2, stamp.height * 2))
+        if i and name == stamps[0]:
+            stamp = stamp.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        canvas.alpha_composite(stamp, (150 + 420 * i, 380 - stamp.height))
+    return png(np.asarray(canvas.convert("RGB")))
+
+
+@needs_models
+@pytest.mark.skipif(
+    not STAMPS.is_dir(),
+    reason="Tux Paint's stamps are not installed (apt-get install tuxpaint-stamps-default)",
+)
+@pytest.mark.parametrize("name", ANIMALS)
+def test_boto3_labels_a_dog_horses_a_giraffe_and_a_bird(service, name):
+    out = service.rek.detect_labels(Image={"Bytes": scene(ANIMALS[name])})
+    labels = {label["Name"]: label for label in out["Labels"]}
+    assert name in labels, sorted(labels)
+    assert len(labels[name]["Instances"]) == len(ANIMALS[name])
+    assert {"Animal"} <= {p["Name"] for p in labels[name]["Parents"]}
+    for instance in labels[name]["Instances"]:
+        box = instance["BoundingBox"]
+        assert 0.05 < box["Width"] < 0.6 and 0.2 < box["Height"] <= 1.0
 
 
 def _wait(get, **kwargs) -> dict:
