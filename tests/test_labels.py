@@ -399,3 +399,14 @@ def test_every_imagenet_label_is_in_the_taxonomy():
     )
     assert by_index[978]["label"] == "Beach" and by_index[975]["label"] == "Lake"
     assert by_index[21]["label"] == "Bird"  # the kite that flies on its own wings, not the toy
+
+
+def test_the_detector_word_stands_against_a_classified_label_of_the_same_kind():
+    horses = by_name(labels_from_objects([Obj("horse", 99.0)], classes=[("Antelope", 72.0)]))
+    assert "Horse" in horses and "Antelope" not in horses
+    # A weak detection does not silence a surer classifier: both are reported.
+    cat = by_name(labels_from_objects([Obj("dog", 60.0)], classes=[("Cat", 91.0)]))
+    assert {"Dog", "Cat"} <= set(cat)
+    # Different kinds do not compete: a cup and an espresso.
+    coffee = by_name(labels_from_objects([Obj("cup", 92.0)], classes=[("Espresso", 95.0)]))
+    assert {"Cup", "Espresso"} <= set(coffee)

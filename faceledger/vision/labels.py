@@ -20,8 +20,10 @@ compared without regard to case.
 Labels from the image classifier (vision/classify.py, `classes`) join those of the objects only
 with evidence: a classified label stands alone at CLASSIFIER_MIN_ALONE or more; one whose family
 the detector saw (the detector gave the label itself or one of its ancestors: a dog for Golden
-Retriever, a bird for Flamingo) needs CLASSIFIER_MIN_SUPPORTED. It has no instances of its own, its
-confidence is the classifier's, and its ancestors follow as for any label.
+Retriever, a bird for Flamingo) needs CLASSIFIER_MIN_SUPPORTED; one of a kind the detector named
+otherwise at least as surely (it saw a horse, the classifier an antelope: both mammals) is left
+out. It has no instances of its own, its confidence is the classifier's, and its ancestors follow
+as for any label.
 
 LABEL_MODEL_VERSION is "3.0": it names the label list and the response shape (Aliases and
 Categories beside Parents) that clients of Rekognition check for, not our detector, which the
@@ -185,12 +187,20 @@ def labels_from_objects(
         score = _rule_confidence(rule, objects)
         if score is not None:
             confidence[rule["label"]] = max(confidence.get(rule["label"], 0.0), score)
-    seen = {coco_label(o.name) for o in objects}
+    seen: dict[str, float] = {}
+    for obj in objects:
+        seen[coco_label(obj.name)] = max(seen.get(coco_label(obj.name), 0.0), float(obj.confidence))
     for name, score in classes:
         if name not in data["labels"]:
             raise ValueError(f"not a known label: {name!r}")
-        supported = name in seen or not seen.isdisjoint(ancestors(name))
-        if score >= (CLASSIFIER_MIN_SUPPORTED if supported else CLASSIFIER_MIN_ALONE):
+        family = set(ancestors(name))
+        supported = name in seen or not family.isdisjoint(seen)
+        # The detector named something else of the same kind at least as surely (horses, not
+        # the antelope a classifier may see in the whole picture): its word stands.
+        rival = not supported and any(
+            sure >= score and not family.isdisjoint(ancestors(other)) for other, sure in seen.items()
+        )
+        if not rival and score >= (CLASSIFIER_MIN_SUPPORTED if supported else CLASSIFIER_MIN_ALONE):
             confidence[name] = max(confidence.get(name, 0.0), float(score))
     for name, score in list(confidence.items()):
         for parent in ancestors(name):
