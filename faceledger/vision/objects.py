@@ -7,11 +7,20 @@ Like human, the picture is stretched to the network's square input, but first pa
 three times over loses its people. Boxes come back as fractions of the picture. Unlike human,
 NanoDet's boxes are decoded as NanoDet itself does (the expectation of each side's distribution
 over 11 bins, times the stride) rather than from the likeliest bin, and NMS is class-wise.
+
+A network's raw score is not Rekognition's Confidence (how likely the label is to be right):
+CenterNet gives a plain person 40-60. Each object's `confidence` is its raw `score` mapped through
+the model's calibration (data/object_confidence.json, written by `bench/object_models.py
+--calibrate`): the precision of labels at that score on the benchmark's labelled pictures, fitted
+monotone and piecewise linear between its knots.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -31,10 +40,16 @@ COCO_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 OBJECT_MODELS = ("nanodet", "centernet")
-# bench/object_models.py, 90 labelled pictures, labels at confidence >= 30: CenterNet precision
-# 0.67, recall 0.80; NanoDet 0.37, 0.82 (at 40: 0.85/0.66 against 0.54/0.57).
+# bench/object_models.py, 90 labelled pictures, labels at raw score >= 30: CenterNet precision
+# 0.68, recall 0.80; NanoDet 0.38, 0.82 (at 40: 0.85/0.65 against 0.55/0.57). At calibrated
+# confidence >= 55, DetectLabels' default: CenterNet 0.88/0.63 (cross-validated 0.82/0.64),
+# NanoDet 0.85/0.26 (0.74/0.27).
 DEFAULT_OBJECT_MODEL = "centernet"
-DEFAULT_MIN_CONFIDENCE = 30.0  # percent
+CALIBRATION = "object_confidence.json"  # in faceledger/data
+# Calibrated percent: low enough for any floor DetectLabels (55) or StartLabelDetection (50) is
+# likely given, and for the scene rules of data/labels.json.
+DEFAULT_MIN_CONFIDENCE = 20.0
+MIN_SCORE = 5.0  # raw percent: nothing scored lower is decoded (the calibration starts here)
 NMS_IOU = 0.5
 MAX_ASPECT = 4 / 3
 MAX_OBJECTS = 100
@@ -48,8 +63,9 @@ CENTERNET_SIDE, CENTERNET_STRIDE, CENTERNET_TOP_K = 512, 4, 100
 @dataclass(frozen=True)
 class DetectedObject:
     name: str  # a COCO class name, e.g. "dog", "person", "traffic light"
-    confidence: float  # 0..100, like Rekognition
+    confidence: float  # 0..100, like Rekognition: how likely a label at this score is right
     box: tuple[float, float, float, float]  # Left, Top, Width, Height as fractions of the image
+    score: float  # 0..100, the network's own score, which `confidence` is calibrated from
 
 
 def square(rgb: np.ndarray, side: int) -> np.ndarray:
@@ -172,20 +188,56 @@ def raw_heads(rgb: np.ndarray, model: str) -> list[np.ndarray]:
     return sess.run(None, {sess.get_inputs()[0].name: x})
 
 
-def detect_objects(
-    rgb: np.ndarray,
-    model: str = DEFAULT_OBJECT_MODEL,
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-    max_objects: int = MAX_OBJECTS,
-) -> list[DetectedObject]:
-    """COCO objects in an RGB picture (uint8, [H, W, 3]), most confident first. Raises
-    model_store.ModelsUnavailable when the model is not installed. Thread-safe: the session is
-    shared and nothing else is."""
+@functools.cache
+def _calibration() -> dict:
+    return json.loads(resources.files("faceledger").joinpath("data", CALIBRATION).read_text())
+
+
+def confidence_map(model: str) -> tuple[np.ndarray, np.ndarray]:
+    """The model's knots: raw scores (percent, increasing) and their calibrated confidences."""
+    entry = _calibration()["models"].get(model)
+    if entry is None:
+        raise ValueError(f"unknown object model {model!r} (no confidence map in data/{CALIBRATION})")
+    knots = np.array(entry["knots"], np.float64)
+    return knots[:, 0], knots[:, 1]
+
+
+def calibrated(model: str, score):
+    """Raw score(s), percent -> calibrated confidence(s), percent: linear between the knots, the
+    last knot's value above them (the first knot is (0, 0))."""
+    xs, ys = confidence_map(model)
+    return np.interp(score, xs, ys)
+
+
+def score_floor(model: str, min_confidence: float) -> float:
+    """The lowest raw score (percent) whose calibrated confidence reaches min_confidence; inf
+    when none does."""
+    xs, ys = confidence_map(model)
+    if min_confidence <= ys[0]:
+        return float(xs[0])
+    if min_confidence > ys[-1]:
+        return float("inf")
+    i = int(np.argmax(ys >= min_confidence))  # ys[i - 1] < min_confidence <= ys[i]
+    return float(xs[i - 1] + (min_confidence - ys[i - 1]) / (ys[i] - ys[i - 1]) * (xs[i] - xs[i - 1]))
+
+
+def _check(rgb: np.ndarray) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"expected an RGB picture [H, W, 3], got shape {rgb.shape}")
+
+
+def raw_objects(
+    rgb: np.ndarray,
+    model: str = DEFAULT_OBJECT_MODEL,
+    min_score: float = MIN_SCORE,
+    max_objects: int = MAX_OBJECTS,
+) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+    """(COCO class, raw score percent, box Left, Top, Width, Height) of the objects scored at
+    least min_score, best first: the network's own view, before calibration."""
+    _check(rgb)
     rgb, sx, sy = padded(rgb)
     heads = raw_heads(rgb, model)
-    floor = max(float(min_confidence), 0.0) / 100.0
+    floor = max(float(min_score), 0.0) / 100.0
     if model.startswith("nanodet"):
         boxes, scores, classes = decode_nanodet(heads, floor)
     else:
@@ -196,7 +248,28 @@ def detect_objects(
         x1, y1, x2, y2 = (float(v) for v in boxes[i])
         if x2 <= x1 or y2 <= y1:
             continue
-        out.append(
-            DetectedObject(COCO_CLASSES[classes[i]], float(scores[i]) * 100.0, (x1, y1, x2 - x1, y2 - y1))
-        )
+        out.append((COCO_CLASSES[classes[i]], float(scores[i]) * 100.0, (x1, y1, x2 - x1, y2 - y1)))
     return out
+
+
+def detect_objects(
+    rgb: np.ndarray,
+    model: str = DEFAULT_OBJECT_MODEL,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    max_objects: int = MAX_OBJECTS,
+) -> list[DetectedObject]:
+    """COCO objects in an RGB picture (uint8, [H, W, 3]) whose calibrated confidence is at least
+    min_confidence, most confident first. Raises model_store.ModelsUnavailable when the model is
+    not installed. Thread-safe: the session is shared and nothing else is."""
+    floor = score_floor(model, float(min_confidence))
+    if floor == float("inf"):
+        _check(rgb)
+        return []
+    # a hair under the floor, so that rounding in the inverse cannot drop an object at it
+    found = raw_objects(rgb, model, max(floor - 1e-6, MIN_SCORE), max_objects)
+    confidences = calibrated(model, [score for _, score, _ in found])
+    return [
+        DetectedObject(name, float(confidence), box, score)
+        for (name, score, box), confidence in zip(found, confidences)
+        if confidence >= min_confidence
+    ]
