@@ -49,7 +49,7 @@ def png(rgb: np.ndarray) -> bytes:
         ({"Settings": {"Colours": {}}}, "Settings"),
         ({"Settings": {"ImageProperties": {"MaxDominantColors": 3}}}, "IMAGE_PROPERTIES"),
         (
-            {"Features": ["IMAGE_PROPERTIES"], "Settings": {"ImageProperties": {"MaxDominantColors": 13}}},
+            {"Features": ["IMAGE_PROPERTIES"], "Settings": {"ImageProperties": {"MaxDominantColors": 21}}},
             "MaxDominantColors",
         ),
     ],
@@ -284,3 +284,21 @@ def test_the_cli_labels_a_picture_and_writes_the_ledger(tmp_path, capsys):
     with FaceLedger(home=home) as fl:
         entry = fl.list_ledger()["Entries"][-1]
     assert (entry["Operation"], entry["Purpose"]) == ("DetectLabels", "audit")
+
+
+@needs_models
+def test_a_thin_strip_costs_no_more_memory_than_a_photo(fl):
+    import tracemalloc
+
+    strip = np.full((80, 40_000, 3), 200, np.uint8)  # a few KB as PNG, 3.2 million pixels
+    strip[:, ::50] = 0
+    data = png(strip)
+    tracemalloc.start()
+    try:
+        out = fl.detect_labels(Image={"Bytes": data}, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "ImageProperties" in out.to_dict()
+    # padded to 4:3 at full size it would be 40,000 x 30,000 pixels: 3.6 GB
+    assert peak < 300 * 2**20, f"{peak / 2**20:.0f} MB"

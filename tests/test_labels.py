@@ -410,3 +410,13 @@ def test_the_detector_word_stands_against_a_classified_label_of_the_same_kind():
     # Different kinds do not compete: a cup and an espresso.
     coffee = by_name(labels_from_objects([Obj("cup", 92.0)], classes=[("Espresso", 95.0)]))
     assert {"Cup", "Espresso"} <= set(coffee)
+
+
+def test_the_evidence_for_a_classified_label_does_not_move_with_min_confidence():
+    objects = [Obj("dog", 97.0), Obj("cat", 10.0)]  # a cat under the detector's own floor
+    for floor in (0.0, 55.0):
+        names = {
+            label["Name"]
+            for label in labels_from_objects(objects, classes=[("Cat", 93.9)], min_confidence=floor)
+        }
+        assert "Dog" in names and "Cat" not in names, floor

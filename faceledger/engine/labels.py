@@ -16,7 +16,7 @@ FILTERS = (
     "LabelCategoryInclusionFilters",
     "LabelCategoryExclusionFilters",
 )
-MAX_DOMINANT_COLORS = 12
+MAX_DOMINANT_COLORS = 20  # botocore's range: 0 to 20
 DEFAULT_DOMINANT_COLORS = 10
 
 

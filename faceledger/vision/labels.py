@@ -44,6 +44,9 @@ LABEL_MODEL_VERSION = "3.0"
 # classified label needs a clear margin over that; with the detector's word for its family, less.
 CLASSIFIER_MIN_ALONE = 50.0
 CLASSIFIER_MIN_SUPPORTED = 30.0
+# Detections under this do not count as seen, for or against a classified label: the
+# object detector's own floor (vision/objects.py), whatever floor the caller asks for.
+EVIDENCE_FLOOR = 20.0
 
 
 class DetectedObject(Protocol):
@@ -187,9 +190,10 @@ def labels_from_objects(
         score = _rule_confidence(rule, objects)
         if score is not None:
             confidence[rule["label"]] = max(confidence.get(rule["label"], 0.0), score)
-    seen: dict[str, float] = {}
+    seen: dict[str, float] = {}  # the detector's evidence, the same whatever the caller's MinConfidence
     for obj in objects:
-        seen[coco_label(obj.name)] = max(seen.get(coco_label(obj.name), 0.0), float(obj.confidence))
+        if obj.confidence >= EVIDENCE_FLOOR:
+            seen[coco_label(obj.name)] = max(seen.get(coco_label(obj.name), 0.0), float(obj.confidence))
     for name, score in classes:
         if name not in data["labels"]:
             raise ValueError(f"not a known label: {name!r}")

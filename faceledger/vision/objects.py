@@ -78,16 +78,30 @@ def square(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def padded(rgb: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """The picture padded with grey on the right or bottom to at most MAX_ASPECT, and the
-    padded picture's width and height over the picture's."""
+def fitted(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The network's side x side input: the picture padded with grey on the right or bottom to
+    at most MAX_ASPECT (a 3:1 panorama squeezed square lost its people), then stretched. It is
+    shrunk before it is padded, so that a thin strip costs no more memory than the input."""
     h, w = rgb.shape[:2]
+    sx, sy = padding(h, w)
+    if (sx, sy) == (1.0, 1.0):
+        return square(rgb, side)
+    import cv2
+
+    inner = (max(1, round(side / sx)), max(1, round(side / sy)))  # the picture's part, (w, h)
+    shrink = h * w > inner[0] * inner[1]
+    out = np.full((side, side, 3), 127, np.uint8)
+    out[: inner[1], : inner[0]] = cv2.resize(
+        rgb, inner, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
+    return out
+
+
+def padding(h: int, w: int) -> tuple[float, float]:
+    """How much wider and taller the padded picture is than the picture (1.0 when within
+    MAX_ASPECT): boxes found in the input are scaled back by these."""
     ph, pw = max(h, int(np.ceil(w / MAX_ASPECT))), max(w, int(np.ceil(h / MAX_ASPECT)))
-    if (ph, pw) == (h, w):
-        return rgb, 1.0, 1.0
-    out = np.full((ph, pw, 3), 127, np.uint8)
-    out[:h, :w] = rgb
-    return out, pw / w, ph / h
+    return pw / w, ph / h
 
 
 def nanodet_input(u8: np.ndarray, as_human: bool = False) -> np.ndarray:
@@ -179,10 +193,10 @@ def raw_heads(rgb: np.ndarray, model: str) -> list[np.ndarray]:
     NanoDet fed as human feeds it, for the benchmark)."""
     if model in ("nanodet", "nanodet-human"):
         sess = _session("nanodet")
-        x = nanodet_input(square(rgb, NANODET_SIDE), as_human=model == "nanodet-human")
+        x = nanodet_input(fitted(rgb, NANODET_SIDE), as_human=model == "nanodet-human")
     elif model == "centernet":
         sess = _session(model)
-        x = centernet_input(square(rgb, CENTERNET_SIDE))
+        x = centernet_input(fitted(rgb, CENTERNET_SIDE))
     else:
         raise ValueError(f"unknown object model {model!r}: one of {', '.join(OBJECT_MODELS)}")
     return sess.run(None, {sess.get_inputs()[0].name: x})
@@ -235,7 +249,7 @@ def raw_objects(
     """(COCO class, raw score percent, box Left, Top, Width, Height) of the objects scored at
     least min_score, best first: the network's own view, before calibration."""
     _check(rgb)
-    rgb, sx, sy = padded(rgb)
+    sx, sy = padding(*rgb.shape[:2])
     heads = raw_heads(rgb, model)
     floor = max(float(min_score), 0.0) / 100.0
     if model.startswith("nanodet"):
