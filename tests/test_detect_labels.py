@@ -255,6 +255,12 @@ def test_boto3_label_detection_on_a_stored_video(service):
         if not token:
             break
     assert pages == done["Labels"]
+    assert (
+        rek.get_label_detection(JobId=job, MaxResults=5000)["Labels"] == done["Labels"]
+    )  # 1000 a page at most
+    first = rek.get_label_detection(JobId=job, MaxResults=1)
+    with pytest.raises(rek.exceptions.InvalidParameterException, match="SortBy=TIMESTAMP"):
+        rek.get_label_detection(JobId=job, NextToken=first["NextToken"], AggregateBy="SEGMENTS")
     entries = service.engine.list_ledger()["Entries"]
     assert any(e["Operation"] == "StartLabelDetection" and e["Detail"]["JobId"] == job for e in entries)
 

@@ -60,6 +60,27 @@ def all_pages(operation, *members: str, **kwargs) -> dict:
             return out
 
 
+def over_folder(task, folder, workers: int | None, command: str, counted: str, count) -> int:
+    """`task` on every image of `folder` on every core, with progress: a JSON line per image, a
+    summary on stderr (`count(result)` of `counted` per image), 1 if any image failed."""
+    from ..inputs.folders import image_files
+    from ..processes.pool import default_workers, run_over_files, with_progress
+
+    paths = image_files(folder)
+    failed, total = 0, 0
+    for path, result in with_progress(
+        run_over_files(task, paths, workers or default_workers()), len(paths), command
+    ):
+        print_json({"Image": str(path), **result}, lines=True)
+        if "Error" in result:
+            failed += 1
+            say(f"{path}: {result['Error']['Code']}: {result['Error']['Message']}")
+        else:
+            total += count(result)
+    say(f"{len(paths)} images, {total} {counted}, {failed} failed")
+    return 1 if failed else 0
+
+
 def split(value: str | None) -> list[str] | None:
     """A comma-separated flag as a list (None when not given)."""
     return [v.strip() for v in value.split(",") if v.strip()] if value else None

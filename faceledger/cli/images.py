@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs.folders import image_files
 from .common import (
     add_detector,
     add_quality_filter,
     add_search_context,
     engine,
     engine_for,
-    print_json,
-    say,
+    over_folder,
     show,
 )
 
@@ -55,22 +53,8 @@ def detect_faces(args) -> int:
 
             save(draw_face_details(picture(target), result["FaceDetails"]), Path(args.draw))
         return show(result)
-    from ..processes.pool import default_workers, run_over_files, with_progress  # here: --help stays instant
-
-    paths = image_files(target)
     task = DetectTask(attributes, args.detector, args.home, args.draw, str(target))
-    failed, faces = 0, 0
-    for path, result in with_progress(
-        run_over_files(task, paths, args.workers or default_workers()), len(paths), "detect-faces"
-    ):
-        print_json({"Image": str(path), **result}, lines=True)
-        if "Error" in result:
-            failed += 1
-            say(f"{path}: {result['Error']['Code']}: {result['Error']['Message']}")
-        else:
-            faces += len(result["FaceDetails"])
-    say(f"{len(paths)} images, {faces} faces, {failed} failed")
-    return 1 if failed else 0
+    return over_folder(task, target, args.workers, "detect-faces", "faces", lambda r: len(r["FaceDetails"]))
 
 
 def compare_faces(args) -> int:

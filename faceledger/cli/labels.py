@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs.folders import image_files
-from .common import engine_for, print_json, say, show, split
+from .common import engine_for, over_folder, show, split
 
 
 @dataclass(frozen=True)
@@ -76,24 +75,12 @@ def detect_labels(args) -> int:
         if args.draw:
             draw(target, result, Path(args.draw))
         return show(result)
-    from ..processes.pool import default_workers, run_over_files, with_progress  # here: --help stays instant
-
-    paths = image_files(target)
     task = LabelTask(
         features, args.min_confidence, args.max_labels, args.home, args.draw, str(target), **context
     )
-    failed, labelled = 0, 0
-    for path, result in with_progress(
-        run_over_files(task, paths, args.workers or default_workers()), len(paths), "detect-labels"
-    ):
-        print_json({"Image": str(path), **result}, lines=True)
-        if "Error" in result:
-            failed += 1
-            say(f"{path}: {result['Error']['Code']}: {result['Error']['Message']}")
-        elif result.get("Labels"):
-            labelled += 1
-    say(f"{len(paths)} images, {labelled} with labels, {failed} failed")
-    return 1 if failed else 0
+    return over_folder(
+        task, target, args.workers, "detect-labels", "with labels", lambda r: 1 if r.get("Labels") else 0
+    )
 
 
 def register(sub) -> None:

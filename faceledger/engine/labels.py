@@ -16,6 +16,7 @@ FILTERS = (
     "LabelCategoryInclusionFilters",
     "LabelCategoryExclusionFilters",
 )
+DEFAULT_MIN_CONFIDENCE = 55.0  # DetectLabels' MinConfidence when none is given
 MAX_DOMINANT_COLORS = 20  # botocore's range: 0 to 20
 DEFAULT_DOMINANT_COLORS = 10
 
@@ -78,6 +79,20 @@ def _label_picture(rgb, **kwargs) -> tuple[list, list[dict]]:
         raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
 
 
+def _foreground(rgb, found: list | None) -> list:
+    """The boxes of the objects surely there (at DetectLabels' default floor, whatever the
+    caller's MinConfidence and filters), so that the foreground does not change with what else
+    was asked; without the object models, none (image_properties then estimates it)."""
+    if found is None:
+        from ..vision.objects import detect_objects
+
+        try:
+            found = detect_objects(rgb, min_confidence=DEFAULT_MIN_CONFIDENCE)
+        except ModelsUnavailable:
+            return []
+    return [o.box for o in found if o.confidence >= DEFAULT_MIN_CONFIDENCE]
+
+
 def _instance_colors(rgb, labels: list[dict], most: int) -> None:
     """Each instance's dominant colours, from the pixels of its box."""
     from ..vision.image_properties import box_dominant_colors
@@ -104,20 +119,19 @@ class LabelOperations(VideoOperations):
 
         features = _features(Features, FEATURES)
         general, most_colors = _settings(Settings, features, FEATURES)
-        most = validate.integer(MaxLabels, "MaxLabels", 0, 1000, 1000)
-        least = validate.percentage(MinConfidence, "MinConfidence", 55.0)
+        most = validate.integer(MaxLabels, "MaxLabels", 0, 2**31 - 1, 1000)
+        least = validate.percentage(MinConfidence, "MinConfidence", DEFAULT_MIN_CONFIDENCE)
         img = self._load_image(Image)
         labels: list[dict] = []
-        found = []
+        found = None
         if "GENERAL_LABELS" in features:
             found, labels = _label_picture(img.rgb, min_confidence=least, settings=general, max_labels=most)
         out = records.Plain(Labels=labels, LabelModelVersion=LABEL_MODEL_VERSION)
         if "IMAGE_PROPERTIES" in features:
             from ..vision.image_properties import image_properties
 
-            boxes = [o.box for o in found if o.confidence >= least]
             out["ImageProperties"] = image_properties(
-                img.rgb, foreground_boxes=boxes, max_dominant_colors=most_colors
+                img.rgb, foreground_boxes=_foreground(img.rgb, found), max_dominant_colors=most_colors
             )
             _instance_colors(img.rgb, labels, most_colors)
         with self.catalog.write() as conn:
@@ -176,6 +190,14 @@ class LabelOperations(VideoOperations):
                 items, key=lambda i: (i["Timestamp"], -i["Label"]["Confidence"], i["Label"]["Name"])
             )
 
-        out = self._get("LabelDetection", JobId, MaxResults, NextToken, "Labels", arrange=arrange)
+        out = self._get(
+            "LabelDetection",
+            JobId,
+            MaxResults,
+            NextToken,
+            "Labels",
+            arrange=arrange,
+            view=f"SortBy={sort} AggregateBy={aggregate}",
+        )
         out["GetRequestMetadata"] = {"SortBy": sort, "AggregateBy": aggregate}
         return out

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from ..accountability.ledger import current_actor
 from ..errors import (
     IdempotentParameterMismatchException,
+    InvalidPaginationTokenException,
     InvalidParameterException,
     ResourceNotFoundException,
 )
@@ -192,15 +193,17 @@ class VideoOperations(AccountableOperations):
         return self.video_jobs.row(job_id)
 
     def _get(
-        self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None, arrange=None
+        self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None, arrange=None, view=""
     ) -> records.Plain:
         """A job's status and a page of its items; `order` sorts them, or `arrange(items, request,
-        result)` gives them in the order and shape asked for."""
+        result)` gives them in the order and shape asked for. `view` names that order and shape:
+        a NextToken carries it, so that a page is never taken from another order."""
         row = self._job(JobId)
         if row.kind != kind:
             raise ResourceNotFoundException(f"The job {JobId} is a {row.kind} job, not a {kind} job.")
-        limit = validate.integer(MaxResults, "MaxResults", 1, 1000, 1000)
-        start = validate.read_token(NextToken, int) or 0
+        # Rekognition's video Get operations give at most 1000 a page, whatever more is asked.
+        limit = min(validate.integer(MaxResults, "MaxResults", 1, 2**31 - 1, 1000), 1000)
+        start = _position(NextToken, view)
         request = json.loads(row.request)
         out = records.Plain(JobStatus=row.status, JobId=row.job_id)
         video = request["Video"]
@@ -221,7 +224,7 @@ class VideoOperations(AccountableOperations):
         out["VideoMetadata"] = result["VideoMetadata"]
         out[items_member] = items[start : start + limit]
         if start + limit < len(items):
-            out["NextToken"] = validate.make_token(start + limit)
+            out["NextToken"] = validate.make_token([start + limit, view] if view else start + limit)
         for member in ("FaceLedger", "LabelModelVersion"):
             if member in result:
                 out[member] = result[member]
@@ -239,6 +242,22 @@ class VideoOperations(AccountableOperations):
             else (lambda p: (p["Timestamp"], p["Person"]["Index"]))
         )
         return self._get("FaceSearch", JobId, MaxResults, NextToken, "Persons", order)
+
+
+def _position(token, view: str) -> int:
+    """Where a page starts: a NextToken's position, checked against the order it was given for."""
+    if not view:
+        return validate.read_token(token, int) or 0
+    position = validate.read_token(token, list)
+    if position is None:
+        return 0
+    if len(position) != 2 or not isinstance(position[0], int) or position[0] < 0:
+        raise InvalidPaginationTokenException("NextToken is not one this service gave out.")
+    if position[1] != view:
+        raise InvalidParameterException(
+            f"NextToken was given for {position[1]}, not {view}: ask for the same order and aggregation."
+        )
+    return position[0]
 
 
 def _rate(value) -> float:

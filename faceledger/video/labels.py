@@ -64,7 +64,9 @@ def segments(items: list[dict], rate: float, duration_millis: int | None = None)
     for item in sorted(items, key=lambda i: (i["Label"]["Name"], i["Timestamp"])):
         label, ts = item["Label"], item["Timestamp"]
         run = runs.get(label["Name"])
-        if run and ts - run[-1]["Timestamp"] <= step * SEGMENT_GAP_SAMPLES + 1:
+        # Samples fall on frames, so their spacing wavers around the step (208, 417, 625 ms at 24
+        # frames a second): half a step of slack.
+        if run and ts - run[-1]["Timestamp"] <= step * (SEGMENT_GAP_SAMPLES + 0.5):
             run.append(item)
             continue
         if run:
