@@ -14,6 +14,11 @@ The input is (x - 127) / 128 (in the graph), as TensorFlow trained the Lite mode
 it gave more confident right answers than torchvision's ImageNet mean and std (Chelsea: tiger
 cat 39%, Egyptian 36%, tabby 18% against 24/35/28%; coffee: espresso 93% against 84%).
 
+The network is the installed set's "efficientnet-lite0" (`faceledger models install` converts
+it; model_store.py verifies it like every model). A set installed before the classifier joined it
+has none: then the package's weights are converted here on first use (~3 s), kept in this
+process's memory and never written.
+
 ImageNet's class order and names (faceledger/data/imagenet_labels.csv, columns wnid and
 imagenet_name) are timm 1.0.31's data/_info/imagenet_synsets.txt and
 imagenet_synset_to_lemma.txt (Apache-2.0); the label column is ours.
@@ -27,7 +32,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import efficientnet_onnx
+from . import efficientnet_onnx, model_store, onnx_sessions
 
 CROP_FRACTION = 224 / (224 + 32)
 CLASSIFIER_VERSION = "efficientnet-lite0-imagenet1k"
@@ -74,6 +79,36 @@ def preprocess(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(crop.resize((size, size), Image.BICUBIC, reducing_gap=2.0), dtype=np.uint8)
 
 
+def model() -> str | bytes:
+    """The classifier's ONNX model: the installed set's file (verified against its manifest), or,
+    when the set has none (installed before the classifier joined it, or no set at all), the
+    pinned weights converted in memory. ModelsUnavailable when the set's file is damaged;
+    ImportError when there is neither it nor the weights' package."""
+    try:
+        return str(model_store.onnx_path(model_store.CLASSIFIER))
+    except model_store.ModelsUnavailable:
+        manifest = model_store.installed()
+        if manifest is not None and model_store.CLASSIFIER in manifest["models"]:
+            raise  # in the set but damaged, or of another version: as for every installed model
+    return _converted_in_memory()
+
+
+@cache
+def _converted_in_memory() -> bytes:
+    pth = model_store.classifier_weights()
+    return efficientnet_onnx.convert(pth, model_store.CLASSIFIER_SHA256).SerializeToString()
+
+
+def logits(images: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """ImageNet-1k logits of uint8 [N, 224, 224, 3] RGB pictures (onnx_sessions.py's session
+    cache and thread budget)."""
+    side = efficientnet_onnx.SIDE
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if images.ndim != 4 or images.shape[1:] != (side, side, 3):
+        raise ValueError(f"images must be N x {side} x {side} x 3, not {images.shape}")
+    return onnx_sessions.session_of(model(), threads).run(None, {"image": images})[0]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -85,7 +120,7 @@ def classify(
 ) -> list[tuple[str, float]]:
     """(Rekognition label, confidence 0-100) for a picture, most confident first, labels under
     min_confidence left out. ImportError when the classifier's package is not installed."""
-    probs = softmax(efficientnet_onnx.logits(preprocess(rgb)[None], threads)[0].astype(np.float64))
+    probs = softmax(logits(preprocess(rgb)[None], threads)[0].astype(np.float64))
     names, matrix = _label_matrix()
     scores = 100.0 * (probs @ matrix)
     out = [(names[j], float(s)) for j, s in enumerate(scores) if s >= min_confidence]

@@ -34,40 +34,15 @@ import numpy as np
 
 from . import onnx_sessions
 from .dlib_serialize import MMOD_FILE, RESNET_FILE, Net, read
+from .onnx_builder import GraphBuilder
 
-OPSET = 17
 CONVERTER_VERSION = 1  # part of the cache key: a changed converter never reads an older file
 
 
 # -- graph building --------------------------------------------------------------------------------
 
 
-class _Graph:
-    """Nodes and initializers of an ONNX graph under construction, with each value's static shape
-    (C, H, W) tracked where it is known (the batch is always symbolic)."""
-
-    def __init__(self):
-        self.nodes: list = []
-        self.initializers: list = []
-        self._n = 0
-
-    def fresh(self, hint: str) -> str:
-        self._n += 1
-        return f"{hint}_{self._n}"
-
-    def const(self, value: np.ndarray, hint: str = "const") -> str:
-        from onnx import numpy_helper
-
-        name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs) -> str:
-        from onnx import helper
-
-        output = output or self.fresh(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=self.fresh(op_type), **attrs))
-        return output
+_Graph = GraphBuilder  # nodes and initializers of a graph under construction
 
 
 @dataclass
@@ -175,22 +150,6 @@ def _layers(g: _Graph, net: Net, x: _Value) -> _Value:
     return x
 
 
-def _model(g: _Graph, name: str, inputs: list, outputs: list, meta: dict[str, str]):
-    import onnx
-    from onnx import helper
-
-    graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger"
-    )
-    model.ir_version = 8
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
 def resnet_graph(net: Net, meta: dict[str, str] | None = None):
     """chips: uint8 [N, 150, 150, 3] RGB (dlib.get_face_chips' chips) -> embeddings: float [N, 128]."""
     from onnx import TensorProto, helper
@@ -203,8 +162,7 @@ def resnet_graph(net: Net, meta: dict[str, str] | None = None):
     x = _Value(g.op("Transpose", [x], perm=[0, 3, 1, 2]), (3, size[0], size[1]))
     out = _layers(g, net, x)
     g.op("Identity", [out.name], "embeddings")
-    return _model(
-        g,
+    return g.model(
         "dlib_resnet_v1",
         [helper.make_tensor_value_info("chips", TensorProto.UINT8, ["N", size[0], size[1], 3])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", out.shape[0]])],
@@ -220,8 +178,7 @@ def mmod_graph(net: Net, meta: dict[str, str] | None = None):
     g = _Graph()
     out = _layers(g, net, _Value("image", (3, None, None)))
     g.op("Identity", [out.name], "scores")
-    return _model(
-        g,
+    return g.model(
         "dlib_mmod_human_face_detector",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", out.shape[0], "Ho", "Wo"])],

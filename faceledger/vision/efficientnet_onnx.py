@@ -15,22 +15,23 @@ ports TensorFlow's efficientnet/lite builder:
   the 1000-way linear layer (logits; the softmax is classify.py's).
 The input is uint8 RGB NHWC; (x - 127) / 128 as TensorFlow's Lite models were trained
 (efficientnet/lite's MEAN_RGB 127, STDDEV_RGB 128) is the graph's first step.
+
+`faceledger models install` converts it into the installed set (model_store.py, the model
+"efficientnet-lite0"); classify.py runs it from there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from . import onnx_sessions
-from .dlib_onnx import OPSET, sha256_of
+from .onnx_builder import GraphBuilder
 from .torch_pickle import read_state_dict
 
-CONVERTER_VERSION = 1  # part of the cache key: a changed converter never reads an older file
+CONVERTER_VERSION = 1  # recorded in the model's metadata
 SIDE = 224
 BN_EPS = 1e-3
 STAGES = (  # repeats, kernel, stride, expand ratio, in, out
@@ -56,31 +57,7 @@ def weights_path() -> str:
     return str(path)
 
 
-class _Builder:
-    def __init__(self, weights: dict[str, np.ndarray]):
-        self.w = weights
-        self.nodes: list = []
-        self.initializers: list = []
-        self._n = 0
-
-    def fresh(self, hint: str) -> str:
-        self._n += 1
-        return f"{hint}_{self._n}"
-
-    def const(self, value: np.ndarray, hint: str) -> str:
-        from onnx import numpy_helper
-
-        name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs) -> str:
-        from onnx import helper
-
-        output = output or self.fresh(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=self.fresh(op_type), **attrs))
-        return output
-
+class _Builder(GraphBuilder):
     def conv_bn(
         self, x: str, size: int, conv: str, bn: str, stride: int = 1, groups: int = 1
     ) -> tuple[str, int]:
@@ -105,9 +82,6 @@ class _Builder:
         )
         return y, out
 
-    def relu6(self, x: str) -> str:
-        return self.op("Clip", [x, self.const(np.float32(0), "zero"), self.const(np.float32(6), "six")])
-
 
 def _blocks():
     """(index, kernel, stride, expand, in, out) for every block, in order."""
@@ -120,7 +94,6 @@ def _blocks():
 
 def graph(weights: dict[str, np.ndarray], meta: dict[str, str] | None = None):
     """image: uint8 [N, 224, 224, 3] RGB -> logits: float [N, 1000]."""
-    import onnx
     from onnx import TensorProto, helper
 
     b = _Builder(weights)
@@ -151,82 +124,16 @@ def graph(weights: dict[str, np.ndarray], meta: dict[str, str] | None = None):
     fc_w, fc_b = weights["_fc.weight"], weights["_fc.bias"]
     b.op("Gemm", [x, b.const(fc_w, "_fc.w"), b.const(fc_b, "_fc.b")], "logits", transB=1)
 
-    g = helper.make_graph(
-        b.nodes,
+    return b.model(
         "efficientnet_lite0",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", SIDE, SIDE, 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", fc_w.shape[0]])],
-        b.initializers,
+        meta,
     )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger")
-    model.ir_version = 8
-    for key, value in (meta or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model, full_check=True)
-    return model
 
 
-def convert(pth: str | os.PathLike, sha256: str | None = None) -> bytes:
-    sha256 = sha256 or sha256_of(pth)
+def convert(pth: str | os.PathLike, sha256: str | None = None):
+    """The onnx.ModelProto of the .pth's weights, its source and checksum in the metadata."""
+    sha256 = sha256 or hashlib.sha256(Path(pth).read_bytes()).hexdigest()
     meta = {"source": Path(pth).name, "source_sha256": sha256, "converter_version": str(CONVERTER_VERSION)}
-    return graph(read_state_dict(pth), meta).SerializeToString()
-
-
-def cache_dir() -> Path:
-    from .model_store import models_dir
-
-    return models_dir() / "classifier"
-
-
-@cache
-def model_bytes_or_path(pth: str) -> str | bytes:
-    """The converted model: the cached file (written once, keyed by the .pth's SHA-256 and the
-    converter's version) or, where the models folder is read-only, the bytes in memory."""
-    sha = sha256_of(pth)
-    path = cache_dir() / f"{Path(pth).stem}-{sha[:16]}-c{CONVERTER_VERSION}.onnx"
-    if _is_current(path, sha):
-        return str(path)
-    data = convert(pth, sha)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)  # two processes converting at once write the same bytes
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        return data
-    return str(path)
-
-
-def _is_current(path: Path, sha256: str) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # damaged: rebuilt and replaced
-        return False
-    meta = {p.key: p.value for p in model.metadata_props}
-    return meta.get("source_sha256") == sha256 and meta.get("converter_version") == str(CONVERTER_VERSION)
-
-
-def session(threads: int | None = None):
-    """The classifier's ONNX Runtime session (onnx_sessions.py's cache and thread budget)."""
-    return onnx_sessions.session_of(model_bytes_or_path(weights_path()), threads)
-
-
-def logits(images: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """ImageNet-1k logits of uint8 [N, 224, 224, 3] RGB pictures."""
-    images = np.ascontiguousarray(images, dtype=np.uint8)
-    if images.ndim != 4 or images.shape[1:] != (SIDE, SIDE, 3):
-        raise ValueError(f"images must be N x {SIDE} x {SIDE} x 3, not {images.shape}")
-    return session(threads).run(None, {"image": images})[0]
+    return graph(read_state_dict(pth), meta)

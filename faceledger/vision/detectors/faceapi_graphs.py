@@ -21,37 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-OPSET = 17
+from ..onnx_builder import GraphBuilder
+
 SSD_INPUT = 512
 BN_EPSILON = 0.0010000000474974513  # face-api's (TensorFlow's float32 1e-3)
 LEAKY_ALPHA = 0.10000000149011612
 
 
-class _Graph:
-    def __init__(self, weights: dict[str, np.ndarray]):
-        self.w = weights
-        self.nodes: list = []
-        self.inits: list = []
-        self._n = 0
-
-    def name(self, hint: str) -> str:
-        self._n += 1
-        return f"{hint}__{self._n}"
-
-    def const(self, value: np.ndarray, hint: str) -> str:
-        from onnx import numpy_helper
-
-        n = self.name(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), n))
-        return n
-
-    def op(self, kind: str, inputs: list[str], out: str | None = None, **attrs) -> str:
-        from onnx import helper
-
-        out = out or self.name(kind)
-        self.nodes.append(helper.make_node(kind, inputs, [out], name=self.name(kind), **attrs))
-        return out
-
+class _Graph(GraphBuilder):
     def weight(self, key: str) -> np.ndarray:
         if key not in self.w:
             raise KeyError(f"the weight manifest has no {key!r}")
@@ -70,21 +47,6 @@ class _Graph:
         weight = filters.reshape(h, k, 1, cin * mult).transpose(3, 2, 0, 1).astype(np.float32)
         pads = {"auto_pad": "SAME_UPPER"} if pad == "SAME" else {"auto_pad": "VALID"}
         return self.op("Conv", [x, self.const(weight, "dw")], group=cin, strides=[stride, stride], **pads)
-
-    def relu6(self, x: str) -> str:
-        return self.op("Clip", [x, self.const(np.float32(0), "zero"), self.const(np.float32(6), "six")])
-
-    def model(self, name: str, inputs: list, outputs: list):
-        import onnx
-        from onnx import helper
-
-        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
-        model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="faceledger"
-        )
-        model.ir_version = 8
-        onnx.checker.check_model(model, full_check=True)
-        return model
 
 
 def build_ssd_mobilenetv1(weights: dict[str, np.ndarray]):
