@@ -13,11 +13,28 @@ missing source is skipped with a message. "nanodet-human" is NanoDet fed as huma
 255), to show why vision/objects.py does not.
 
 Floors: on the raw score, and on the calibrated confidence (detect_objects' own): in-sample, and
-"cv", each picture calibrated by a map fitted on the other four fifths of the pictures only.
+"cv", each picture calibrated by a map fitted on the other four fifths of the pictures only; "grp"
+rows calibrate person labels by the person curve and every other class by the other curve (what
+objects.py would give if it read them), "grp cv" likewise cross-validated.
 
     python bench/object_models.py --calibrate
 
 also writes faceledger/data/object_confidence.json (see calibration() and fit()) before scoring.
+
+The calibration is conservative. Pooled adjacent violators first fit precision against raw score
+monotone (blocks of detections); each block's value is then not its measured precision but the
+lower end of the 95% Wilson score interval of it (Z = 1.96: one-sided, 97.5%), in percent, so a
+block resting on few detections is pulled down the most (32 right of 32 gives 89.3, not 99.9).
+Bounds of neighbouring blocks may then decrease (a small block's bound below a larger block's
+before it): such blocks are pooled and the bound taken again over the pooled counts, until the
+bounds increase. Deterministic: the same detections give the same knots. A label whose calibrated
+confidence is c is right with probability at least c, at 97.5% confidence, on pictures like these
+(the bound is per knot, not simultaneous over them, and linear interpolation sits between knots).
+
+Besides the pooled curve ("knots", what objects.py reads), each model has one curve per group
+(GROUPS: "person" and "other", every other class), fitted the same way on that group's detections
+alone: people are most of the right labels (68 of 84 for CenterNet), and a pooled curve lends a
+cat the confidence that people earned.
 """
 
 from __future__ import annotations
@@ -49,6 +66,12 @@ MODELS = ("nanodet", "centernet", "nanodet-human")
 FLOORS = (30.0, 40.0, 50.0)  # raw scores
 CALIBRATED_FLOORS = (50.0, 55.0, 70.0, 90.0)
 CALIBRATION_FILE = ROOT / "faceledger/data" / objects.CALIBRATION
+Z = 1.96  # the Wilson score interval's: its lower end is a one-sided 97.5% bound
+GROUPS = ("person", "other")  # a curve each: person, and every other class
+
+
+def group(name: str) -> str:
+    return "person" if name == "person" else "other"
 
 
 def pictures(faces: int) -> list[tuple[str, set[str], list[tuple[str, np.ndarray]]]]:
@@ -124,45 +147,80 @@ def samples(items, found) -> list[tuple[float, bool, str, int]]:
     return out
 
 
-def fit(points: list[tuple[float, bool]]) -> tuple[list[list[float]], list[int]]:
-    """Pooled adjacent violators over (raw score, right) sorted by score: blocks of
-    non-decreasing precision. Knots: (0, 0), then each block's mean raw score and its precision in
-    percent (at most 99.9), with how many detections each rests on."""
-    blocks: list[list[float]] = []  # [sum of scores, rights, count]
-    for raw, right in sorted(points):
-        blocks.append([raw, float(right), 1.0])
-        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
-            last = blocks.pop()
-            blocks[-1] = [a + b for a, b in zip(blocks[-1], last)]
-    knots, counts = [[0.0, 0.0]], [0]
-    for total, rights, n in blocks:
-        x, y = round(total / n, 3), round(min(100 * rights / n, 99.9), 2)
-        if x <= knots[-1][0] or y <= knots[-1][1]:  # rounding met the previous knot: pool
-            if len(knots) > 1:
-                pooled_n = counts[-1] + n
-                knots[-1] = [
-                    round((knots[-1][0] * counts[-1] + total) / pooled_n, 3),
-                    round(min((knots[-1][1] * counts[-1] + 100 * rights) / pooled_n, 99.9), 2),
-                ]
-                counts[-1] = int(pooled_n)
-                continue
+def wilson_lower(right: float, n: float, z: float = Z) -> float:
+    """The lower end of the Wilson score interval of a proportion right / n (0 when n is 0)."""
+    if n <= 0:
+        return 0.0
+    p, z2 = right / n, z * z
+    centre = p + z2 / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, float((centre - spread) / (1 + z2 / n)))
+
+
+def _pool(blocks: list[list[float]], value) -> list[list[float]]:
+    """Blocks [sum of scores, rights, count] in score order, adjacent ones pooled until value(block)
+    increases from each block to the next (pooled adjacent violators)."""
+    out: list[list[float]] = []
+    for block in blocks:
+        out.append(list(block))
+        while len(out) > 1 and value(out[-2]) >= value(out[-1]):
+            last = out.pop()
+            out[-1] = [a + b for a, b in zip(out[-1], last)]
+    return out
+
+
+def fit(points: list[tuple[float, bool]]) -> tuple[list[list[float]], list[int], list[int]]:
+    """Knots of the conservative map for (raw score, right) points: pooled adjacent violators on
+    precision (the monotone fit), then each block valued at the Wilson lower bound of its precision
+    and blocks pooled again while those bounds do not increase. Knots: (0, 0), then each block's
+    mean raw score and its bound in percent (at most 99.9), with how many detections each rests on
+    and how many of them were right."""
+    blocks = _pool([[raw, float(right), 1.0] for raw, right in sorted(points)], lambda b: b[1] / b[2])
+    blocks = _pool(blocks, lambda b: wilson_lower(b[1], b[2]))
+    knots, counts, pooled = [[0.0, 0.0]], [0], [[0.0, 0.0, 0.0]]
+    for block in blocks:
+        x, y = _knot(block)
+        while len(knots) > 1 and (x <= knots[-1][0] or y <= knots[-1][1]):  # rounding met the last knot
+            block = [a + b for a, b in zip(pooled.pop(), block)]
+            knots.pop(), counts.pop()
+            x, y = _knot(block)
         knots.append([x, y])
-        counts.append(int(n))
-    return knots, counts
+        counts.append(int(block[2]))
+        pooled.append(block)
+    return knots, counts, [int(b[1]) for b in pooled]
+
+
+def _knot(block: list[float]) -> list[float]:
+    total, rights, n = block
+    return [round(total / n, 3), round(min(100 * wilson_lower(rights, n), 99.9), 2)]
 
 
 def apply(knots, found) -> list[list[tuple[str, float, tuple]]]:
-    """The objects with their calibrated confidence in place of the raw score."""
-    xs, ys = np.array(knots).T
-    return [[(name, float(np.interp(raw, xs, ys)), box) for name, raw, box in objs] for objs in found]
+    """The objects with their calibrated confidence in place of the raw score: by one map, or by
+    {group: knots}, each object by its group's."""
+    maps = knots if isinstance(knots, dict) else dict.fromkeys(GROUPS, knots)
+    arrays = {g: np.array(k).T for g, k in maps.items()}
+    return [
+        [(name, float(np.interp(raw, *arrays[group(name)])), box) for name, raw, box in objs]
+        for objs in found
+    ]
 
 
-def cross_validated(items, found, folds: int = 5) -> list[list[tuple[str, float, tuple]]]:
-    """Each picture's objects calibrated by a map fitted on the other folds' pictures only."""
+def curves(points) -> dict[str, list[list[float]]]:
+    """{group: knots} fitted on each group's (raw, right, name, picture) points alone."""
+    return {g: fit([(raw, right) for raw, right, name, _ in points if group(name) == g])[0] for g in GROUPS}
+
+
+def cross_validated(
+    items, found, folds: int = 5, grouped: bool = False
+) -> list[list[tuple[str, float, tuple]]]:
+    """Each picture's objects calibrated by a map (per group, if grouped) fitted on the other folds'
+    pictures only."""
     points = samples(items, found)
     out: list = [None] * len(items)
     for fold in range(folds):
-        knots, _ = fit([(raw, right) for raw, right, _, k in points if k % folds != fold])
+        train = [p for p in points if p[3] % folds != fold]
+        knots = curves(train) if grouped else fit([(raw, right) for raw, right, _, _ in train])[0]
         held = [k for k in range(len(items)) if k % folds == fold]
         for k, objs in zip(held, apply(knots, [found[k] for k in held])):
             out[k] = objs
@@ -213,37 +271,60 @@ def calibration(items, found: dict[str, list], faces: int) -> dict:
     models = {}
     for model, objs in found.items():
         points = samples(items, objs)
-        knots, counts = fit([(raw, right) for raw, right, _, _ in points])
+        knots, counts, rights = fit([(raw, right) for raw, right, _, _ in points])
         by_class: dict[str, list[int]] = {}
         for _, right, name, _ in points:
             by_class.setdefault(name, [0, 0])
             by_class[name][0] += 1
             by_class[name][1] += int(right)
+        per_group = {}
+        for g in GROUPS:
+            chosen = [(raw, right) for raw, right, name, _ in points if group(name) == g]
+            group_knots, group_counts, group_rights = fit(chosen)
+            per_group[g] = {
+                "knots": group_knots,
+                "knot_detections": group_counts,
+                "knot_right": group_rights,
+                "detections": len(chosen),
+                "right": sum(int(right) for _, right in chosen),
+            }
         models[model] = {
             "knots": knots,
             "knot_detections": counts,
+            "knot_right": rights,
             "detections": len(points),
             "right": sum(int(right) for _, right, _, _ in points),
+            "curves": per_group,
             "by_class": dict(sorted(by_class.items(), key=lambda kv: (-kv[1][0], kv[0]))),
         }
     return {
         "about": (
-            "Raw score (percent) -> calibrated confidence (percent): the estimated probability that a "
-            "label the object detector gives at that score is right, for vision/objects.py. Measured by "
-            "bench/object_models.py --calibrate; do not edit by hand. Each picture's detections are "
-            "pooled per class (its best raw score); a label is right when the picture's labels have "
-            "its class. Precision against raw score is fitted monotone by pooled adjacent violators; "
-            "a knot is each pooled block's mean raw score and its precision (at most 99.9), and the map "
-            "is linear between knots, from (0, 0) below the lowest (so never above what was measured) "
-            "and the last knot's value above the highest."
+            "Raw score (percent) -> calibrated confidence (percent): a conservative estimate of the "
+            "probability that a label the object detector gives at that score is right, for "
+            "vision/objects.py. Measured by bench/object_models.py --calibrate; do not edit by hand. "
+            "Each picture's detections are pooled per class (its best raw score); a label is right "
+            "when the picture's labels have its class. Precision against raw score is fitted monotone "
+            "by pooled adjacent violators; each pooled block is then valued not at its precision but at "
+            f"the lower end of the 95% Wilson score interval (z = {Z}) of it, and neighbouring blocks "
+            "whose bounds do not increase are pooled again and the bound taken over the pooled counts, "
+            "until they increase. A knot is each block's mean raw score and that bound in percent (at "
+            "most 99.9); knot_detections and knot_right say how many detections it rests on and how "
+            "many of them were right, from which the bound can be checked. The map is linear between "
+            "knots, from (0, 0) below the lowest, and the last knot's value above the highest. A knot's "
+            "value is a precision its block's labels reach with 97.5% confidence (each knot on its own, "
+            "on pictures like these): 32 right of 32 gives 89.3, not 99.9, and a knot resting on few "
+            "detections is pulled down the most. The same detections give the same knots."
         ),
         "pooling": (
-            "One curve per model over all classes: the set is far too small for a curve per class "
-            "(see by_class: [detections, right]; most are person, from the face photos). A class other "
-            "than person gets the pooled curve, which rests mostly on people and on false detections "
-            "of every class. Few detections score high: the top knots rest on a few dozen (see "
-            "knot_detections), so a value near 99.9 means none of those few was wrong, not that one "
-            "in a thousand is."
+            "knots: one curve per model over all classes, what vision/objects.py reads. The set is far "
+            "too small for a curve per class (by_class: [detections, right]); most right labels are "
+            "person, from the face photos, so the pooled curve lends other classes the confidence "
+            "people earned and gives people less than they earned. curves: the same fit on two groups "
+            "apart, {group: {knots, knot_detections, knot_right, detections, right}}, group person (the "
+            "class person) and other (every other class); a label is best calibrated by its group's "
+            "knots. Few non-person labels are right (curves.other.right), so the other curve stays "
+            "low: not because such labels are shown to be mostly wrong at a high raw score, but "
+            "because these pictures cannot show that they are mostly right."
         ),
         "measured_on": {
             "pictures": len(items),
@@ -295,6 +376,11 @@ def main() -> None:
         rows += [(f"cal {f:.0f}", apply(knots, found[model]), f) for f in CALIBRATED_FLOORS]
         held = cross_validated(items, found[model])
         rows += [(f"cal {f:.0f} cv", held, f) for f in CALIBRATED_FLOORS]
+        groups = {g: c["knots"] for g, c in objects._calibration()["models"][model].get("curves", {}).items()}
+        if set(groups) == set(GROUPS):  # a file written before the groups' curves has none
+            rows += [(f"grp {f:.0f}", apply(groups, found[model]), f) for f in CALIBRATED_FLOORS]
+            held = cross_validated(items, found[model], grouped=True)
+            rows += [(f"grp {f:.0f} cv", held, f) for f in CALIBRATED_FLOORS]
         for name, objs, floor in rows:
             s = score(items, objs, floor)
             figures = f"{s['P']:>7.2f} {s['R']:>7.2f} {s['boxP']:>6.2f} {s['boxR']:>6.2f}"

@@ -186,10 +186,38 @@ def test_the_confidence_map_is_monotone_and_a_percentage(model):
     raw = np.linspace(0, 100, 1001)
     mapped = objects.calibrated(model, raw)
     assert np.all(np.diff(mapped) >= 0) and 0 <= mapped.min() and mapped.max() <= 99.9
-    # the raw floor detect_objects decodes from is the map's inverse
+    # the raw floor detect_objects decodes from is the map's inverse, where the map reaches it
     for least in (1.0, 20.0, 50.0, 55.0, 70.0, 90.0):
-        assert float(objects.calibrated(model, objects.score_floor(model, least))) == pytest.approx(least)
+        if least > ys[-1]:
+            assert objects.score_floor(model, least) == float("inf")
+        else:
+            assert float(objects.calibrated(model, objects.score_floor(model, least))) == pytest.approx(least)
     assert objects.score_floor(model, 100.0) == float("inf")
+
+
+def _wilson_lower(right: int, n: int, z: float = 1.96) -> float:
+    p = right / n
+    return (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+
+
+@pytest.mark.parametrize("model", objects.OBJECT_MODELS)
+def test_each_knot_is_the_lower_bound_of_what_it_rests_on(model):
+    """Conservative: a knot's value is the lower end of the 95% Wilson interval of the precision of
+    the detections pooled into it, under that precision; the same for the pooled curve and for each
+    group's (person, other)."""
+    entry = _calibration()["models"][model]
+    assert set(entry["curves"]) == {"person", "other"}
+    assert sum(c["detections"] for c in entry["curves"].values()) == entry["detections"]
+    assert entry["curves"]["person"]["right"] == entry["by_class"]["person"][1]
+    for curve in (entry, *entry["curves"].values()):
+        xs, ys = np.array(curve["knots"], np.float64).T
+        assert (xs[0], ys[0]) == (0.0, 0.0) and np.all(np.diff(xs) > 0) and np.all(np.diff(ys) >= 0)
+        counts, rights = curve["knot_detections"], curve["knot_right"]
+        assert len(counts) == len(rights) == len(xs) and (counts[0], rights[0]) == (0, 0)
+        assert sum(counts) == curve["detections"] and sum(rights) == curve["right"]
+        for y, n, right in zip(ys[1:], counts[1:], rights[1:]):
+            assert y == pytest.approx(min(100 * _wilson_lower(right, n), 99.9), abs=0.006)
+            assert y <= 100 * right / n
 
 
 def test_the_confidence_maps_say_what_they_rest_on():
