@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import httpx
@@ -116,6 +117,23 @@ def client(
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": retries + 1, "mode": "standard"}, read_timeout=120),
+    )
+
+
+def rest_client(url: str, key_id: str, secret: str, timeout: float = 120) -> httpx.Client:
+    """httpx on the REST API (`/v1`), signed in with an access key as a bearer."""
+    return httpx.Client(
+        base_url=f"{url}/v1", headers={"Authorization": f"Bearer {key_id}:{secret}"}, timeout=timeout
+    )
+
+
+def admin_clients(url: str, app) -> SimpleNamespace:
+    """An admin key of an app served by running_app, and boto3 and REST clients signed with it."""
+    key, secret = app.state.faceledger.auth.keys.create("admin")
+    return SimpleNamespace(
+        rek=client(url, key.access_key_id, secret),
+        rest=rest_client(url, key.access_key_id, secret),
+        engine=app.state.faceledger.engine,
     )
 
 

@@ -8,14 +8,12 @@ import json
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from unittest import mock
 
-import httpx
 import numpy as np
 import pytest
 from conftest import COLLINS, needs_models
-from http_server import client, running_app
+from http_server import admin_clients, running_app
 from PIL import Image
 from videos import Appearance, compose
 
@@ -136,16 +134,7 @@ def service(tmp_path_factory):
     )
     env = {"FACELEDGER_BUCKETS": f"videos={bucket}", "FACELEDGER_VIDEO_WORKERS": "1"}
     with mock.patch.dict(os.environ, env), running_app(Settings(home=str(home), warm_up=False)) as (url, app):
-        key, secret = app.state.faceledger.auth.keys.create("admin")
-        yield SimpleNamespace(
-            rek=client(url, key.access_key_id, secret),
-            rest=httpx.Client(
-                base_url=f"{url}/v1",
-                headers={"Authorization": f"Bearer {key.access_key_id}:{secret}"},
-                timeout=120,
-            ),
-            engine=app.state.faceledger.engine,
-        )
+        yield admin_clients(url, app)
 
 
 @needs_models

@@ -4,12 +4,9 @@ unknown name is refused before any work."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-import httpx
 import pytest
 from conftest import OBAMA_PORTRAIT
-from http_server import client, running_app
+from http_server import admin_clients, running_app
 
 from faceledger import FaceLedger
 from faceledger.errors import InvalidParameterException
@@ -60,15 +57,7 @@ def test_a_video_job_keeps_its_detector(fl):
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     with running_app(Settings(home=str(tmp_path_factory.mktemp("detectors")), warm_up=False)) as (url, app):
-        key, secret = app.state.faceledger.auth.keys.create("admin")
-        yield SimpleNamespace(
-            rek=client(url, key.access_key_id, secret),
-            rest=httpx.Client(
-                base_url=f"{url}/v1",
-                headers={"Authorization": f"Bearer {key.access_key_id}:{secret}"},
-                timeout=120,
-            ),
-        )
+        yield admin_clients(url, app)
 
 
 @pytest.mark.slow  # a second detector on a full-size portrait

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from conftest import COLLINS, OBAMA_PORTRAIT
-from http_server import client, running_app, signed_request
+from http_server import client, rest_client, running_app, signed_request
 
 from faceledger.server.app import Settings
 
@@ -45,11 +45,7 @@ def service(tmp_path_factory):
                 root=root,
                 key=admin.access_key_id,
                 secret=secret,
-                rest=httpx.Client(
-                    base_url=f"{url}/v1",
-                    headers={"Authorization": f"Bearer {admin.access_key_id}:{secret}"},
-                    timeout=60,
-                ),
+                rest=rest_client(url, admin.access_key_id, secret, timeout=60),
                 limited=SimpleNamespace(key=limited.access_key_id, secret=limited_secret),
             )
 
