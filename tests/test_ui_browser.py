@@ -146,6 +146,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT)
+    from playwright.sync_api import expect
+
+    # Assertions wait as long as actions: a comparison of a large photo while the other test
+    # worker computes too takes more than playwright's default 5 s.
+    expect.set_options(timeout=WAIT)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("dialog", lambda d: d.accept())
