@@ -9,15 +9,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..errors import InvalidParameterException, ResourceNotFoundException, ResourceNotReadyException
 from ..inputs import images
 from ..inputs.limits import ImageLimits
 from ..vision.detection import Detector
 from ..vision.detectors import DEFAULT_DETECTOR, make_detector
+from ..vision.model_store import ModelsUnavailable
 
 MAX_VIDEO_BYTES = 10 * 1024**3  # Rekognition's limit for stored video
 
 ImageInput = dict | bytes | str | os.PathLike
+
+
+@contextmanager
+def models_needed(what: str):
+    """Inside: a model that is not installed is Rekognition's ResourceNotReadyException, saying
+    what cannot be done and why."""
+    try:
+        yield
+    except ModelsUnavailable as e:
+        raise ResourceNotReadyException(f"{what}: {e}.") from None
 
 
 def default_home() -> Path:

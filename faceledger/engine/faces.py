@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidParameterException, ResourceNotReadyException
+from ..errors import InvalidParameterException
 from ..vision import appearance
 from ..vision.analyze import MAX_FACES, analyze_faces, embed_faces
-from ..vision.model_store import ModelsUnavailable
 from ..vision.similarity import similarities
 from . import quality_filter, records, validate
 from .accountable import AccountableOperations, Search
-from .base import ImageInput
+from .base import ImageInput, models_needed
 from .policy import CollectionPolicy
 
 ATTRIBUTE_VALUES = (
@@ -197,10 +196,8 @@ class FaceOperations(AccountableOperations):
 
 
 def liveness_of(rgb, faces: list) -> list:
-    try:
+    with models_needed("Liveness cannot be assessed"):
         return appearance.liveness(rgb, faces)
-    except ModelsUnavailable as e:
-        raise ResourceNotReadyException(f"Liveness cannot be assessed: {e}.") from None
 
 
 def not_live(rgb, faces: list, threshold: float | None) -> set[int]:

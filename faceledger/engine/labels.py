@@ -3,10 +3,10 @@ labels that follow from them, and image properties (quality, dominant colours) w
 
 from __future__ import annotations
 
-from ..errors import InvalidParameterException, ResourceNotReadyException
+from ..errors import InvalidParameterException
 from ..vision.model_store import ModelsUnavailable
 from . import records, validate
-from .base import ImageInput
+from .base import ImageInput, models_needed
 from .video import VideoOperations, _rate
 
 FEATURES = ("GENERAL_LABELS", "IMAGE_PROPERTIES")
@@ -70,15 +70,6 @@ def _settings(value, features: list[str], allowed: tuple[str, ...]) -> tuple[dic
     return general, colors
 
 
-def _label_picture(rgb, **kwargs) -> tuple[list, list[dict]]:
-    from ..vision.label_picture import label_picture
-
-    try:
-        return label_picture(rgb, **kwargs)
-    except ModelsUnavailable as e:
-        raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
-
-
 def _foreground(rgb, found: list | None) -> list:
     """The boxes of the objects surely there (at DetectLabels' default floor, whatever the
     caller's MinConfidence and filters), so that the foreground does not change with what else
@@ -125,7 +116,12 @@ class LabelOperations(VideoOperations):
         labels: list[dict] = []
         found = None
         if "GENERAL_LABELS" in features:
-            found, labels = _label_picture(img.rgb, min_confidence=least, settings=general, max_labels=most)
+            from ..vision.label_picture import label_picture
+
+            with models_needed("Labels cannot be detected"):
+                found, labels = label_picture(
+                    img.rgb, min_confidence=least, settings=general, max_labels=most
+                )
         out = records.Plain(Labels=labels, LabelModelVersion=LABEL_MODEL_VERSION)
         if "IMAGE_PROPERTIES" in features:
             from ..vision.image_properties import image_properties

@@ -193,11 +193,11 @@ class VideoOperations(AccountableOperations):
         return self.video_jobs.row(job_id)
 
     def _get(
-        self, kind: str, JobId, MaxResults, NextToken, items_member: str, order=None, arrange=None, view=""
+        self, kind: str, JobId, MaxResults, NextToken, items_member: str, arrange=None, view=""
     ) -> records.Plain:
-        """A job's status and a page of its items; `order` sorts them, or `arrange(items, request,
-        result)` gives them in the order and shape asked for. `view` names that order and shape:
-        a NextToken carries it, so that a page is never taken from another order."""
+        """A job's status and a page of its items; `arrange(items, request, result)` gives them in
+        the order and shape asked for, and `view` names that order and shape: a NextToken carries
+        it, so that a page is never taken from another order."""
         row = self._job(JobId)
         if row.kind != kind:
             raise ResourceNotFoundException(f"The job {JobId} is a {row.kind} job, not a {kind} job.")
@@ -218,9 +218,7 @@ class VideoOperations(AccountableOperations):
         if row.status != "SUCCEEDED":
             return out
         result = json.loads(row.result)
-        items = result["Items"] if order is None else sorted(result["Items"], key=order)
-        if arrange is not None:
-            items = arrange(items, request, result)
+        items = result["Items"] if arrange is None else arrange(result["Items"], request, result)
         out["VideoMetadata"] = result["VideoMetadata"]
         out[items_member] = items[start : start + limit]
         if start + limit < len(items):
@@ -241,7 +239,9 @@ class VideoOperations(AccountableOperations):
             if SortBy == "INDEX"
             else (lambda p: (p["Timestamp"], p["Person"]["Index"]))
         )
-        return self._get("FaceSearch", JobId, MaxResults, NextToken, "Persons", order)
+        return self._get(
+            "FaceSearch", JobId, MaxResults, NextToken, "Persons", lambda items, *_: sorted(items, key=order)
+        )
 
 
 def _position(token, view: str) -> int:

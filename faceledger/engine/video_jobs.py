@@ -20,17 +20,12 @@ from sqlalchemy import or_, select, update
 
 from ..accountability.calibration import DEFAULT_SIMILARITY_THRESHOLD
 from ..accountability.ledger import Actor, acting
-from ..errors import (
-    FaceLedgerError,
-    InvalidParameterException,
-    ResourceNotFoundException,
-    ResourceNotReadyException,
-)
+from ..errors import FaceLedgerError, InvalidParameterException, ResourceNotFoundException
 from ..store import catalog as tables
 from ..store.catalog import now
-from ..vision.model_store import ModelsUnavailable
 from ..vision.similarity import distance_from_similarity
 from . import records
+from .base import models_needed
 
 log = logging.getLogger("faceledger.server")
 
@@ -160,7 +155,7 @@ class VideoJobs:
         from ..video import labels
         from ..vision.labels import LABEL_MODEL_VERSION
 
-        try:
+        with models_needed("Labels cannot be detected"):
             meta, items = labels.detect_labels(
                 path,
                 rate=request["SampleRate"],
@@ -169,8 +164,6 @@ class VideoJobs:
                 workers=workers,
                 progress=progress,
             )
-        except ModelsUnavailable as e:
-            raise ResourceNotReadyException(f"Labels cannot be detected: {e}.") from None
         return {"VideoMetadata": meta.to_dict(), "Items": items, "LabelModelVersion": LABEL_MODEL_VERSION}
 
     def _search(self, path, request: dict, workers: int, progress) -> dict:

@@ -20,17 +20,15 @@ SEGMENT_GAP_SAMPLES = 2
 class FrameLabeller:
     """Labels of a run of sampled frames: picklable, so that worker processes take runs in turn."""
 
-    def __init__(self, min_confidence: float, settings: dict | None, model: str | None = None):
+    def __init__(self, min_confidence: float, settings: dict | None):
         self.min_confidence = min_confidence
         self.settings = settings
-        self.model = model
 
     def __call__(self, run: list[tuple[int, np.ndarray]]) -> list[tuple[int, list[dict]]]:
         from ..vision.label_picture import label_picture
 
-        model = {"model": self.model} if self.model else {}
         return [
-            (ts, label_picture(rgb, min_confidence=self.min_confidence, settings=self.settings, **model)[1])
+            (ts, label_picture(rgb, min_confidence=self.min_confidence, settings=self.settings)[1])
             for ts, rgb in run
         ]
 

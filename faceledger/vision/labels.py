@@ -38,15 +38,17 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+from .objects import DEFAULT_MIN_CONFIDENCE
+
 LABEL_MODEL_VERSION = "3.0"
 # On 1,500 LFW portraits (people only; ImageNet has no person class) no animal, scene, food,
 # vehicle, plant or building label reached 30 (the highest: Monkey 28.5, Chimpanzee 27.3): alone, a
 # classified label needs a clear margin over that; with the detector's word for its family, less.
 CLASSIFIER_MIN_ALONE = 50.0
 CLASSIFIER_MIN_SUPPORTED = 30.0
-# Detections under this do not count as seen, for or against a classified label: the
-# object detector's own floor (vision/objects.py), whatever floor the caller asks for.
-EVIDENCE_FLOOR = 20.0
+# Detections under the object detector's own floor do not count as seen, for or against a
+# classified label, whatever floor the caller asks for.
+EVIDENCE_FLOOR = DEFAULT_MIN_CONFIDENCE
 
 
 class DetectedObject(Protocol):

@@ -72,32 +72,32 @@ class DetectedObject:
     score: float  # 0..100, the network's own score, which `confidence` is calibrated from
 
 
-def square(rgb: np.ndarray, side: int) -> np.ndarray:
-    """The picture stretched to side x side, uint8 RGB. Area averaging when shrinking: a photo
-    many times the input's size would otherwise alias (human's bilinear samples 4 pixels)."""
+def resized(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The picture at (width, height). Area averaging when shrinking: a photo many times the
+    input's size would otherwise alias (human's bilinear samples 4 pixels)."""
     import cv2
 
     h, w = rgb.shape[:2]
-    shrink = h * w > side * side
-    return cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    shrink = h * w > size[0] * size[1]
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def square(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The picture stretched to side x side, uint8 RGB."""
+    return resized(rgb, (side, side))
 
 
 def fitted(rgb: np.ndarray, side: int) -> np.ndarray:
     """The network's side x side input: the picture padded with grey on the right or bottom to
     at most MAX_ASPECT (a 3:1 panorama squeezed square lost its people), then stretched. It is
     shrunk before it is padded, so that a thin strip costs no more memory than the input."""
-    h, w = rgb.shape[:2]
-    sx, sy = padding(h, w)
-    if (sx, sy) == (1.0, 1.0):
-        return square(rgb, side)
-    import cv2
-
+    sx, sy = padding(*rgb.shape[:2])
     inner = (max(1, round(side / sx)), max(1, round(side / sy)))  # the picture's part, (w, h)
-    shrink = h * w > inner[0] * inner[1]
+    scaled = resized(rgb, inner)
+    if inner == (side, side):
+        return scaled
     out = np.full((side, side, 3), 127, np.uint8)
-    out[: inner[1], : inner[0]] = cv2.resize(
-        rgb, inner, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    )
+    out[: inner[1], : inner[0]] = scaled
     return out
 
 
